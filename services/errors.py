@@ -8,29 +8,12 @@ services). `status` is the HTTP status AWS returns.
 
 from __future__ import annotations
 
+from broker.core.errors import OpError
 
-class ServiceError(Exception):
-    code: str = "InternalFailure"
-    status: int = 400
-    sender_fault: bool = True
 
-    def __init__(self, message: str = "", *, code: str | None = None,
-                 status: int | None = None, sender_fault: bool | None = None,
-                 **fields):
-        super().__init__(message)
-        self.message = message
-        if code is not None:
-            self.code = code
-        if status is not None:
-            self.status = status
-        if sender_fault is not None:
-            self.sender_fault = sender_fault
-        # Extra members of the error shape (e.g. KMS has none, SQS batch has
-        # none; some services add fields). Serialized when the shape has them.
-        self.fields = fields
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.code!r}, {self.message!r}, {self.status})"
+class ServiceError(OpError):
+    """An AWS error: `code`, `message`, HTTP `status`, `sender_fault`, and
+    `fields` (extra members of the error shape)."""
 
 
 class ValidationError(ServiceError):

@@ -1,0 +1,135 @@
+"""`broker` command line, and the one composition point of the product.
+
+`serve` (and the hidden `_worker` it spawns) is the only place that imports
+both the runtime and the protocols/services, and hands the latter to the
+former (ARCHITECTURE.md, "Layout").
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from broker import __version__
+from broker.runtime.config import SCHEMA, ConfigError, default_data_dir, load
+
+# flag -> config key; every flag is documented by `broker serve --help`.
+SERVE_FLAGS = [
+    ("--data-dir", "server.data_dir", str, "data directory (default: $STATE_DIRECTORY under systemd, "
+                                            "else ~/.local/share/broker)"),
+    ("--workers", "server.workers", int, "gateway processes W (default: CPU count)"),
+    ("--shards", "server.shards", int, "core shard processes K (default: CPU count)"),
+    ("--host", "server.host", str, "address every listener binds to (default 127.0.0.1)"),
+    ("--http-port", "listeners.http_port", int, "AWS gateway port, HTTP and TLS (default 4566)"),
+    ("--https-port", "listeners.https_port", int, "optional HTTPS-only port (default 0: off)"),
+    ("--durability", "store.durability", str, "fsync | process | memory (default process)"),
+    ("--partitions", "store.partitions", int, "partition count of a new data directory (default 16)"),
+    ("--log-level", "server.log_level", str, "debug | info | warning | error (default info)"),
+]
+
+
+def plugins():
+    """Compose the product: protocols and services handed to the runtime."""
+    from broker.runtime.plugins import Plugins
+    from protocols.http.listener import http_listeners, gateway_setup
+    from services.registry import shard_services
+    return Plugins(listeners=http_listeners(), services=shard_services(), gateway_setup=gateway_setup)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="broker", description="Self-hosted broker for AWS application-integration "
+                                "wire protocols (SQS, SNS, KMS, ...).")
+    p.add_argument("--version", action="version", version=f"broker {__version__}")
+    sub = p.add_subparsers(dest="command")
+    keys = "\n".join(f"  {k.dotted:28} {k.env:34} default {k.default!r}" for k in SCHEMA)
+    serve = sub.add_parser(
+        "serve", help="run the server (supervisor, gateways, shards)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Run the server: a supervisor, W gateway processes and K core shard processes.\n"
+                    "Configuration: defaults < --config FILE (TOML) < BROKER_* environment < flags.\n"
+                    "When ready, <data-dir>/endpoints.json lists one URL per listener.",
+        epilog="config keys (TOML section.key, environment variable):\n" + keys)
+    serve.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    for flag, key, typ, help_ in SERVE_FLAGS:
+        serve.add_argument(flag, dest=key, type=typ, metavar=flag[2:].upper().replace("-", "_"), help=help_)
+    serve.add_argument("--free-ports", dest="listeners.free_ports", action="store_true", default=None,
+                       help="put every listener on a free port (see endpoints.json)")
+    ca = sub.add_parser("ca-cert", help="print the local CA certificate (PEM) that clients can trust")
+    ca.add_argument("--data-dir", dest="data_dir", help="data directory (default as for serve)")
+    ca.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    w = sub.add_parser("_worker", help=argparse.SUPPRESS)
+    w.add_argument("role", choices=("shard", "gateway"))
+    w.add_argument("index", type=int)
+    w.add_argument("run")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "ca-cert":
+        return _ca_cert(args)
+    if args.command == "_worker":
+        return _worker(args)
+    _parser().print_help()
+    return 2
+
+
+def _serve(args) -> int:
+    overrides = {key: getattr(args, key) for _, key, _, _ in SERVE_FLAGS}
+    overrides["listeners.free_ports"] = getattr(args, "listeners.free_ports")
+    try:
+        config = load(args.config, overrides=overrides)
+    except ConfigError as exc:
+        print(f"broker: config error: {exc}", file=sys.stderr)
+        return 2
+    from broker.runtime.worker import install_uvloop, setup_logging
+    setup_logging(config["server.log_level"], "supervisor")
+    install_uvloop()
+    from broker.runtime import supervisor
+    try:
+        return supervisor.run(config, plugins().listeners, [sys.executable, "-m", "broker", "_worker"])
+    except Exception as exc:  # startup problems: data dir, keys, ports
+        from broker.runtime.datadir import DataDirError
+        from broker.runtime.tls import TlsConfigError
+        if isinstance(exc, (DataDirError, TlsConfigError, OSError)):
+            print(f"broker: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+def _ca_cert(args) -> int:
+    try:
+        config = load(args.config, overrides={"server.data_dir": args.data_dir})
+    except ConfigError as exc:
+        print(f"broker: config error: {exc}", file=sys.stderr)
+        return 2
+    from broker.runtime.tls import ca_pem
+    data_dir = Path(config["server.data_dir"] or default_data_dir()).expanduser()
+    try:
+        sys.stdout.write(ca_pem(data_dir))
+    except FileNotFoundError as exc:
+        print(f"broker: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _worker(args) -> int:
+    from broker.runtime.runinfo import RunInfo
+    from broker.runtime.worker import install_uvloop, setup_logging
+    run = RunInfo.load(args.run)
+    setup_logging(run.config.get("server.log_level", "info"), f"{args.role}-{args.index}")
+    install_uvloop()
+    composed = plugins()
+    if args.role == "shard":
+        from broker.runtime import shard
+        return shard.run(run, args.index, composed)
+    from broker.runtime import gateway
+    return gateway.run(run, args.index, composed)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,434 @@
+"""Per-partition store with group commit and encryption at rest.
+
+One SQLite database (WAL mode) per partition; hot state lives in memory and
+this store only persists changes. Writes are *staged* in memory and applied
+in one transaction by `commit()`, which the shard calls once per loop tick
+before it releases that tick's replies (group commit). Staging coalesces:
+a message inserted and deleted in the same tick never reaches disk.
+
+Durability levels:
+- "fsync":   synchronous=FULL, the WAL is fsynced at every commit.
+- "process": synchronous=OFF, committed data is in the OS page cache and
+             survives kill -9 of the process (not power loss).
+- "memory":  no database at all (`MemoryPartitionStore`).
+
+Encryption: every message payload, message identity record and entity value
+is sealed with AES-256-GCM under a per-entity data key. Data keys are wrapped
+by the partition's KMS key, whose material is wrapped by the master key.
+AAD binds each blob to its row so blobs cannot be swapped between rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any, Iterator
+
+import msgspec
+
+from broker.core.crypto import AesGcmKey
+
+log = logging.getLogger("broker.store")
+
+SCHEMA_VERSION = 1
+SEQ_BITS = 40            # rid = qid << SEQ_BITS | seq
+ENTITY_SCOPE = 0         # data-key scope of entity records
+
+_pack = msgspec.msgpack.Encoder().encode
+_unpack = msgspec.msgpack.Decoder().decode
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entities (kind TEXT, key TEXT, v BLOB, PRIMARY KEY (kind, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS datakeys (scope INTEGER PRIMARY KEY, wrapped BLOB);
+CREATE TABLE IF NOT EXISTS messages (
+    rid INTEGER PRIMARY KEY,   -- qid << 40 | seq
+    vis INTEGER, rc INTEGER, fr INTEGER, lease INTEGER, st INTEGER,
+    ident BLOB,                -- sealed: msg_id, group, dedup, priority, enqueued_at, expires_at, size
+    payload BLOB               -- sealed payload
+);
+CREATE TABLE IF NOT EXISTS dedup (qid INTEGER, k TEXT, exp INTEGER, ref BLOB, PRIMARY KEY (qid, k)) WITHOUT ROWID;
+"""
+
+
+class StoreError(Exception):
+    pass
+
+
+class MessageRecord:
+    """What recovery hands back for one persisted message."""
+    __slots__ = ("seq", "visible_at", "receive_count", "first_receive_at", "lease", "state", "ident")
+
+    def __init__(self, seq, visible_at, receive_count, first_receive_at, lease, state, ident):
+        self.seq = seq
+        self.visible_at = visible_at
+        self.receive_count = receive_count
+        self.first_receive_at = first_receive_at
+        self.lease = lease
+        self.state = state
+        self.ident = ident   # tuple: msg_id, group, dedup, priority, enqueued_at, expires_at, size
+
+
+def _ident(m) -> tuple:
+    return (m.msg_id, m.group, m.dedup, m.priority, m.enqueued_at, m.expires_at, m.size)
+
+
+class _Keys:
+    """Partition KMS key (wrapped by master) and per-scope data keys (wrapped by it)."""
+
+    def __init__(self, master: AesGcmKey, partition: int, load_meta, save_meta, load_dk, save_dk):
+        self._cache: dict[int, AesGcmKey] = {}
+        self._load_dk, self._save_dk = load_dk, save_dk
+        aad = b"partition-kms-key:%d" % partition
+        wrapped = load_meta("kms_key")
+        if wrapped is None:
+            material = os.urandom(32)
+            save_meta("kms_key", master.wrap(material, aad))
+        else:
+            material = master.unwrap(wrapped, aad)
+        self.kms = AesGcmKey(material, f"partition-{partition}")
+
+    def data_key(self, scope: int) -> AesGcmKey:
+        key = self._cache.get(scope)
+        if key is None:
+            aad = b"data-key:%d" % scope
+            wrapped = self._load_dk(scope)
+            if wrapped is None:
+                material = os.urandom(32)
+                self._save_dk(scope, self.kms.wrap(material, aad))
+            else:
+                material = self.kms.unwrap(wrapped, aad)
+            key = self._cache[scope] = AesGcmKey(material)
+        return key
+
+
+class PartitionStore:
+    """Interface shared by the SQLite and memory stores."""
+
+    partition: int
+    durable: bool
+
+    # entity records (broker.core.entities.EntityStore)
+    def get(self, kind: str, key: str) -> Any | None: raise NotImplementedError
+    def put(self, kind: str, key: str, value: Any) -> None: raise NotImplementedError
+    def delete(self, kind: str, key: str) -> None: raise NotImplementedError
+    def scan(self, kind: str, prefix: str = "") -> Iterator[tuple[str, Any]]: raise NotImplementedError
+    def allocate_id(self, counter: str) -> int: raise NotImplementedError
+    # messages
+    def journal(self, qid: int) -> "QueueJournal": return QueueJournal(self, qid)
+    def load_messages(self, qid: int) -> list[MessageRecord]: return []
+    def load_payload(self, qid: int, seq: int) -> bytes | None: raise NotImplementedError
+    def drop_queue(self, qid: int) -> None: pass
+    # journal hooks
+    def msg_inserted(self, qid, m) -> None: pass
+    def msg_updated(self, qid, m) -> None: pass
+    def msg_removed(self, qid, m) -> None: pass
+    def dedup_put(self, qid: int, key: str, expires: int, ref) -> None: pass
+    def dedup_del(self, qid: int, key: str) -> None: pass
+    def load_dedup(self, qid: int) -> list[tuple[str, int, Any]]: return []
+    # commit
+    @property
+    def dirty(self) -> bool: return False
+    def commit(self) -> None: pass
+    def close(self) -> None: pass
+    def wipe(self) -> None: raise NotImplementedError
+
+
+class QueueJournal:
+    """broker.core.queue.Journal bound to one queue id."""
+    __slots__ = ("store", "qid")
+
+    def __init__(self, store: PartitionStore, qid: int):
+        self.store, self.qid = store, qid
+
+    def inserted(self, q, m) -> None:
+        self.store.msg_inserted(self.qid, m)
+
+    def updated(self, q, m) -> None:
+        self.store.msg_updated(self.qid, m)
+
+    def removed(self, q, m) -> None:
+        self.store.msg_removed(self.qid, m)
+
+    def dedup_added(self, q, key, expires, ref) -> None:
+        self.store.dedup_put(self.qid, key, expires, ref)
+
+    def dedup_expired(self, q, key) -> None:
+        self.store.dedup_del(self.qid, key)
+
+
+class MemoryPartitionStore(PartitionStore):
+    """durability = "memory": nothing on disk; payloads stay in memory."""
+
+    durable = False
+
+    def __init__(self, partition: int):
+        self.partition = partition
+        self._entities: dict[str, dict[str, Any]] = {}
+        self._counters: dict[str, int] = {}
+
+    def get(self, kind, key):
+        return self._entities.get(kind, {}).get(key)
+
+    def put(self, kind, key, value):
+        self._entities.setdefault(kind, {})[key] = value
+
+    def delete(self, kind, key):
+        self._entities.get(kind, {}).pop(key, None)
+
+    def scan(self, kind, prefix=""):
+        for k, v in sorted(self._entities.get(kind, {}).items()):
+            if k.startswith(prefix):
+                yield k, v
+
+    def allocate_id(self, counter):
+        n = self._counters.get(counter, 0) + 1
+        self._counters[counter] = n
+        return n
+
+    def load_payload(self, qid, seq):
+        return None  # payloads are never evicted in memory mode
+
+    def wipe(self):
+        self._entities.clear()
+        self._counters.clear()
+
+
+class SqlitePartitionStore(PartitionStore):
+    durable = True
+
+    def __init__(self, path: Path, partition: int, master: AesGcmKey, durability: str = "process"):
+        self.partition = partition
+        self.path = Path(path)
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        db = self.db
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=%s" % ("FULL" if durability == "fsync" else "OFF"))
+        db.execute("PRAGMA temp_store=MEMORY")
+        db.execute("PRAGMA cache_size=-16384")
+        db.executescript(_DDL)
+        version = self._meta_get("schema")
+        if version is None:
+            self._meta_put_now("schema", str(SCHEMA_VERSION).encode())
+            self._meta_put_now("partition", str(partition).encode())
+        elif int(version) != SCHEMA_VERSION:
+            raise StoreError(f"{path}: store schema version {int(version)}, this broker uses {SCHEMA_VERSION}")
+        self._keys = _Keys(master, partition, self._meta_get, self._meta_put_now,
+                           self._dk_get, self._dk_put_now)
+        self._ekey = self._keys.data_key(ENTITY_SCOPE)
+        # staged changes, applied by commit()
+        self._ins: dict[int, tuple] = {}      # rid -> (qid, message)
+        self._upd: dict[int, Any] = {}        # rid -> message
+        self._del: set[int] = set()
+        self._ent: dict[tuple[str, str], Any] = {}   # (kind,key) -> value | _DELETED
+        self._dd: dict[tuple[int, str], Any] = {}    # (qid,key) -> (exp, ref) | _DELETED
+        self._drops: list[int] = []
+        self._counters: dict[str, int] = {}
+        self._dirty = False
+        # memory mirror of entities (reads never hit disk after start)
+        self._entities: dict[str, dict[str, Any]] = {}
+        for kind, key, blob in db.execute("SELECT kind, key, v FROM entities"):
+            value = _unpack(self._ekey.open(blob, f"{kind}\0{key}".encode()))
+            self._entities.setdefault(kind, {})[key] = value
+
+    # -- meta and keys (written immediately: rare, needed before first commit)
+    def _meta_get(self, k):
+        row = self.db.execute("SELECT v FROM meta WHERE k=?", (k,)).fetchone()
+        return row[0] if row else None
+
+    def _meta_put_now(self, k, v):
+        self.db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (k, v))
+
+    def _dk_get(self, scope):
+        row = self.db.execute("SELECT wrapped FROM datakeys WHERE scope=?", (scope,)).fetchone()
+        return row[0] if row else None
+
+    def _dk_put_now(self, scope, wrapped):
+        self.db.execute("INSERT OR REPLACE INTO datakeys (scope, wrapped) VALUES (?, ?)", (scope, wrapped))
+
+    # -- entities
+    def get(self, kind, key):
+        return self._entities.get(kind, {}).get(key)
+
+    def put(self, kind, key, value):
+        self._entities.setdefault(kind, {})[key] = value
+        self._ent[(kind, key)] = value
+        self._dirty = True
+
+    def delete(self, kind, key):
+        self._entities.get(kind, {}).pop(key, None)
+        self._ent[(kind, key)] = _DELETED
+        self._dirty = True
+
+    def scan(self, kind, prefix=""):
+        for k, v in sorted(self._entities.get(kind, {}).items()):
+            if k.startswith(prefix):
+                yield k, v
+
+    def allocate_id(self, counter):
+        n = self._counters.get(counter)
+        if n is None:
+            raw = self._meta_get("ctr:" + counter)
+            n = int(raw) if raw else 0
+        n += 1
+        self._counters[counter] = n
+        self._dirty = True
+        return n
+
+    # -- messages
+    def msg_inserted(self, qid, m):
+        rid = (qid << SEQ_BITS) | m.seq
+        self._ins[rid] = (qid, m)
+        self._dirty = True
+
+    def msg_updated(self, qid, m):
+        rid = (qid << SEQ_BITS) | m.seq
+        if rid not in self._ins:
+            self._upd[rid] = m
+            self._dirty = True
+
+    def msg_removed(self, qid, m):
+        rid = (qid << SEQ_BITS) | m.seq
+        if self._ins.pop(rid, None) is None:
+            self._upd.pop(rid, None)
+            self._del.add(rid)
+            self._dirty = True
+
+    def dedup_put(self, qid, key, expires, ref):
+        self._dd[(qid, key)] = (expires, ref)
+        self._dirty = True
+
+    def dedup_del(self, qid, key):
+        self._dd[(qid, key)] = _DELETED
+        self._dirty = True
+
+    def drop_queue(self, qid):
+        lo, hi = qid << SEQ_BITS, ((qid + 1) << SEQ_BITS) - 1
+        for rid in [r for r in self._ins if lo <= r <= hi]:
+            del self._ins[rid]
+        for rid in [r for r in self._upd if lo <= r <= hi]:
+            del self._upd[rid]
+        self._drops.append(qid)
+        self._dirty = True
+
+    def load_messages(self, qid):
+        lo, hi = qid << SEQ_BITS, ((qid + 1) << SEQ_BITS) - 1
+        key = self._keys.data_key(qid)
+        mask = (1 << SEQ_BITS) - 1
+        out = []
+        for rid, vis, rc, fr, lease, st, ident in self.db.execute(
+                "SELECT rid, vis, rc, fr, lease, st, ident FROM messages WHERE rid BETWEEN ? AND ? ORDER BY rid",
+                (lo, hi)):
+            out.append(MessageRecord(rid & mask, vis, rc, fr, lease, st,
+                                     tuple(_unpack(key.open(ident, b"i%d" % rid)))))
+        return out
+
+    def load_payload(self, qid, seq):
+        rid = (qid << SEQ_BITS) | seq
+        staged = self._ins.get(rid)
+        if staged is not None:
+            return staged[1].payload
+        row = self.db.execute("SELECT payload FROM messages WHERE rid=?", (rid,)).fetchone()
+        if row is None:
+            return None
+        return self._keys.data_key(qid).open(row[0], b"p%d" % rid)
+
+    def load_dedup(self, qid):
+        return [(k, exp, _unpack(ref)) for k, exp, ref in
+                self.db.execute("SELECT k, exp, ref FROM dedup WHERE qid=?", (qid,))]
+
+    # -- group commit
+    @property
+    def dirty(self) -> bool:
+        return self._dirty
+
+    def commit(self) -> None:
+        if not self._dirty:
+            return
+        db = self.db
+        keys = self._keys
+        db.execute("BEGIN")
+        try:
+            for qid in self._drops:
+                lo, hi = qid << SEQ_BITS, ((qid + 1) << SEQ_BITS) - 1
+                db.execute("DELETE FROM messages WHERE rid BETWEEN ? AND ?", (lo, hi))
+                db.execute("DELETE FROM dedup WHERE qid=?", (qid,))
+            if self._ins:
+                rows = []
+                for rid, (qid, m) in self._ins.items():
+                    key = keys.data_key(qid)
+                    rows.append((rid, m.visible_at, m.receive_count, m.first_receive_at, m.lease, m.state,
+                                 key.seal(_pack(_ident(m)), b"i%d" % rid),
+                                 key.seal(m.payload, b"p%d" % rid)))
+                db.executemany("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?)", rows)
+            if self._upd:
+                db.executemany("UPDATE messages SET vis=?, rc=?, fr=?, lease=?, st=? WHERE rid=?",
+                               [(m.visible_at, m.receive_count, m.first_receive_at, m.lease, m.state, rid)
+                                for rid, m in self._upd.items()])
+            if self._del:
+                db.executemany("DELETE FROM messages WHERE rid=?", [(r,) for r in self._del])
+            for (kind, key), value in self._ent.items():
+                if value is _DELETED:
+                    db.execute("DELETE FROM entities WHERE kind=? AND key=?", (kind, key))
+                else:
+                    db.execute("INSERT OR REPLACE INTO entities VALUES (?,?,?)",
+                               (kind, key, self._ekey.seal(_pack(value), f"{kind}\0{key}".encode())))
+            for (qid, k), value in self._dd.items():
+                if value is _DELETED:
+                    db.execute("DELETE FROM dedup WHERE qid=? AND k=?", (qid, k))
+                else:
+                    db.execute("INSERT OR REPLACE INTO dedup VALUES (?,?,?,?)",
+                               (qid, k, value[0], _pack(value[1])))
+            for name, n in self._counters.items():
+                db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", ("ctr:" + name, str(n).encode()))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        # Committed: payloads now live on disk; drop them from memory.
+        for _rid, (_qid, m) in self._ins.items():
+            m.payload = None
+        self._ins.clear()
+        self._upd.clear()
+        self._del.clear()
+        self._ent.clear()
+        self._dd.clear()
+        self._drops.clear()
+        self._dirty = False
+
+    def close(self) -> None:
+        try:
+            self.commit()
+        finally:
+            self.db.close()
+
+    def wipe(self) -> None:
+        """Delete every entity, message and dedup record (admin reset); keys stay."""
+        self._ins.clear(); self._upd.clear(); self._del.clear()
+        self._ent.clear(); self._dd.clear(); self._drops.clear()
+        self._entities.clear()
+        db = self.db
+        db.execute("BEGIN")
+        db.execute("DELETE FROM entities")
+        db.execute("DELETE FROM messages")
+        db.execute("DELETE FROM dedup")
+        db.execute("COMMIT")
+        self._dirty = False
+
+
+class _Deleted:
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<deleted>"
+
+
+_DELETED = _Deleted()
+
+
+def open_store(path: Path | None, partition: int, master: AesGcmKey, durability: str) -> PartitionStore:
+    if durability == "memory":
+        return MemoryPartitionStore(partition)
+    return SqlitePartitionStore(path, partition, master, durability)

@@ -1,0 +1,212 @@
+"""Process-to-process messaging over Unix sockets: msgpack frames, pipelined.
+
+Frame: 4-byte big-endian length, then one msgpack array:
+
+    [REQUEST, id, op, args]      expects a REPLY or ERROR with the same id
+    [REPLY,   id, result]
+    [ERROR,   id, [code, message, status, sender_fault, fields]]
+    [PUSH,    topic, payload]    one-way (deliveries, notifications)
+
+Outgoing frames are buffered and written with one `transport.write` per loop
+tick (`call_soon` flush), so many concurrent calls cost one syscall. A
+connection in *hold* mode keeps its output until its owner releases it: the
+shard holds replies until the tick's group commit is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import struct
+
+import msgspec
+
+log = logging.getLogger("broker.ipc")
+
+REQUEST, REPLY, ERROR, PUSH = 0, 1, 2, 3
+_LEN = struct.Struct(">I")
+MAX_FRAME = 64 * 1024 * 1024
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
+
+
+class RemoteError(Exception):
+    """An error reply: carries the service error fields across processes."""
+
+    def __init__(self, code: str, message: str, status: int = 400,
+                 sender_fault: bool = True, fields: dict | None = None):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+        self.sender_fault, self.fields = sender_fault, fields or {}
+
+
+class ConnectionLost(Exception):
+    """The peer went away with this call outstanding."""
+
+
+class Handler:
+    """What a connection calls for inbound traffic; override as needed."""
+
+    def on_request(self, conn: "Connection", rid: int, op: str, args) -> None:
+        conn.reply_error(rid, "InternalFailure", f"no handler for {op}", 500, False)
+
+    def on_push(self, conn: "Connection", topic: str, payload) -> None:
+        pass
+
+    def on_lost(self, conn: "Connection", exc: Exception | None) -> None:
+        pass
+
+
+class Connection(asyncio.Protocol):
+    __slots__ = ("handler", "transport", "_buf", "_out", "_flush_scheduled", "_ids",
+                 "_pending", "hold", "closed", "peer", "_loop", "_paused", "_drain")
+
+    def __init__(self, handler: Handler, *, hold: bool = False):
+        self.handler = handler
+        self.transport: asyncio.Transport | None = None
+        self._buf = bytearray()
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future] = {}
+        self.hold = hold
+        self.closed = False
+        self.peer = None          # set by the owner: who is on the other side
+        self._loop = asyncio.get_event_loop()
+        self._paused = False
+        self._drain: asyncio.Future | None = None
+
+    # -- asyncio.Protocol -------------------------------------------------
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buf = self._buf
+        buf += data
+        pos = 0
+        n = len(buf)
+        handler = self.handler
+        try:
+            while n - pos >= 4:
+                (size,) = _LEN.unpack_from(buf, pos)
+                if size > MAX_FRAME:
+                    raise ValueError(f"IPC frame of {size} bytes exceeds limit")
+                end = pos + 4 + size
+                if end > n:
+                    break
+                frame = _decode(memoryview(buf)[pos + 4:end])
+                pos = end
+                kind = frame[0]
+                if kind == REQUEST:
+                    handler.on_request(self, frame[1], frame[2], frame[3])
+                elif kind == REPLY:
+                    fut = self._pending.pop(frame[1], None)
+                    if fut is not None and not fut.done():
+                        fut.set_result(frame[2])
+                elif kind == ERROR:
+                    fut = self._pending.pop(frame[1], None)
+                    if fut is not None and not fut.done():
+                        fut.set_exception(RemoteError(*frame[2]))
+                elif kind == PUSH:
+                    handler.on_push(self, frame[1], frame[2])
+        except Exception:
+            log.exception("event=ipc_bad_frame peer=%s", self.peer)
+            self.transport.close()
+            return
+        finally:
+            if pos:
+                del buf[:pos]
+
+    def connection_lost(self, exc):
+        self.closed = True
+        err = ConnectionLost(f"IPC peer {self.peer} lost")
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_exception(err)
+        self._pending.clear()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_exception(err)
+        try:
+            self.handler.on_lost(self, exc)
+        except Exception:
+            log.exception("event=ipc_on_lost_failed")
+
+    def pause_writing(self):
+        self._paused = True
+
+    def resume_writing(self):
+        self._paused = False
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        self._drain = None
+
+    # -- sending ----------------------------------------------------------
+    def _send(self, frame) -> None:
+        if self.closed:
+            return
+        body = _encode(frame)
+        self._out.append(_LEN.pack(len(body)))
+        self._out.append(body)
+        if not self.hold and not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        if self._out and not self.closed:
+            out = self._out
+            self._out = []
+            self.transport.write(b"".join(out))
+
+    def call_nowait(self, op: str, args) -> asyncio.Future:
+        if self.closed:
+            raise ConnectionLost(f"IPC peer {self.peer} lost")
+        rid = next(self._ids)
+        fut = self._loop.create_future()
+        self._pending[rid] = fut
+        self._send((REQUEST, rid, op, args))
+        return fut
+
+    async def call(self, op: str, args=None):
+        return await self.call_nowait(op, args)
+
+    def reply(self, rid: int, result) -> None:
+        self._send((REPLY, rid, result))
+
+    def reply_error(self, rid: int, code: str, message: str, status: int = 400,
+                    sender_fault: bool = True, fields: dict | None = None) -> None:
+        self._send((ERROR, rid, (code, message, status, sender_fault, fields or {})))
+
+    def push(self, topic: str, payload) -> None:
+        self._send((PUSH, topic, payload))
+
+    async def drain(self) -> None:
+        if self._paused:
+            if self._drain is None:
+                self._drain = self._loop.create_future()
+            await self._drain
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.flush()
+            self.transport.close()
+
+
+async def connect(path: str, handler: Handler, **kw) -> Connection:
+    loop = asyncio.get_running_loop()
+    _, conn = await loop.create_unix_connection(lambda: Connection(handler, **kw), path)
+    return conn
+
+
+async def serve(path: str, handler_factory, **kw) -> asyncio.AbstractServer:
+    loop = asyncio.get_running_loop()
+    import os
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    server = await loop.create_unix_server(lambda: Connection(handler_factory(), **kw), path)
+    os.chmod(path, 0o600)
+    return server

@@ -1,0 +1,40 @@
+"""What the composition point (`broker serve`) hands the runtime.
+
+The runtime knows nothing of AWS or of any wire protocol; it runs whatever
+listeners and shard services it is given here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class ListenerSpec:
+    name: str                 # endpoints.json key, e.g. "http"
+    port_key: str             # config key holding the port, e.g. "listeners.http_port"
+    scheme: str               # URL scheme written to endpoints.json
+    tls: str                  # "never" | "always" | "sniff" (TLS detected per connection)
+    # factory(gateway, ssl_context_or_None) -> asyncio protocol factory
+    factory: Callable[[Any, Any], Callable[[], Any]]
+    tls_name: str | None = None   # endpoints.json key of the TLS flavour when tls == "sniff"
+    tls_scheme: str | None = None
+    enabled_when_port_zero: bool = True   # False: port 0 means "off" (optional listeners)
+
+
+@dataclass(frozen=True)
+class ShardService:
+    """A service's shard half: `factory(partition_ctx)` builds its per-partition
+    state; methods named ``op_<Name>(self, args)`` become IPC ops ``<name>.<Name>``.
+    A method may return a value, or an awaitable whose result is the reply."""
+    name: str
+    factory: Callable[[Any], Any]
+
+
+@dataclass
+class Plugins:
+    listeners: list[ListenerSpec] = field(default_factory=list)
+    services: list[ShardService] = field(default_factory=list)
+    # gateway_setup(gateway) is called once in each gateway before listeners open
+    gateway_setup: Callable[[Any], Any] | None = None

@@ -1,0 +1,261 @@
+"""A core shard process: owns partitions, runs service state machines, group-commits.
+
+Every request names its partition (``args["p"]``; -1 means every partition
+this shard owns, for scatter-gather). Handlers run synchronously against
+in-memory state and stage writes in the partition's store; replies are held
+on the connection and released only after the tick's commit (`_flush`), so a
+client is never answered before its write is durable at the configured level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import time
+
+from broker.core.errors import OpError
+from broker.core.store import open_store
+from broker.core.timers import LoopTimer, now_ms
+from broker.runtime import ipc
+from broker.runtime.cluster import Cluster
+from broker.runtime.datadir import open_data_dir
+from broker.runtime.plugins import Plugins
+from broker.runtime.runinfo import RunInfo
+from broker.runtime.worker import ControlLink, stop_event
+
+log = logging.getLogger("broker.shard")
+
+
+class Partition:
+    """PartitionContext for the services running in one partition."""
+
+    def __init__(self, shard: "Shard", pid: int, store):
+        self.shard = shard
+        self.id = pid
+        self.store = store
+        self.services: dict[str, object] = {}
+
+    def now_ms(self) -> int:
+        return now_ms()
+
+    def schedule(self, due_ms: int, callback) -> None:
+        self.shard.timer.schedule(due_ms, callback)
+
+    def flush_soon(self) -> None:
+        self.shard.flush_soon()
+
+    def call(self, key: str, op: str, args: dict):
+        return self.shard.cluster.call(key, op, args)
+
+    def call_partition(self, partition: int, op: str, args: dict):
+        return self.shard.cluster.call_partition(partition, op, args)
+
+    def call_all(self, op: str, args: dict):
+        return self.shard.cluster.call_all(op, args)
+
+    @property
+    def partitions(self) -> int:
+        return self.shard.run.partitions
+
+
+class _Conn(ipc.Handler):
+    def __init__(self, shard: "Shard"):
+        self.shard = shard
+
+    def on_request(self, conn, rid, op, args):
+        self.shard.handle(conn, rid, op, args)
+
+    def on_lost(self, conn, exc):
+        self.shard.conns.discard(conn)
+        self.shard.on_conn_lost(conn)
+
+
+class Shard:
+    def __init__(self, run: RunInfo, index: int, plugins: Plugins):
+        self.run = run
+        self.index = index
+        self.plugins = plugins
+        self.partitions: dict[int, Partition] = {}
+        self.conns: set[ipc.Connection] = set()
+        self._flush_scheduled = False
+        self.ops: dict[str, tuple[str, str]] = {}
+        self.started = time.time()
+        self.requests = 0
+        self.commits = 0
+        self.conn_lost_hooks: list = []
+
+    # -- lifecycle --------------------------------------------------------
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.timer = LoopTimer(loop, on_fired=self.flush_soon)
+        control = ControlLink(self.run, "shard", self.index)
+        await control.connect()
+        dd = open_data_dir(self.run.data_dir, self.run.partitions,
+                           self.run.config.get("security.master_key", ""),
+                           self.run.config.get("security.master_key_file", ""))
+        for svc in self.plugins.services:
+            for name in dir(svc.factory):
+                if name.startswith("op_"):
+                    self.ops[f"{svc.name}.{name[3:]}"] = (svc.name, name)
+        self.cluster = Cluster(self.run, on_push=None)
+        self.cluster.start()
+        t0 = time.monotonic()
+        for p in range(self.run.partitions):
+            if p % self.run.shards != self.index:
+                continue
+            store = open_store(dd.partition_path(p), p, dd.master, self.run.durability)
+            self.partitions[p] = Partition(self, p, store)
+        for part in self.partitions.values():
+            for svc in self.plugins.services:
+                part.services[svc.name] = svc.factory(part)
+        self._commit_all()
+        log.info("event=shard_recovered index=%d partitions=%d seconds=%.3f",
+                 self.index, len(self.partitions), time.monotonic() - t0)
+        server = await ipc.serve(self.run.shard_socket(self.index), lambda: _Conn(self), hold=True)
+        # Track connections for flush: wrap the server's protocol factory.
+        await control.ready()
+        stop = stop_event()
+        await stop.wait()
+        log.info("event=shard_draining index=%d", self.index)
+        server.close()
+        self.timer.cancel()
+        self._flush()
+        for part in self.partitions.values():
+            for obj in part.services.values():
+                close = getattr(obj, "close", None)
+                if close is not None:
+                    close()
+            part.store.close()
+        self.cluster.close()
+        log.info("event=shard_stopped index=%d", self.index)
+        return 0
+
+    # -- requests ---------------------------------------------------------
+    def handle(self, conn: ipc.Connection, rid: int, op: str, args) -> None:
+        if conn not in self.conns:
+            self.conns.add(conn)
+        self.requests += 1
+        try:
+            if op.startswith("shard."):
+                result = self._shard_op(op, args)
+            else:
+                entry = self.ops.get(op)
+                if entry is None:
+                    raise OpError(f"unknown operation {op}", code="InternalFailure", status=500,
+                                  sender_fault=False)
+                p = args.get("p")
+                if p == -1:
+                    result = self._broadcast(entry, args)
+                else:
+                    part = self.partitions.get(p)
+                    if part is None:
+                        raise OpError(f"partition {p} is not owned by shard {self.index}",
+                                      code="WrongShard", status=503, sender_fault=False)
+                    result = getattr(part.services[entry[0]], entry[1])(args)
+            if inspect.isawaitable(result):
+                self.loop.create_task(self._reply_later(conn, rid, result))
+            else:
+                conn.reply(rid, result)
+        except OpError as exc:
+            conn.reply_error(rid, exc.code, exc.message, exc.status, exc.sender_fault, exc.fields)
+        except Exception as exc:
+            log.exception("event=op_failed op=%s", op)
+            conn.reply_error(rid, "InternalFailure", f"internal error: {type(exc).__name__}", 500, False)
+        self.flush_soon()
+
+    def _broadcast(self, entry, args):
+        results = []
+        waits = []
+        for p, part in self.partitions.items():
+            a = dict(args)
+            a["p"] = p
+            r = getattr(part.services[entry[0]], entry[1])(a)
+            if inspect.isawaitable(r):
+                waits.append((p, r))
+            else:
+                results.append([p, r])
+        if not waits:
+            return results
+
+        async def gather():
+            for p, w in waits:
+                results.append([p, await w])
+            return results
+        return gather()
+
+    async def _reply_later(self, conn, rid, awaitable) -> None:
+        try:
+            result = await awaitable
+            conn.reply(rid, result)
+        except OpError as exc:
+            conn.reply_error(rid, exc.code, exc.message, exc.status, exc.sender_fault, exc.fields)
+        except asyncio.CancelledError:
+            conn.reply_error(rid, "ServiceUnavailable", "shard is stopping", 503, False)
+            raise
+        except Exception as exc:
+            log.exception("event=op_failed_async")
+            conn.reply_error(rid, "InternalFailure", f"internal error: {type(exc).__name__}", 500, False)
+        self.flush_soon()
+
+    def _shard_op(self, op: str, args):
+        if op == "shard.ping":
+            return {"index": self.index, "pid": os.getpid(), "partitions": sorted(self.partitions),
+                    "requests": self.requests, "commits": self.commits,
+                    "uptime": time.time() - self.started}
+        if op == "shard.reset":
+            return self._reset()
+        raise OpError(f"unknown operation {op}", code="InternalFailure", status=500, sender_fault=False)
+
+    def _reset(self) -> list:
+        """Wipe every entity and message of every service (admin reset)."""
+        out = []
+        for p, part in self.partitions.items():
+            for obj in part.services.values():
+                close = getattr(obj, "close", None)
+                if close is not None:
+                    close()
+            part.store.wipe()
+            part.services = {}
+            for svc in self.plugins.services:
+                part.services[svc.name] = svc.factory(part)
+            out.append([p, True])
+        return out
+
+    def on_conn_lost(self, conn) -> None:
+        for hook in self.conn_lost_hooks:
+            try:
+                hook(conn)
+            except Exception:
+                log.exception("event=conn_lost_hook_failed")
+
+    # -- group commit -----------------------------------------------------
+    def flush_soon(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def _commit_all(self) -> None:
+        for part in self.partitions.values():
+            store = part.store
+            if store.dirty:
+                store.commit()
+                self.commits += 1
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        try:
+            self._commit_all()
+        except Exception:
+            # Nothing held may be acknowledged now: die, the supervisor restarts
+            # us from the last commit and the clients retry.
+            log.critical("event=commit_failed action=exit", exc_info=True)
+            os._exit(70)
+        for conn in list(self.conns):
+            conn.flush()
+
+
+def run(run: RunInfo, index: int, plugins: Plugins) -> int:
+    return asyncio.run(Shard(run, index, plugins).main())

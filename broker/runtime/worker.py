@@ -1,0 +1,68 @@
+"""Shared plumbing of gateway and shard processes: logging, control link, signals."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from broker.runtime import ipc
+from broker.runtime.runinfo import RunInfo
+
+
+def setup_logging(level: str, name: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        stream=sys.stderr,
+        format=f"%(asctime)s level=%(levelname)s proc={name} pid={os.getpid()} logger=%(name)s %(message)s",
+    )
+
+
+def install_uvloop() -> None:
+    try:
+        import uvloop
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # pragma: no cover - uvloop is a declared dependency
+        pass
+
+
+class ControlLink(ipc.Handler):
+    """This worker's link to the supervisor (hello, ready, process table)."""
+
+    def __init__(self, run: RunInfo, role: str, index: int):
+        self.run, self.role, self.index = run, role, index
+        self.conn: ipc.Connection | None = None
+
+    async def connect(self) -> None:
+        for _ in range(200):
+            try:
+                self.conn = await ipc.connect(self.run.control_socket, self)
+                break
+            except OSError:
+                await asyncio.sleep(0.05)
+        else:
+            raise RuntimeError("cannot reach the supervisor's control socket")
+        self.conn.peer = "supervisor"
+        await self.conn.call("hello", {"role": self.role, "index": self.index, "pid": os.getpid()})
+
+    async def ready(self, **info) -> None:
+        await self.conn.call("ready", {"role": self.role, "index": self.index, **info})
+
+    async def call(self, op, args=None):
+        return await self.conn.call(op, args or {})
+
+    def on_lost(self, conn, exc):
+        # The supervisor is gone: a worker never outlives it.
+        logging.getLogger("broker.worker").warning("event=supervisor_lost action=exit")
+        os._exit(0)
+
+
+def stop_event() -> asyncio.Event:
+    """An event set by SIGTERM/SIGINT (drain requests)."""
+    loop = asyncio.get_running_loop()
+    ev = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, ev.set)
+    return ev

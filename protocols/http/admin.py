@@ -1,0 +1,94 @@
+"""Admin API under /_broker/ (health, info, reset, OpenAPI), plus the reset and
+health paths that existing emulator-based test fixtures call (moto's
+``/moto-api/reset``, LocalStack's ``/_localstack/health`` and
+``/_localstack/state/reset``), so those fixtures work unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from broker import __version__
+from protocols.http.codec import HttpResponse
+
+_JSON = [("Content-Type", "application/json")]
+
+
+def _json(status: int, doc) -> HttpResponse:
+    return HttpResponse(status, list(_JSON), json.dumps(doc, indent=1, default=str).encode())
+
+
+OPENAPI = {
+    "openapi": "3.0.3",
+    "info": {"title": "broker admin API", "version": __version__,
+             "description": "Operational endpoints of the broker's HTTP listener."},
+    "paths": {
+        "/_broker/health": {"get": {
+            "summary": "Health of every process (supervisor, gateways, shards)",
+            "responses": {"200": {"description": "all processes running",
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}},
+                          "503": {"description": "some process is not running or unreachable",
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
+        "/_broker/info": {"get": {
+            "summary": "Version, processes, endpoints and store settings",
+            "responses": {"200": {"description": "server information",
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Info"}}}}}}},
+        "/_broker/reset": {"post": {
+            "summary": "Wipe all state (every entity and message of every service); for test harnesses",
+            "responses": {"200": {"description": "state wiped",
+                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Reset"}}}}}}},
+        "/_broker/openapi.json": {"get": {
+            "summary": "This document",
+            "responses": {"200": {"description": "OpenAPI 3 document",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+    },
+    "components": {"schemas": {
+        "Process": {"type": "object", "required": ["role", "index", "state"], "properties": {
+            "role": {"type": "string", "enum": ["supervisor", "gateway", "shard"]},
+            "index": {"type": "integer"}, "pid": {"type": "integer", "nullable": True},
+            "state": {"type": "string", "enum": ["starting", "running", "restarting", "stopped"]},
+            "restarts": {"type": "integer"}, "uptime": {"type": "number"}}},
+        "Health": {"type": "object", "required": ["status", "processes"], "properties": {
+            "status": {"type": "string", "enum": ["ok", "degraded"]},
+            "processes": {"type": "array", "items": {"$ref": "#/components/schemas/Process"}},
+            "shards": {"type": "array", "items": {"type": "object"}},
+            "gateway": {"type": "object"}}},
+        "Info": {"type": "object", "required": ["version", "processes", "endpoints"], "properties": {
+            "version": {"type": "string"},
+            "processes": {"type": "array", "items": {"$ref": "#/components/schemas/Process"}},
+            "endpoints": {"type": "object", "additionalProperties": {"type": "string"}},
+            "partitions": {"type": "integer"}, "shards": {"type": "integer"}, "workers": {"type": "integer"},
+            "durability": {"type": "string"}, "data_dir": {"type": "string"}}},
+        "Reset": {"type": "object", "required": ["reset"], "properties": {
+            "reset": {"type": "boolean"}, "partitions": {"type": "integer"}}},
+    }},
+}
+
+
+class AdminApi:
+    def __init__(self, gateway, app):
+        self.gateway = gateway
+        self.app = app
+
+    async def handle(self, req) -> HttpResponse | None:
+        path, method = req.path.rstrip("/") or "/", req.method
+        if path in ("/_broker/health", "/_localstack/health") and method in ("GET", "HEAD"):
+            doc = await self.gateway.health()
+            if path == "/_localstack/health":
+                doc = {"services": {name: "running" for name in self.gateway.services}, **doc}
+            return _json(200 if doc["status"] == "ok" else 503, doc)
+        if path == "/_broker/info" and method == "GET":
+            run = self.gateway.run
+            return _json(200, {
+                "version": __version__, "processes": await self.gateway.control.call("processes"),
+                "endpoints": run.endpoints, "partitions": run.partitions, "shards": run.shards,
+                "workers": run.workers, "durability": run.durability, "data_dir": run.data_dir,
+                "gateway_pid": os.getpid(), "services": sorted(self.gateway.services)})
+        if path in ("/_broker/reset", "/moto-api/reset", "/_localstack/state/reset") and method == "POST":
+            results = await self.gateway.cluster.call_all("shard.reset", {})
+            return _json(200, {"reset": True, "partitions": len(results)})
+        if path == "/_broker/openapi.json" and method == "GET":
+            return _json(200, OPENAPI)
+        if path.startswith("/_broker"):
+            return _json(404, {"error": f"no admin endpoint {method} {path}"})
+        return None

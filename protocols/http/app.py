@@ -1,0 +1,105 @@
+"""The AWS gateway: one HTTP endpoint for every AWS API.
+
+Per request: admin paths first; else resolve (service, operation) from the
+model-driven router, authenticate with SigV4, decode and validate from the
+model, hand the params to the service's gateway half, and encode the result
+or error in the protocol's exact shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+
+from broker.runtime.ipc import RemoteError
+from protocols.http.admin import AdminApi
+from protocols.http.codec import HttpResponse, OperationNotFound, get_service_codec
+from protocols.http.router import ServiceRouter
+from protocols.http.sigv4 import AuthError, Credential, SigV4Verifier, scope_of
+from services.context import RequestContext
+from services.errors import InternalError, NotImplementedOperation, ServiceError
+from services.registry import KNOWN_SERVICES, gateway_apis
+
+log = logging.getLogger("broker.aws")
+
+
+def _request_id() -> str:
+    return str(uuid.UUID(bytes=os.urandom(16), version=4))
+
+
+def _credentials(config: dict) -> dict[str, Credential]:
+    out = {}
+    default_account = config.get("aws.default_account", "000000000000")
+    for c in config.get("aws.credentials", []) or []:
+        out[c["access_key"]] = Credential(c["access_key"], c["secret_key"],
+                                          str(c.get("account_id", default_account)),
+                                          c.get("user_name", "root"))
+    return out
+
+
+class AwsApp:
+    def __init__(self, gateway):
+        self.gateway = gateway
+        config = gateway.config
+        self.default_region = config.get("aws.default_region", "us-east-1")
+        self.router = ServiceRouter(KNOWN_SERVICES)
+        self.verifier = SigV4Verifier(_credentials(config) or None,
+                                      default_account=config.get("aws.default_account", "000000000000"))
+        self.apis = gateway_apis(gateway)
+        gateway.services.update(self.apis)
+        self.admin = AdminApi(gateway, self)
+
+    async def handle(self, req, conn) -> HttpResponse:
+        path = req.path
+        if path.startswith("/_") or path.startswith("/moto-api"):
+            resp = await self.admin.handle(req)
+            if resp is not None:
+                return resp
+        request_id = _request_id()
+        headers = req.headers
+        scope = scope_of(req.query, headers)
+        try:
+            codec, match = self.router.route(req, scope[2] if scope else None)
+        except OperationNotFound as exc:
+            return self._not_found(req, exc, request_id)
+        try:
+            principal = self.verifier.authenticate(req.method, path, req.query, headers, req.body)
+        except AuthError as exc:
+            err = ServiceError(exc.message, code=exc.code_for(match.protocol), status=exc.status)
+            return codec.encode_error(match, err, request_id)
+        try:
+            params = codec.decode(match, req)
+            api = self.apis.get(codec.service_name)
+            if api is None:
+                raise NotImplementedOperation(
+                    f"The {codec.service_name} service is not implemented by this broker yet.")
+            ctx = RequestContext(
+                request_id=request_id, account_id=principal.account_id,
+                region=principal.region or self.default_region, principal_arn=principal.arn,
+                access_key=principal.access_key, user_name=principal.user_name,
+                service=codec.service_name, operation=match.operation, protocol=match.protocol,
+                host=headers.get("host", "localhost"), scheme=conn.scheme, path=path,
+                cluster=self.gateway.cluster, gateway=self.gateway)
+            result = await api.handle(ctx, match.operation, params)
+            return codec.encode_result(match, result or {}, request_id)
+        except ServiceError as exc:
+            return codec.encode_error(match, exc, request_id)
+        except RemoteError as exc:
+            err = ServiceError(exc.message, code=exc.code, status=exc.status, sender_fault=exc.sender_fault,
+                               **(exc.fields or {}))
+            return codec.encode_error(match, err, request_id)
+        except Exception:
+            log.exception("event=operation_failed service=%s operation=%s", codec.service_name, match.operation)
+            return codec.encode_error(match, InternalError("We encountered an internal error. Please try again."),
+                                      request_id)
+
+    def _not_found(self, req, exc, request_id) -> HttpResponse:
+        encode = getattr(exc, "encode", None)
+        if encode is not None:
+            return encode(request_id)
+        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<ErrorResponse><Error><Type>Sender</Type>'
+                f'<Code>InvalidAction</Code><Message>Could not route {req.method} {req.path}'
+                f'</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>').encode()
+        return HttpResponse(400 if req.path != "/" or req.method != "GET" else 404,
+                            [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body)

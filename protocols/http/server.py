@@ -1,0 +1,246 @@
+"""HTTP/1.1 server protocol (httptools parser), keep-alive and chunked bodies.
+
+One `HttpProtocol` per connection. Requests are parsed in `data_received`
+and handled strictly in order (pipelining-safe); each response is written
+with a single `transport.write`. Reading pauses while a request is being
+handled and more than a high-water mark of pipelined input is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from email.utils import formatdate
+
+import httptools
+
+from protocols.http.codec import HttpRequest, HttpResponse
+
+log = logging.getLogger("broker.http")
+
+MAX_BODY = 16 * 1024 * 1024          # larger than every AWS API payload limit we serve
+MAX_HEADERS_BYTES = 64 * 1024
+HIGH_WATER = 8                       # queued pipelined requests before pausing reads
+KEEPALIVE_TIMEOUT = 75.0
+
+_REASONS = {
+    100: "Continue", 200: "OK", 201: "Created", 202: "Accepted", 204: "No Content",
+    301: "Moved Permanently", 302: "Found", 304: "Not Modified", 307: "Temporary Redirect",
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    405: "Method Not Allowed", 408: "Request Timeout", 409: "Conflict", 411: "Length Required",
+    413: "Payload Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
+    429: "Too Many Requests", 431: "Request Header Fields Too Large",
+    500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
+}
+
+_date_cache = [0, b""]
+
+
+def _http_date() -> bytes:
+    loop_time = int(asyncio.get_event_loop().time())
+    if _date_cache[0] != loop_time:
+        _date_cache[0] = loop_time
+        _date_cache[1] = formatdate(usegmt=True).encode()
+    return _date_cache[1]
+
+
+def render_response(resp: HttpResponse, keep_alive: bool, head: bool = False) -> bytes:
+    status = resp.status
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, _REASONS.get(status, "Unknown").encode())]
+    has_len = False
+    for name, value in resp.headers:
+        if name.lower() == "content-length":
+            has_len = True
+        parts.append(b"%s: %s\r\n" % (name.encode(), value.encode("latin-1", "replace")))
+    if not has_len:
+        parts.append(b"Content-Length: %d\r\n" % len(resp.body))
+    parts.append(b"Date: %s\r\n" % _http_date())
+    parts.append(b"Server: broker\r\n")
+    if not keep_alive:
+        parts.append(b"Connection: close\r\n")
+    parts.append(b"\r\n")
+    if not head:
+        parts.append(resp.body)
+    return b"".join(parts)
+
+
+class HttpProtocol(asyncio.Protocol):
+    """Connection adapter: bytes <-> HttpRequest/HttpResponse; `app.handle` decides."""
+
+    __slots__ = ("app", "gateway", "transport", "parser", "_url", "_headers", "_body", "_body_len",
+                 "_queue", "_busy", "_closing", "_paused", "_too_large", "_keepalive_handle",
+                 "scheme", "peer", "_draining", "_header_bytes", "_tls")
+
+    def __init__(self, app, gateway=None):
+        self.app = app
+        self.gateway = gateway
+        self.transport = None
+        self.parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._body_len = 0
+        self._queue: list[tuple[HttpRequest, bool]] = []
+        self._busy = False
+        self._closing = False
+        self._paused = False
+        self._too_large = False
+        self._keepalive_handle = None
+        self._draining = False
+        self._header_bytes = 0
+        self.scheme = "http"
+        self.peer = None
+
+    # -- asyncio ----------------------------------------------------------
+    def connection_made(self, transport):
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except (OSError, AttributeError):
+                pass
+        self._tls = transport.get_extra_info("sslcontext") is not None
+        self.scheme = "https" if self._tls else "http"
+        self.peer = transport.get_extra_info("peername")
+        if self.gateway is not None:
+            self.gateway.connections.add(self)
+        self._arm_keepalive()
+
+    def connection_lost(self, exc):
+        self._closing = True
+        if self._keepalive_handle is not None:
+            self._keepalive_handle.cancel()
+        if self.gateway is not None:
+            self.gateway.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        if self._keepalive_handle is not None:
+            self._keepalive_handle.cancel()
+            self._keepalive_handle = None
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(400, b"upgrade not supported")
+        except httptools.HttpParserError as exc:
+            if self._too_large:
+                self._reject(413, b"request body too large")
+            else:
+                self._reject(400, f"malformed HTTP request: {exc}".encode())
+
+    # -- httptools callbacks ----------------------------------------------
+    def on_message_begin(self):
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._body_len = 0
+        self._header_bytes = 0
+
+    def on_url(self, url: bytes):
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes):
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADERS_BYTES:
+            raise httptools.HttpParserError("headers too large")
+        key = name.decode("latin-1").lower()
+        val = value.decode("latin-1")
+        if key in self._headers:
+            self._headers[key] += "," + val
+        else:
+            self._headers[key] = val
+
+    def on_headers_complete(self):
+        cl = self._headers.get("content-length")
+        if cl is not None and cl.isdigit() and int(cl) > MAX_BODY:
+            self._too_large = True
+            raise httptools.HttpParserError("body too large")
+        if self._headers.get("expect", "").lower() == "100-continue":
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, body: bytes):
+        self._body_len += len(body)
+        if self._body_len > MAX_BODY:
+            self._too_large = True
+            raise httptools.HttpParserError("body too large")
+        self._body.append(body)
+
+    def on_message_complete(self):
+        url = self._url
+        q = url.find(b"?")
+        if q >= 0:
+            path, query = url[:q].decode("latin-1"), url[q + 1:].decode("latin-1")
+        else:
+            path, query = url.decode("latin-1"), ""
+        if path.startswith("http://") or path.startswith("https://"):  # absolute-form
+            rest = path.split("://", 1)[1]
+            slash = rest.find("/")
+            path = rest[slash:] if slash >= 0 else "/"
+        body = b"".join(self._body) if len(self._body) != 1 else self._body[0]
+        req = HttpRequest(self.parser.get_method().decode(), path, query, self._headers, body)
+        keep_alive = self.parser.should_keep_alive()
+        self._queue.append((req, keep_alive))
+        if len(self._queue) > HIGH_WATER and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+        if not self._busy:
+            self._busy = True
+            asyncio.get_event_loop().create_task(self._run())
+
+    # -- handling ---------------------------------------------------------
+    async def _run(self) -> None:
+        try:
+            while self._queue and not self._closing:
+                req, keep_alive = self._queue.pop(0)
+                if self._paused and len(self._queue) <= HIGH_WATER // 2:
+                    self._paused = False
+                    self.transport.resume_reading()
+                try:
+                    resp = await self.app.handle(req, self)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("event=handler_crashed method=%s path=%s", req.method, req.path)
+                    resp = HttpResponse(500, [("Content-Type", "text/plain")], b"internal error")
+                if self._closing:
+                    return
+                keep_alive = keep_alive and not self._draining
+                self.transport.write(render_response(resp, keep_alive, req.method == "HEAD"))
+                if not keep_alive:
+                    self._closing = True
+                    self.transport.close()
+                    return
+        finally:
+            self._busy = False
+        if not self._closing:
+            self._arm_keepalive()
+
+    def _reject(self, status: int, message: bytes) -> None:
+        resp = HttpResponse(status, [("Content-Type", "text/plain")], message)
+        self.transport.write(render_response(resp, keep_alive=False))
+        self._closing = True
+        self.transport.close()
+
+    def _arm_keepalive(self) -> None:
+        if self._keepalive_handle is None and not self._closing:
+            loop = asyncio.get_event_loop()
+            self._keepalive_handle = loop.call_later(KEEPALIVE_TIMEOUT, self._idle_close)
+
+    def _idle_close(self) -> None:
+        self._keepalive_handle = None
+        if not self._busy and not self._queue and not self._closing:
+            self._closing = True
+            self.transport.close()
+
+    # -- gateway drain ----------------------------------------------------
+    def drain(self) -> None:
+        """Finish what is in flight, then close (SIGTERM)."""
+        self._draining = True
+        if not self._busy and not self._queue:
+            self._closing = True
+            self.transport.close()
+
+    def abort(self) -> None:
+        self._closing = True
+        self.transport.abort()
