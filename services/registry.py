@@ -7,16 +7,28 @@ from broker.runtime.plugins import ShardService
 
 def shard_services() -> list[ShardService]:
     from services.kms.shard import KmsShard
-    from services.sqs.shard import SqsShard
-    return [ShardService("kms", KmsShard), ShardService("sqs", SqsShard)]
+    out = [ShardService("kms", KmsShard)]
+    try:
+        from services.sqs.shard import SqsShard
+    except ImportError:
+        pass
+    else:
+        out.append(ShardService("sqs", SqsShard))
+    return out
 
 
 def gateway_apis(gateway) -> dict[str, object]:
     """botocore service name -> object with `async handle(ctx, operation, params) -> dict`."""
     from services.kms.api import KmsApi
-    from services.sqs.api import SqsApi
     from services.sts.api import StsApi
-    return {"sts": StsApi(gateway), "kms": KmsApi(gateway), "sqs": SqsApi(gateway)}
+    out = {"sts": StsApi(gateway), "kms": KmsApi(gateway)}
+    try:
+        from services.sqs.api import SqsApi
+    except ImportError:
+        pass
+    else:
+        out["sqs"] = SqsApi(gateway)
+    return out
 
 
 # Services whose requests the gateway recognises (model-driven routing), whether

@@ -47,7 +47,7 @@ class _Node:
 class TopicTrie:
     """Binding patterns -> destinations; ``match(key)`` returns matched destinations."""
 
-    __slots__ = ("root", "count", "dollar_exempt", "_has_hash")
+    __slots__ = ("root", "count", "dollar_exempt")
 
     def __init__(self, *, dollar_exempt: bool = False) -> None:
         self.root = _Node(None, None)
@@ -132,10 +132,8 @@ class TopicTrie:
             if skip_wild_root and node is root:
                 continue
             nxt = ch.get(_STAR)
-            if nxt is not None and words[i] != _STAR:
+            if nxt is not None and words[i] != _STAR:  # a literal '*' word was followed above
                 stack.append((nxt, i + 1))
-            elif nxt is not None and words[i] == _STAR:
-                pass  # literal '*' word already followed above via ch.get(words[i])
             h = ch.get(_HASH)
             if h is not None:
                 # '#' consumes words[i:j] for every j in i..n
@@ -195,7 +193,3 @@ def mqtt_filter_to_pattern(flt: str) -> str:
 def pattern_to_mqtt_filter(pattern: str) -> str:
     return ".".join("+" if w == "*" else w for w in pattern.split(".")).translate(_M2A)
 
-
-def _iter_words(keys: Iterable[str]) -> Iterable[list[str]]:  # pragma: no cover - helper
-    for k in keys:
-        yield split_key(k)

@@ -61,7 +61,7 @@ class Handler:
 
 class Connection(asyncio.Protocol):
     __slots__ = ("handler", "transport", "_buf", "_out", "_flush_scheduled", "_ids",
-                 "_pending", "hold", "closed", "peer", "_loop", "_paused", "_drain")
+                 "_pending", "hold", "closed", "peer", "_loop", "_paused", "_drain", "lost_future")
 
     def __init__(self, handler: Handler, *, hold: bool = False):
         self.handler = handler
@@ -77,6 +77,7 @@ class Connection(asyncio.Protocol):
         self._loop = asyncio.get_event_loop()
         self._paused = False
         self._drain: asyncio.Future | None = None
+        self.lost_future: asyncio.Future | None = None
 
     # -- asyncio.Protocol -------------------------------------------------
     def connection_made(self, transport):

@@ -37,6 +37,10 @@ class Partition:
         self.store = store
         self.services: dict[str, object] = {}
 
+    @property
+    def master(self):
+        return self.shard.master
+
     def now_ms(self) -> int:
         return now_ms()
 
@@ -96,6 +100,7 @@ class Shard:
         dd = open_data_dir(self.run.data_dir, self.run.partitions,
                            self.run.config.get("security.master_key", ""),
                            self.run.config.get("security.master_key_file", ""))
+        self.master = dd.master
         for svc in self.plugins.services:
             for name in dir(svc.factory):
                 if name.startswith("op_"):

@@ -317,15 +317,25 @@ class ServiceCodec:
             if not path_t.endswith("/"):
                 rx.append("/?")
             rx.append("$")
-            qlits = []
+            qlits, rheaders = [], []
             for item in q_t.split("&"):
                 if item:
                     k, eq, v = item.partition("=")
                     qlits.append((k, v if eq else None))
+            ins = om.input_shape
+            if ins is not None:  # required querystring members disambiguate equal templates (S3 UploadPart)
+                for r in ins.required_members:
+                    ms = ins.members[r]
+                    if ms.serialization.get("location") == "querystring" and ms.type_name != "map":
+                        key = ms.serialization.get("name", r)
+                        if all(k != key for k, _ in qlits):
+                            qlits.append((key, None))
+                    elif ms.serialization.get("location") == "header":
+                        rheaders.append(ms.serialization.get("name", r).lower())
             score = (literal + 100 * len([s for s in path_t.split("/") if s and "{" not in s]),
-                     len(qlits), -greedy, -len(labels))
+                     len(qlits) + len(rheaders), -greedy, -len(labels))
             routes.setdefault(om.http.get("method", "POST"), []).append(
-                (score, re.compile("".join(rx)).match, tuple(labels), tuple(qlits), op, proto))
+                (score, re.compile("".join(rx)).match, tuple(labels), tuple(qlits), tuple(rheaders), op, proto))
         for lst in routes.values():
             lst.sort(key=lambda r: r[0], reverse=True)
         return routes
@@ -335,9 +345,11 @@ class ServiceCodec:
         if not cands:
             return None
         qkeys = None
-        for score, rx, labels, qlits, op, proto in cands:
+        for score, rx, labels, qlits, rheaders, op, proto in cands:
             m = rx(request.path)
             if m is None:
+                continue
+            if rheaders and any(h not in request.headers for h in rheaders):
                 continue
             if qlits:
                 if qkeys is None:
