@@ -235,7 +235,7 @@ class Queue:
                 victim = (self._order if self._fifo else self._ready).pop()
                 if victim is None:
                     break
-                self._remove(victim)
+                victim.state = 3
                 dropped.append(victim)
         if key is not None:
             rec = DedupRecord(dedup, group, msg_id, seq, now + cfg.dedup_window_ms, key)
@@ -577,7 +577,8 @@ class Queue:
                 dedup: Iterable[DedupRecord] = ()) -> None:
         """Rebuild an empty queue from persisted records. Leased messages keep
         their deadline; push-delivered ones (``consumer`` set) are requeued, since
-        their consumer is gone (journaled as updated). Lapsed dedup records are dropped."""
+        their consumer is gone (journaled as updated). Dedup records are reloaded
+        as given; lapsed ones are swept by the next tick."""
         if self._msgs:
             raise ValueError("restore into a non-empty queue")
         requeued = []
@@ -622,10 +623,9 @@ class Queue:
             self._group_check(g)
         scope_group = self.config.dedup_scope == "group"
         for rec in dedup:
-            if rec.expires_at > now:
-                rec.key = (rec.group, rec.dedup) if scope_group else rec.dedup
-                self._dedup[rec.key] = rec
-                self._add_dedup(rec)
+            # lapsed records are kept too: tick() sweeps them with dedup_expired
+            rec.key = (rec.group, rec.dedup) if scope_group else rec.dedup
+            self._add_dedup(rec)
         for m in requeued:
             self.journal.updated(self, m)
 

@@ -20,6 +20,7 @@ AAD binds each blob to its row so blobs cannot be swapped between rows.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import sqlite3
@@ -89,6 +90,12 @@ class _Keys:
         else:
             material = master.unwrap(wrapped, aad)
         self.kms = AesGcmKey(material, f"partition-{partition}")
+        # keyed hash for lookup keys that must not be stored in clear (dedup ids)
+        self.hash_key = hashlib.blake2b(material, digest_size=32, person=b"broker-dedup").digest()
+
+    def lookup_key(self, scope: int, key: str) -> str:
+        return hashlib.blake2b(key.encode(), digest_size=20, key=self.hash_key,
+                               salt=scope.to_bytes(8, "big")[:16]).hexdigest()
 
     def data_key(self, scope: int) -> AesGcmKey:
         key = self._cache.get(scope)
@@ -127,7 +134,7 @@ class PartitionStore:
     def msg_removed(self, qid, m) -> None: pass
     def dedup_put(self, qid: int, key: str, expires: int, ref) -> None: pass
     def dedup_del(self, qid: int, key: str) -> None: pass
-    def load_dedup(self, qid: int) -> list[tuple[str, int, Any]]: return []
+    def load_dedup(self, qid: int) -> list[tuple[int, tuple]]: return []
     # commit
     @property
     def dirty(self) -> bool: return False
@@ -152,11 +159,16 @@ class QueueJournal:
     def removed(self, q, m) -> None:
         self.store.msg_removed(self.qid, m)
 
-    def dedup_added(self, q, key, expires, ref) -> None:
-        self.store.dedup_put(self.qid, key, expires, ref)
+    def dedup_added(self, q, rec) -> None:
+        self.store.dedup_put(self.qid, _dedup_key(rec.key), rec.expires_at, rec.to_record())
 
-    def dedup_expired(self, q, key) -> None:
-        self.store.dedup_del(self.qid, key)
+    def dedup_expired(self, q, rec) -> None:
+        self.store.dedup_del(self.qid, _dedup_key(rec.key))
+
+
+def _dedup_key(key) -> str:
+    # keys are a dedup id, or (group, dedup id) with DeduplicationScope=messageGroup
+    return key if isinstance(key, str) else "\0".join("" if k is None else str(k) for k in key)
 
 
 class MemoryPartitionStore(PartitionStore):
@@ -297,11 +309,11 @@ class SqlitePartitionStore(PartitionStore):
             self._dirty = True
 
     def dedup_put(self, qid, key, expires, ref):
-        self._dd[(qid, key)] = (expires, ref)
+        self._dd[(qid, self._keys.lookup_key(qid, key))] = (expires, ref)
         self._dirty = True
 
     def dedup_del(self, qid, key):
-        self._dd[(qid, key)] = _DELETED
+        self._dd[(qid, self._keys.lookup_key(qid, key))] = _DELETED
         self._dirty = True
 
     def drop_queue(self, qid):
@@ -336,8 +348,10 @@ class SqlitePartitionStore(PartitionStore):
         return self._keys.data_key(qid).open(row[0], b"p%d" % rid)
 
     def load_dedup(self, qid):
-        return [(k, exp, _unpack(ref)) for k, exp, ref in
-                self.db.execute("SELECT k, exp, ref FROM dedup WHERE qid=?", (qid,))]
+        """[(expires_at, DedupRecord.to_record() tuple)] of one queue."""
+        key = self._keys.data_key(qid)
+        return [(exp, tuple(_unpack(key.open(ref, b"d%d:" % qid + k.encode()))))
+                for k, exp, ref in self.db.execute("SELECT k, exp, ref FROM dedup WHERE qid=?", (qid,))]
 
     # -- group commit
     @property
@@ -355,7 +369,7 @@ class SqlitePartitionStore(PartitionStore):
                 lo, hi = qid << SEQ_BITS, ((qid + 1) << SEQ_BITS) - 1
                 db.execute("DELETE FROM messages WHERE rid BETWEEN ? AND ?", (lo, hi))
                 db.execute("DELETE FROM dedup WHERE qid=?", (qid,))
-            if self._ins:
+            if self._ins:  # dedup ids are message identity: sealed like the rest
                 rows = []
                 for rid, (qid, m) in self._ins.items():
                     key = keys.data_key(qid)
@@ -380,7 +394,8 @@ class SqlitePartitionStore(PartitionStore):
                     db.execute("DELETE FROM dedup WHERE qid=? AND k=?", (qid, k))
                 else:
                     db.execute("INSERT OR REPLACE INTO dedup VALUES (?,?,?,?)",
-                               (qid, k, value[0], _pack(value[1])))
+                               (qid, k, value[0], keys.data_key(qid).seal(_pack(value[1]),
+                                                                          b"d%d:" % qid + k.encode())))
             for name, n in self._counters.items():
                 db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", ("ctr:" + name, str(n).encode()))
             db.execute("COMMIT")

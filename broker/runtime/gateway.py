@@ -122,6 +122,7 @@ class Gateway:
         self.draining = False
         self.ssl_ctx = None
         self.services: dict[str, object] = {}   # filled by plugins.gateway_setup
+        self.drain_hooks: list = []              # async callables run when draining starts
 
     @property
     def config(self) -> dict:
@@ -175,6 +176,11 @@ class Gateway:
         log.info("event=gateway_draining index=%d connections=%d", self.index, len(self.connections))
         for lst in listeners:
             lst.close()
+        for hook in self.drain_hooks:
+            try:
+                await asyncio.wait_for(hook(), 2.0)
+            except Exception:
+                log.exception("event=drain_hook_failed")
         for conn in list(self.connections):
             try:
                 conn.drain()

@@ -410,8 +410,7 @@ class ServiceCodec:
                 try:
                     data = _json_decode(body)
                 except msgspec.DecodeError:
-                    raise SerializationError("Start of structure or map found where not expected." if False else
-                                             "Could not parse request body as JSON")
+                    raise SerializationError("Could not parse request body as JSON")
                 if type(data) is not dict:
                     raise SerializationError("Request body must be a JSON object")
             params = dec(data, "") if dec is not None else {}
@@ -453,6 +452,7 @@ class ServiceCodec:
         enc = compile_xml_encoder(outs, self._cache("xml-e")) if outs is not None else None
         wrapper = outs.serialization.get("resultWrapper") if outs is not None else None
         name = om.name
+        fill_url = ins is not None and "QueueUrl" in ins.members
         head = f'<?xml version="1.0"?><{name}Response xmlns="{self.xml_namespace}">'
         tail = f"</{name}Response>"
 
@@ -460,7 +460,12 @@ class ServiceCodec:
             tree = match.form
             if tree is None:
                 tree = build_query_tree(query_params_of(request))
-            return validate(dec(tree, "") if dec is not None else {})
+            params = dec(tree, "") if dec is not None else {}
+            if fill_url and "QueueUrl" not in params and "__path__" in match.uri_params:
+                # SQS query requests POSTed to the queue URL may omit QueueUrl.
+                host = request.headers.get("host", "localhost")
+                params["QueueUrl"] = f"http://{host}{match.uri_params['__path__']}"
+            return validate(params)
 
         def encode(result, request_id):
             out = [head]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 
 import pytest
@@ -444,6 +443,20 @@ def test_dry_run(kms):
 
 # ---------------------------------------------------------------- recovery
 
+def _all_bytes(value):
+    if isinstance(value, (bytes, bytearray)):
+        yield bytes(value)
+    elif isinstance(value, str):
+        yield value.encode()
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _all_bytes(k)
+            yield from _all_bytes(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _all_bytes(v)
+
+
 def test_recovery_from_store(store, master, clock):
     a = Client(KmsBackend(store, master, now=clock))
     sym = new_key(a, Description="sym", Tags=[{"TagKey": "t", "TagValue": "v"}])
@@ -473,10 +486,18 @@ def test_recovery_from_store(store, master, clock):
 
     # key material never reaches the store in plaintext
     b = KmsBackend(store, master, now=clock)
-    for material in [b"" + bytes(m) for (arn_, vid), m in a.backend._material.items()
-                     if isinstance(m, bytes)]:
-        for _, rec in store.scan("kms.key"):
-            assert material not in repr(rec).encode()
+    materials = [m for m in a.backend._material.values() if isinstance(m, bytes)]
+    for key in a.backend._ns[(ACCOUNT, REGION)].keys.values():
+        material = a.backend._version_material(key, key.current)
+        if not isinstance(material, bytes):
+            materials.append(material.private_bytes(
+                serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption()))
+    assert len(materials) >= 6
+    stored = b"".join(_all_bytes([rec for kind in ("kms.key", "kms.alias", "kms.grant")
+                                  for _, rec in store.scan(kind)]))
+    for material in materials:
+        assert material not in stored
 
     b = Client(b)
     assert b("ListKeys") == keys_before
@@ -552,3 +573,23 @@ def test_internal_api(backend, kms):
     with pytest.raises(ServiceError) as info:
         backend.resolve_usable_key(ACCOUNT, REGION, sign_key)
     assert info.value.code == "InvalidKeyUsageException"
+
+
+# ---------------------------------------------------------------- property: ciphertext format
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_ctx = st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=8), max_size=4)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plaintext=st.binary(min_size=1, max_size=300), ctx=_ctx, other=_ctx)
+def test_ciphertext_roundtrip_property(kms, plaintext, ctx, other):
+    kid = kms.backend._ns.get((ACCOUNT, REGION)) and next(
+        iter(kms.backend._ns[(ACCOUNT, REGION)].keys), None)
+    kid = kid or new_key(kms)
+    blob = kms("Encrypt", KeyId=kid, Plaintext=plaintext, EncryptionContext=ctx)["CiphertextBlob"]
+    assert kms("Decrypt", CiphertextBlob=blob, EncryptionContext=ctx)["Plaintext"] == plaintext
+    if other != ctx:
+        assert kms.error("Decrypt", CiphertextBlob=blob,
+                         EncryptionContext=other).code == "InvalidCiphertextException"

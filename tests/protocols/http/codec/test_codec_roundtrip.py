@@ -49,10 +49,6 @@ SQS_RECEIVE = {"Messages": [{
                           "b": {"BinaryValue": b"\x00\x01\xff", "DataType": "Binary"}}}]}
 
 
-def _sqs_clients(old_session=None):
-    yield "json", lambda srv: make_client("sqs", srv, endpoint_url="https://sqs.us-east-1.amazonaws.com")
-
-
 def test_sqs_json_send_receive():
     srv = Server({"MessageId": "abc", "MD5OfMessageBody": "d41d"})
     c = make_client("sqs", srv, endpoint_url="https://sqs.us-east-1.amazonaws.com")
