@@ -235,7 +235,7 @@ class Queue:
                 victim = (self._order if self._fifo else self._ready).pop()
                 if victim is None:
                     break
-                victim.state = 3
+                self._remove(victim)
                 dropped.append(victim)
         if key is not None:
             rec = DedupRecord(dedup, group, msg_id, seq, now + cfg.dedup_window_ms, key)

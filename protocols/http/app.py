@@ -12,6 +12,7 @@ import logging
 import os
 import uuid
 
+from broker.core.ids import uuid4
 from broker.runtime.ipc import RemoteError
 from protocols.http.admin import AdminApi
 from protocols.http.codec import HttpResponse, OperationNotFound, get_service_codec
@@ -24,8 +25,7 @@ from services.registry import KNOWN_SERVICES, gateway_apis
 log = logging.getLogger("broker.aws")
 
 
-def _request_id() -> str:
-    return str(uuid.UUID(bytes=os.urandom(16), version=4))
+_request_id = uuid4
 
 
 def _credentials(config: dict) -> dict[str, Credential]:
@@ -62,18 +62,24 @@ class AwsApp:
         try:
             codec, match = self.router.route(req, scope[2] if scope else None)
         except OperationNotFound as exc:
-            return self._not_found(req, exc, request_id)
+            routed = self._route_unrouted(req, exc, scope[2] if scope else None)
+            if routed is None:
+                return self._not_found(req, exc, request_id)
+            if isinstance(routed, OperationNotFound):
+                return self._not_found(req, routed, request_id)
+            codec, match = routed
         try:
             principal = self.verifier.authenticate(req.method, path, req.query, headers, req.body)
         except AuthError as exc:
-            err = ServiceError(exc.message, code=exc.code_for(match.protocol), status=exc.status)
+            err = ServiceError(exc.message, code=exc.code_for(match.protocol), status=exc.status_for(match.protocol))
             return codec.encode_error(match, err, request_id)
         try:
             params = codec.decode(match, req)
             api = self.apis.get(codec.service_name)
             if api is None:
                 raise NotImplementedOperation(
-                    f"The {codec.service_name} service is not implemented by this broker yet.")
+                    f"The {codec.service_name} service is not implemented by this broker yet "
+                    f"(operation {match.operation}).")
             ctx = RequestContext(
                 request_id=request_id, account_id=principal.account_id,
                 region=principal.region or self.default_region, principal_arn=principal.arn,
@@ -93,6 +99,34 @@ class AwsApp:
             log.exception("event=operation_failed service=%s operation=%s", codec.service_name, match.operation)
             return codec.encode_error(match, InternalError("We encountered an internal error. Please try again."),
                                       request_id)
+
+    def _route_unrouted(self, req, exc: OperationNotFound, scope_service: str | None):
+        """A request for an AWS service the router does not know (e.g. route53, s3),
+        named by its SigV4 scope: route it with that service's own botocore model so
+        the client gets NotImplemented (or UnknownOperation / a validation error) in
+        its protocol's exact error shape instead of a body it cannot parse.
+
+        Returns (codec, match), an OperationNotFound to encode, or None (no such
+        service in botocore: the generic answer stands). The set of models that
+        can be loaded is botocore's, so the cache stays bounded.
+        """
+        if exc.codec is not None or not scope_service or scope_service in self.router.by_scope:
+            return None
+        if not scope_service.replace("-", "").isalnum() or len(scope_service) > 64:
+            return None
+        try:
+            codec = get_service_codec(scope_service)
+        except Exception:  # botocore.exceptions.UnknownServiceError and friends
+            return None
+        protocol = codec.rest_protocol or codec.protocols[0]
+        try:
+            match = codec.match(req)
+        except OperationNotFound as nf:
+            return nf
+        if match is None:
+            return OperationNotFound(f"No operation matches {req.method} {req.path}", protocol=protocol,
+                                     codec=codec)
+        return codec, match
 
     def _not_found(self, req, exc, request_id) -> HttpResponse:
         encode = getattr(exc, "encode", None)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import socket
 from email.utils import formatdate
+from time import time as _time
 
 import httptools
 
@@ -38,10 +39,10 @@ _date_cache = [0, b""]
 
 
 def _http_date() -> bytes:
-    loop_time = int(asyncio.get_event_loop().time())
-    if _date_cache[0] != loop_time:
-        _date_cache[0] = loop_time
-        _date_cache[1] = formatdate(usegmt=True).encode()
+    now = int(_time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = formatdate(now, usegmt=True).encode()
     return _date_cache[1]
 
 
@@ -70,7 +71,7 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = ("app", "gateway", "transport", "parser", "_url", "_headers", "_body", "_body_len",
                  "_queue", "_busy", "_closing", "_paused", "_too_large", "_keepalive_handle",
-                 "scheme", "peer", "_draining", "_header_bytes", "_tls")
+                 "scheme", "peer", "_draining", "_header_bytes", "_tls", "_reject_after")
 
     def __init__(self, app, gateway=None):
         self.app = app
@@ -89,6 +90,7 @@ class HttpProtocol(asyncio.Protocol):
         self._keepalive_handle = None
         self._draining = False
         self._header_bytes = 0
+        self._reject_after: bytes | None = None
         self.scheme = "http"
         self.peer = None
 
@@ -119,6 +121,8 @@ class HttpProtocol(asyncio.Protocol):
         if self._keepalive_handle is not None:
             self._keepalive_handle.cancel()
             self._keepalive_handle = None
+        if self._reject_after is not None or self._closing:
+            return  # a rejection is pending behind earlier responses: ignore the rest
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -213,12 +217,26 @@ class HttpProtocol(asyncio.Protocol):
                     return
         finally:
             self._busy = False
+        if self._reject_after is not None and not self._closing:
+            self._closing = True
+            self.transport.write(self._reject_after)
+            self.transport.close()
+            return
         if not self._closing:
             self._arm_keepalive()
 
     def _reject(self, status: int, message: bytes) -> None:
         resp = HttpResponse(status, [("Content-Type", "text/plain")], message)
-        self.transport.write(render_response(resp, keep_alive=False))
+        data = render_response(resp, keep_alive=False)
+        if self._busy or self._queue:
+            # Earlier pipelined requests are still being answered: their responses
+            # go first, then this one, then the connection closes.
+            self._reject_after = data
+            if not self._paused:
+                self._paused = True
+                self.transport.pause_reading()
+            return
+        self.transport.write(data)
         self._closing = True
         self.transport.close()
 

@@ -14,6 +14,7 @@ import re
 import time
 import uuid
 
+from broker.core.ids import uuid4
 from services.errors import NotImplementedOperation, ServiceError
 from services.sqs import attributes as qattrs
 from services.sqs.errors import err, invalid_parameter, invalid_value, missing_parameter, queue_does_not_exist
@@ -38,8 +39,7 @@ _ACTIONS = {"*", "ChangeMessageVisibility", "DeleteMessage", "GetQueueAttributes
             "SendMessageBatch", "PurgeQueue", "ListDeadLetterSourceQueues", "ListQueueTags"}
 
 
-def _msg_id() -> str:
-    return str(uuid.UUID(bytes=os.urandom(16), version=4))
+_msg_id = uuid4
 
 
 class SqsApi:

@@ -28,7 +28,8 @@ def invalid_parameter(message: str) -> ServiceError:
 
 
 def invalid_value(value, name: str, reason: str) -> ServiceError:
-    return err("InvalidParameterValue", f"Value {value} for parameter {name} is invalid. Reason: {reason}.")
+    end = "" if reason.endswith(".") else "."
+    return err("InvalidParameterValue", f"Value {value} for parameter {name} is invalid. Reason: {reason}{end}")
 
 
 def invalid_attribute_name(name: str) -> ServiceError:

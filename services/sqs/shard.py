@@ -147,6 +147,9 @@ class SqsShard:
             attrs.setdefault("KmsDataKeyReusePeriodSeconds", "300")
         elif a["attrs"].get("SqsManagedSseEnabled") == "true":
             attrs.pop("KmsMasterKeyId", None)
+        if attrs.get("FifoThroughputLimit") == "perMessageGroupId" and attrs.get("DeduplicationScope") != "messageGroup":
+            raise invalid_parameter("The perMessageGroupId value is allowed only when the value for "
+                                    "DeduplicationScope is messageGroup")
         q.attrs = attrs
         q.modified = self.part.now_ms()
         self._reconfigure(q)
@@ -399,7 +402,8 @@ class SqsShard:
                 out.append(["e", "ReceiptHandleIsInvalid",
                             f'The input receipt handle "{handle}" is not a valid receipt handle.'])
                 continue
-            core.delete(rh[1])
+            # an older receipt handle: the request succeeds but the message is not deleted (AWS)
+            core.delete(rh[1], rh[2])
             out.append(["ok"])
         self._after_change(q, wake=q.fifo)
         return out

@@ -214,6 +214,8 @@ class ServiceCodec:
         service_name = _ALIASES.get(service_name, service_name)
         self.service_name = service_name
         raw = _raw_model(service_name)
+        if service_name == "sqs":  # SQS enforces no enums at the edge: AttributeNames takes message attrs too
+            raw = {**raw, "shapes": {k: {a: b for a, b in s.items() if a != "enum"} for k, s in raw["shapes"].items()}}
         self.service_model = ServiceModel(raw, service_name=service_name)
         md = self.service_model.metadata
         self.signing_name = self.service_model.signing_name

@@ -84,8 +84,6 @@ class QueueMachine(RuleBasedStateMachine):
         return self.model is not None and bool(self.model.msgs)
 
     def _enqueue_one(self, size, delay, dedup, group, priority, ttl):
-        if self.cfg.fifo:
-            delay = None  # SQS FIFO: queue-level delay only (per-message delay still tested on standard)
         group = group if self.cfg.fifo or priority % 2 else None
         msg_id = f"id{self.model.next_seq}"
         self.journal.begin()
