@@ -22,7 +22,9 @@ RETRYABLE = ("WrongShard", "ShardStarting")
 
 
 class ShardLink:
-    def __init__(self, index: int, path: str, handler: ipc.Handler, *, retry_deadline: float = 15.0):
+    def __init__(self, index: int, path: str, handler: ipc.Handler, *, retry_deadline: float = 15.0,
+                 cluster=None):
+        self.cluster = cluster
         self.index = index
         self.path = path
         self.handler = handler
@@ -51,6 +53,15 @@ class ShardLink:
             conn.lost_future = lost  # type: ignore[attr-defined]
             self.conn = conn
             self.connects += 1
+            if self.cluster is not None and self.cluster.on_connect:
+                try:
+                    for hook in self.cluster.on_connect:
+                        await hook(self)
+                except Exception:
+                    log.exception("event=on_connect_failed shard=%d", self.index)
+                    conn.close()
+                    await asyncio.sleep(delay)
+                    continue
             self._up.set()
             try:
                 await lost
@@ -107,11 +118,26 @@ class ShardLink:
 
 
 class _LinkHandler(ipc.Handler):
-    def __init__(self, on_push):
+    def __init__(self, cluster: "Cluster", on_push):
+        self.cluster = cluster
         self._on_push = on_push
 
+    def on_request(self, conn, rid, op, args):
+        handler = self.cluster.request_handlers.get(op)
+        if handler is None:
+            conn.reply_error(rid, "InternalFailure", f"no handler for {op}", 500, False)
+            return
+        try:
+            conn.reply(rid, handler(conn, args))
+        except Exception as exc:
+            log.exception("event=link_request_failed op=%s", op)
+            conn.reply_error(rid, "InternalFailure", str(exc), 500, False)
+
     def on_push(self, conn, topic, payload):
-        if self._on_push is not None:
+        handler = self.cluster.push_handlers.get(topic)
+        if handler is not None:
+            handler(conn, topic, payload)
+        elif self._on_push is not None:
             self._on_push(conn, topic, payload)
 
     def on_lost(self, conn, exc):
@@ -126,8 +152,11 @@ class Cluster:
     def __init__(self, run: RunInfo, on_push=None):
         self.partitions = run.partitions
         self.shards = run.shards
-        handler = _LinkHandler(on_push)
-        self.links = [ShardLink(k, run.shard_socket(k), handler) for k in range(run.shards)]
+        self.request_handlers: dict = {}     # op -> handler(conn, args) for calls shards make to us
+        self.push_handlers: dict = {}        # topic -> handler(conn, topic, payload)
+        self.on_connect: list = []           # async hooks(link) run before a (re)connected link serves
+        handler = _LinkHandler(self, on_push)
+        self.links = [ShardLink(k, run.shard_socket(k), handler, cluster=self) for k in range(run.shards)]
 
     def start(self) -> None:
         for link in self.links:

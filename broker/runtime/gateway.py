@@ -139,6 +139,8 @@ class Gateway:
         self.control = ControlLink(self.run, "gateway", self.index)
         await self.control.connect()
         self.cluster = Cluster(self.run, on_push=self._on_push)
+        from broker.runtime.edge import EdgeRouter
+        self.edge = EdgeRouter(self.cluster)   # binding read copies, loaded on each (re)connect
         self.cluster.start()
         await self.cluster.wait_ready()
         if self.run.tls:

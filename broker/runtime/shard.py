@@ -89,6 +89,8 @@ class Shard:
         self.requests = 0
         self.commits = 0
         self.conn_lost_hooks: list = []
+        self.current_conn: ipc.Connection | None = None   # the caller, for ops that push to it
+        self.replicas: set[ipc.Connection] = set()        # gateways holding binding read copies
 
     # -- lifecycle --------------------------------------------------------
     async def main(self) -> int:
@@ -101,7 +103,10 @@ class Shard:
                            self.run.config.get("security.master_key", ""),
                            self.run.config.get("security.master_key_file", ""))
         self.master = dd.master
-        for svc in self.plugins.services:
+        from broker.runtime.plugins import ShardService
+        from broker.runtime.routing import CoreShard
+        self.services = [ShardService("core", CoreShard)] + list(self.plugins.services)
+        for svc in self.services:
             for name in dir(svc.factory):
                 if name.startswith("op_"):
                     self.ops[f"{svc.name}.{name[3:]}"] = (svc.name, name)
@@ -114,7 +119,7 @@ class Shard:
             store = open_store(dd.partition_path(p), p, dd.master, self.run.durability)
             self.partitions[p] = Partition(self, p, store)
         for part in self.partitions.values():
-            for svc in self.plugins.services:
+            for svc in self.services:
                 part.services[svc.name] = svc.factory(part)
         self._commit_all()
         log.info("event=shard_recovered index=%d partitions=%d seconds=%.3f",
@@ -143,6 +148,7 @@ class Shard:
         if conn not in self.conns:
             self.conns.add(conn)
         self.requests += 1
+        self.current_conn = conn
         try:
             if op.startswith("shard."):
                 result = self._shard_op(op, args)
@@ -224,12 +230,13 @@ class Shard:
                     close()
             part.store.wipe()
             part.services = {}
-            for svc in self.plugins.services:
+            for svc in self.services:
                 part.services[svc.name] = svc.factory(part)
             out.append([p, True])
         return out
 
     def on_conn_lost(self, conn) -> None:
+        self.replicas.discard(conn)
         for hook in self.conn_lost_hooks:
             try:
                 hook(conn)

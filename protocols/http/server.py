@@ -197,7 +197,7 @@ class HttpProtocol(asyncio.Protocol):
         try:
             while self._queue and not self._closing:
                 req, keep_alive = self._queue.pop(0)
-                if self._paused and len(self._queue) <= HIGH_WATER // 2:
+                if self._paused and self._reject_after is None and len(self._queue) <= HIGH_WATER // 2:
                     self._paused = False
                     self.transport.resume_reading()
                 try:

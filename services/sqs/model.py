@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import struct
+import zlib
 from collections import deque
 
 import msgspec
@@ -37,9 +38,9 @@ def decode_payload(blob: bytes) -> list:
 _RH = struct.Struct(">IQI")
 
 
-def receipt_handle(qid: int, seq: int, lease: int) -> str:
+def receipt_handle(tag: int, seq: int, lease: int) -> str:
     # opaque to clients; changes with every receive (the lease token)
-    raw = _RH.pack(qid, seq, lease)
+    raw = _RH.pack(tag, seq, lease)
     return base64.urlsafe_b64encode(b"rh1" + raw + raw[::-1]).decode().rstrip("=")
 
 
@@ -76,6 +77,12 @@ class SqsQueue:
         self.attempts: dict[str, tuple[int, list]] = {}
         self.armed_for: int | None = None
         self.dead = False
+
+    @property
+    def handle_tag(self) -> int:
+        """32 bits naming this queue (and this incarnation of it) in receipt handles: qids are only
+        unique within a partition, so a handle from a queue elsewhere must not match."""
+        return zlib.crc32(f"{self.key}#{self.qid}".encode())
 
     @property
     def arn(self) -> str:

@@ -95,7 +95,7 @@ class SqsShard:
                     raise err("QueueNameExists",
                               f"A queue already exists with the same name and a different value for attribute {name}")
             return {"created": False}
-        qid = self.store.allocate_id("sqs.qid")
+        qid = self.store.allocate_id("qid")  # one counter per partition: qids key message rows
         q = SqsQueue.new(key, a["name"], a["account"], a["region"], qid, a["attrs"], a.get("tags") or {}, now)
         self._attach_core(q, now)
         self.queues[key] = q
@@ -340,7 +340,7 @@ class SqsShard:
         payload = m.payload
         if payload is None:
             payload = self.store.load_payload(q.qid, m.seq)
-        return [payload, receipt_handle(q.qid, m.seq, m.lease), m.receive_count, m.first_receive_at,
+        return [payload, receipt_handle(q.handle_tag, m.seq, m.lease), m.receive_count, m.first_receive_at,
                 m.seq, m.lease, sequence_number(m.seq) if q.fifo else None, m.msg_id]
 
     def _replay_attempt(self, q: SqsQueue, entries) -> list | None:
@@ -398,7 +398,7 @@ class SqsShard:
         core = q.queue
         for handle in a["h"]:
             rh = parse_receipt_handle(handle)
-            if rh is None or rh[0] != q.qid:
+            if rh is None or rh[0] != q.handle_tag:
                 out.append(["e", "ReceiptHandleIsInvalid",
                             f'The input receipt handle "{handle}" is not a valid receipt handle.'])
                 continue
@@ -415,7 +415,7 @@ class SqsShard:
         out = []
         for handle, vt in a["e"]:
             rh = parse_receipt_handle(handle)
-            if rh is None or rh[0] != q.qid:
+            if rh is None or rh[0] != q.handle_tag:
                 out.append(["e", "ReceiptHandleIsInvalid",
                             f'The input receipt handle "{handle}" is not a valid receipt handle.'])
                 continue

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import socket
 import ssl
 from urllib.parse import urlsplit
@@ -203,3 +204,21 @@ def test_expect_100_continue(server):
             assert chunk
             data += chunk
     assert b"HTTP/1.1 200 OK" in data
+
+
+def test_bad_request_after_pipelined_good_one_is_answered_in_order(server):
+    """A malformed request behind a valid one: the valid one's response comes
+    first, then 400, then close (a client must never read the 400 as the answer
+    to its earlier request)."""
+    host, port = _hostport(server.url)
+    body = b'{"Limit": 5}'
+    good = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.1\r\n"
+            b"X-Amz-Target: TrentService.ListKeys\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(good + good + b"garbage that is not HTTP\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", data)
+    assert statuses == [b"200", b"200", b"400"], data[:500]
+    assert server.health()["status"] == "ok"

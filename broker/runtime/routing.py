@@ -1,0 +1,333 @@
+"""The routing core in a shard: core queues, exchanges, bindings, consumers.
+
+Protocol front-ends (AMQP, MQTT, SNS fan-out) map onto these ops:
+
+    core.QueueDeclare / QueueDelete / Enqueue / Receive / Delete / ChangeLease / Counts
+    core.Consume / Credit / Cancel / Ack / Nack     push with credit, on the calling connection
+    core.ExchangeDeclare / ExchangeDelete / Bind / Unbind / Subscribe
+
+Queues and exchanges each live in the partition of their key
+(``cq/<ns>/<name>``, ``cx/<ns>/<name>``). The exchange's owner holds the
+authoritative bindings (one durable record per binding) and replicates every
+change to the gateways that subscribed (``edge.apply``), waiting for their
+acknowledgement before it answers: a binding is visible in every gateway
+before the bind is confirmed. Publishes are routed at the edge
+(broker/runtime/edge.py) and go straight to the queues' shards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from broker.core.errors import OpError
+from broker.core.exchange import Exchange
+from broker.core.message import INFLIGHT, DedupRecord, LeaseError, Message, QueueConfig
+from broker.core.queue import Queue
+
+log = logging.getLogger("broker.routing")
+
+KIND_QUEUE = "core.queue"
+KIND_EXCHANGE = "core.exchange"
+KIND_BINDING = "core.binding"
+REPLICATION_TIMEOUT = 5.0
+
+
+def queue_key(ns: str, name: str) -> str:
+    return f"cq/{ns}/{name}"
+
+
+def exchange_key(ns: str, name: str) -> str:
+    return f"cx/{ns}/{name}"
+
+
+def not_found(what: str) -> OpError:
+    return OpError(f"NOT_FOUND - no {what}", code="NotFound", status=404)
+
+
+def _config(c: dict) -> QueueConfig:
+    return QueueConfig(fifo=c.get("fifo", False), delay_ms=c.get("delay_ms", 0), lease_ms=c.get("lease_ms", 30000),
+                       retention_ms=c.get("retention_ms"), max_length=c.get("max_length"),
+                       max_bytes=c.get("max_bytes"), overflow=c.get("overflow", "drop-head"),
+                       max_receives=c.get("max_receives"), dedup_window_ms=c.get("dedup_window_ms"),
+                       dedup_scope=c.get("dedup_scope", "queue"), max_priority=c.get("max_priority"))
+
+
+def _binding_id(key, dest) -> str:
+    return repr((key if not isinstance(key, dict) else sorted(key.items()), tuple(dest)))
+
+
+class _HostedQueue:
+    __slots__ = ("key", "ns", "name", "qid", "config", "queue", "armed_for", "dead")
+
+    def __init__(self, key, ns, name, qid, config):
+        self.key, self.ns, self.name, self.qid, self.config = key, ns, name, qid, config
+        self.queue: Queue | None = None
+        self.armed_for = None
+        self.dead = False
+
+
+class CoreShard:
+    """Per-partition state of the routing core (a built-in shard service)."""
+
+    def __init__(self, part):
+        self.part = part
+        self.store = part.store
+        self.shard = part.shard
+        self.queues: dict[str, _HostedQueue] = {}
+        self.exchanges: dict[str, tuple[str, Exchange]] = {}   # key -> (ns, exchange)
+        self.consumers: dict[tuple, object] = {}               # (queue key, tag) -> connection
+        self.closed = False
+        now = part.now_ms()
+        for key, rec in self.store.scan(KIND_QUEUE):
+            hq = _HostedQueue(key, rec["ns"], rec["name"], rec["qid"], rec["config"])
+            self._attach(hq, now, restore=True)
+        for key, rec in self.store.scan(KIND_EXCHANGE):
+            self.exchanges[key] = (rec["ns"], Exchange(rec["name"], rec["kind"]))
+        for _bid, rec in self.store.scan(KIND_BINDING):
+            entry = self.exchanges.get(rec["x"])
+            if entry is not None:
+                entry[1].bind(rec["key"], tuple(rec["dest"]))
+        hooks = self.shard.conn_lost_hooks
+        hooks.append(self._conn_lost)
+
+    def close(self) -> None:
+        self.closed = True
+        try:
+            self.shard.conn_lost_hooks.remove(self._conn_lost)
+        except ValueError:
+            pass
+
+    # -- queues ---------------------------------------------------------------
+    def _attach(self, hq: _HostedQueue, now: int, restore: bool = False) -> None:
+        core = Queue(hq.qid, _config(hq.config), self.store.journal(hq.qid))
+        if restore:
+            msgs = []
+            for r in self.store.load_messages(hq.qid):
+                msg_id, group, dedup, prio, enq, exp, size = r.ident
+                msgs.append(Message(r.seq, msg_id, None, size, group, dedup, prio, enq, r.visible_at, exp,
+                                    r.receive_count, r.first_receive_at, r.lease, r.state, None))
+            core.restore(msgs, now, [DedupRecord.from_record(rec) for _e, rec in self.store.load_dedup(hq.qid)])
+        hq.queue = core
+        self.queues[hq.key] = hq
+        self._arm(hq)
+
+    def _q(self, key: str) -> _HostedQueue:
+        hq = self.queues.get(key)
+        if hq is None:
+            raise not_found(f"queue '{key}'")
+        return hq
+
+    def op_QueueDeclare(self, a):
+        key = a["k"]
+        hq = self.queues.get(key)
+        if hq is not None:
+            return {"created": False, "counts": self._counts(hq)}
+        qid = self.store.allocate_id("qid")
+        hq = _HostedQueue(key, a["ns"], a["name"], qid, a.get("config") or {})
+        self._attach(hq, self.part.now_ms())
+        self.store.put(KIND_QUEUE, key, {"ns": hq.ns, "name": hq.name, "qid": qid, "config": hq.config})
+        return {"created": True, "counts": self._counts(hq)}
+
+    def op_QueueDelete(self, a):
+        hq = self._q(a["k"])
+        del self.queues[hq.key]
+        hq.dead = True
+        self.store.delete(KIND_QUEUE, hq.key)
+        self.store.drop_queue(hq.qid)
+        for ck in [ck for ck in self.consumers if ck[0] == hq.key]:
+            del self.consumers[ck]
+        return {"messages": hq.queue.total}
+
+    @staticmethod
+    def _counts(hq: _HostedQueue) -> dict:
+        q = hq.queue
+        return {"visible": q.visible, "inflight": q.inflight, "delayed": q.delayed}
+
+    def op_Counts(self, a):
+        return self._counts(self._q(a["k"]))
+
+    def op_Enqueue(self, a):
+        """[[payload, size, msg_id, opts]...]; opts may hold delay_ms, dedup, group, priority, ttl_ms."""
+        hq = self._q(a["k"])
+        now = self.part.now_ms()
+        q = hq.queue
+        out = []
+        for payload, size, msg_id, opts in a["m"]:
+            opts = opts or {}
+            res = q.enqueue(now, payload, size, msg_id=msg_id, delay_ms=opts.get("delay_ms"),
+                            dedup=opts.get("dedup"), group=opts.get("group"), priority=opts.get("priority", 0),
+                            ttl_ms=opts.get("ttl_ms"))
+            out.append("rejected" if res.rejected else "duplicate" if res.duplicate_of is not None else "ok")
+        self._changed(hq)
+        return out
+
+    def op_Receive(self, a):
+        hq = self._q(a["k"])
+        res = hq.queue.receive(self.part.now_ms(), a.get("max", 1), a.get("lease_ms"))
+        out = [[m.seq, m.lease, self._payload(hq, m), m.receive_count, m.msg_id] for m in res.messages]
+        self._changed(hq)
+        return out
+
+    def _payload(self, hq: _HostedQueue, m: Message) -> bytes:
+        return m.payload if m.payload is not None else self.store.load_payload(hq.qid, m.seq)
+
+    def op_Delete(self, a):
+        hq = self._q(a["k"])
+        ok = hq.queue.delete(a["seq"], a.get("lease"))
+        self._changed(hq)
+        return ok
+
+    def op_ChangeLease(self, a):
+        hq = self._q(a["k"])
+        try:
+            ok = hq.queue.change_lease(self.part.now_ms(), a["seq"], a["lease"], a["lease_ms"])
+        except LeaseError as exc:
+            raise OpError(str(exc), code="LeaseError") from None
+        self._changed(hq)
+        return ok
+
+    # -- push consumers -------------------------------------------------------
+    def op_Consume(self, a):
+        hq = self._q(a["k"])
+        tag = a["tag"]
+        conn = self.shard.current_conn
+        self.consumers[(hq.key, tag)] = conn
+        hq.queue.add_consumer(tag, a.get("credit"))
+        self._changed(hq)
+        return True
+
+    def op_Credit(self, a):
+        hq = self._q(a["k"])
+        hq.queue.add_credit(a["tag"], a["n"])
+        self._changed(hq)
+        return True
+
+    def op_Cancel(self, a):
+        hq = self._q(a["k"])
+        self.consumers.pop((hq.key, a["tag"]), None)
+        requeued = hq.queue.remove_consumer(a["tag"])
+        self._changed(hq)
+        return len(requeued)
+
+    def op_Ack(self, a):
+        hq = self._q(a["k"])
+        ok = hq.queue.ack(a["seq"])
+        self._changed(hq)
+        return ok
+
+    def op_Nack(self, a):
+        hq = self._q(a["k"])
+        m = hq.queue.nack(a["seq"], a.get("requeue", True))
+        self._changed(hq)
+        return m is not None
+
+    def _dispatch(self, hq: _HostedQueue) -> None:
+        if not self.consumers:
+            return
+        q = hq.queue
+        deliveries = q.dispatch(self.part.now_ms())
+        for tag, m in deliveries:
+            conn = self.consumers.get((hq.key, tag))
+            if conn is None or conn.closed:
+                q.nack(m.seq, True)
+                continue
+            conn.push("core.deliver", [hq.key, tag, m.seq, self._payload(hq, m), m.receive_count > 1, m.msg_id])
+
+    def _conn_lost(self, conn) -> None:
+        for (key, tag), c in list(self.consumers.items()):
+            if c is conn:
+                del self.consumers[(key, tag)]
+                hq = self.queues.get(key)
+                if hq is not None:
+                    hq.queue.remove_consumer(tag)
+                    self._changed(hq)
+        self.part.flush_soon()
+
+    # -- exchanges ------------------------------------------------------------
+    def _x(self, key: str) -> tuple[str, Exchange]:
+        entry = self.exchanges.get(key)
+        if entry is None:
+            raise not_found(f"exchange '{key}'")
+        return entry
+
+    def op_ExchangeDeclare(self, a):
+        key, ns, name, kind = a["k"], a["ns"], a["name"], a["kind"]
+        entry = self.exchanges.get(key)
+        if entry is not None:
+            if entry[1].kind != kind:
+                raise OpError(f"PRECONDITION_FAILED - inequivalent arg 'type' for exchange '{name}': received "
+                              f"'{kind}' but current is '{entry[1].kind}'", code="PreconditionFailed", status=406)
+            return {"created": False}
+        self.exchanges[key] = (ns, Exchange(name, kind))
+        self.store.put(KIND_EXCHANGE, key, {"ns": ns, "name": name, "kind": kind})
+        return self._replicate({"op": "declare", "ns": ns, "x": name, "kind": kind}, {"created": True})
+
+    def op_ExchangeDelete(self, a):
+        ns, ex = self._x(a["k"])
+        del self.exchanges[a["k"]]
+        self.store.delete(KIND_EXCHANGE, a["k"])
+        for key, dest in ex.bindings():
+            self.store.delete(KIND_BINDING, a["k"] + "|" + _binding_id(key, dest))
+        return self._replicate({"op": "delete", "ns": ns, "x": ex.name}, True)
+
+    def op_Bind(self, a):
+        ns, ex = self._x(a["k"])
+        key, dest = a["key"], tuple(a["dest"])
+        changed = ex.bind(key, dest)
+        if not changed:
+            return False
+        self.store.put(KIND_BINDING, a["k"] + "|" + _binding_id(key, dest), {"x": a["k"], "key": key, "dest": dest})
+        return self._replicate({"op": "bind", "ns": ns, "x": ex.name, "key": key, "dest": dest}, True)
+
+    def op_Unbind(self, a):
+        ns, ex = self._x(a["k"])
+        key, dest = a["key"], tuple(a["dest"])
+        changed = ex.unbind(key, dest)
+        if not changed:
+            return False
+        self.store.delete(KIND_BINDING, a["k"] + "|" + _binding_id(key, dest))
+        return self._replicate({"op": "unbind", "ns": ns, "x": ex.name, "key": key, "dest": dest}, True)
+
+    def op_Subscribe(self, a):
+        """A gateway's read copy: register the caller for updates; snapshot this partition."""
+        self.shard.replicas.add(self.shard.current_conn)
+        return [[ns, ex.name, ex.kind, ex.bindings()] for ns, ex in self.exchanges.values()]
+
+    def _replicate(self, update: dict, result):
+        replicas = [c for c in self.shard.replicas if not c.closed]
+        if not replicas:
+            return result
+
+        async def wait_all():
+            futs = [c.call_nowait("edge.apply", update) for c in replicas]
+            self.part.flush_soon()
+            done, pending = await asyncio.wait(futs, timeout=REPLICATION_TIMEOUT)
+            for c, f in zip(replicas, futs):
+                if f in pending or (f.done() and f.exception() is not None):
+                    # A replica that cannot confirm is cut off; it resubscribes
+                    # (fresh snapshot) when it reconnects.
+                    log.warning("event=replica_dropped reason=%s", "timeout" if f in pending else f.exception())
+                    self.shard.replicas.discard(c)
+                    c.close()
+            return result
+        return wait_all()
+
+    # -- timers ---------------------------------------------------------------
+    def _changed(self, hq: _HostedQueue) -> None:
+        self._dispatch(hq)
+        self._arm(hq)
+
+    def _arm(self, hq: _HostedQueue) -> None:
+        due = hq.queue.next_deadline()
+        if due is None or (hq.armed_for is not None and hq.armed_for <= due):
+            return
+        hq.armed_for = due
+        self.part.schedule(due, lambda now, hq=hq: self._fire(hq, now))
+
+    def _fire(self, hq: _HostedQueue, now: int) -> None:
+        if hq.dead or self.closed or self.queues.get(hq.key) is not hq:
+            return
+        hq.armed_for = None
+        hq.queue.tick(now)
+        self._changed(hq)
