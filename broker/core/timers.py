@@ -83,3 +83,54 @@ class LoopTimer:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+
+
+class DurableTimers:
+    """Named one-shot timers of a partition, persisted as entity records.
+
+    ``schedule(timer_id, due_ms, kind, data)`` writes the record (committed
+    with the tick's group commit) and arms the shard's loop timer; on start,
+    every record is re-armed, so a timer due while the process was down fires
+    at once after the restart: late, never lost. When a timer fires, the
+    handler registered for its ``kind`` runs, then the record is deleted in
+    the same commit as the handler's own writes.
+    """
+
+    KIND = "timer"
+
+    def __init__(self, part, handlers: dict):
+        self.part = part
+        self.handlers = handlers     # kind -> callable(timer_id, data)
+        self.live: dict[str, int] = {}
+        for tid, rec in list(part.store.scan(self.KIND)):
+            self._arm(tid, rec["due"])
+
+    def schedule(self, timer_id: str, due_ms: int, kind: str, data) -> None:
+        self.part.store.put(self.KIND, timer_id, {"due": due_ms, "kind": kind, "data": data})
+        self._arm(timer_id, due_ms)
+
+    def cancel(self, timer_id: str) -> bool:
+        if self.live.pop(timer_id, None) is None:
+            return False
+        self.part.store.delete(self.KIND, timer_id)
+        return True
+
+    def _arm(self, timer_id: str, due_ms: int) -> None:
+        self.live[timer_id] = due_ms
+        self.part.schedule(due_ms, lambda now, t=timer_id, d=due_ms: self._fire(t, d))
+
+    def _fire(self, timer_id: str, due_ms: int) -> None:
+        if self.live.get(timer_id) != due_ms:
+            return            # cancelled or rescheduled
+        rec = self.part.store.get(self.KIND, timer_id)
+        del self.live[timer_id]
+        if rec is None:
+            return
+        handler = self.handlers.get(rec["kind"])
+        if handler is None:
+            import logging
+            logging.getLogger("broker.timers").error("event=timer_without_handler kind=%s", rec["kind"])
+        else:
+            handler(timer_id, rec["data"])
+        self.part.store.delete(self.KIND, timer_id)
+        self.part.flush_soon()

@@ -24,6 +24,7 @@ from broker.core.errors import OpError
 from broker.core.exchange import Exchange
 from broker.core.message import INFLIGHT, DedupRecord, LeaseError, Message, QueueConfig
 from broker.core.queue import Queue
+from broker.core.timers import DurableTimers
 
 log = logging.getLogger("broker.routing")
 
@@ -90,9 +91,12 @@ class CoreShard:
                 entry[1].bind(rec["key"], tuple(rec["dest"]))
         hooks = self.shard.conn_lost_hooks
         hooks.append(self._conn_lost)
+        # durable timers of this partition; services add handlers by kind
+        self.timers = DurableTimers(part, {"core.enqueue": self._timed_enqueue})
 
     def close(self) -> None:
         self.closed = True
+        self.timers.live.clear()
         try:
             self.shard.conn_lost_hooks.remove(self._conn_lost)
         except ValueError:
@@ -312,6 +316,25 @@ class CoreShard:
                     c.close()
             return result
         return wait_all()
+
+    # -- durable timers (schedules, delayed publishes, workflow timeouts) -------
+    def op_TimerSchedule(self, a):
+        """Schedule a durable timer in this partition; kind "core.enqueue" enqueues
+        data = {"k": queue key, "m": [...]} at due time (a scheduled delivery)."""
+        self.timers.schedule(a["id"], a["due"], a["kind"], a["data"])
+        return True
+
+    def op_TimerCancel(self, a):
+        return self.timers.cancel(a["id"])
+
+    def _timed_enqueue(self, timer_id, data) -> None:
+        key = data["k"]
+        if key in self.queues:
+            self.op_Enqueue(data)
+        else:   # the queue lives in another partition: deliver there (at-least-once)
+            async def forward():
+                await self.part.call(key, "core.Enqueue", data)
+            asyncio.get_running_loop().create_task(forward())
 
     # -- timers ---------------------------------------------------------------
     def _changed(self, hq: _HostedQueue) -> None:

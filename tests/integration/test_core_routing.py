@@ -257,3 +257,39 @@ def test_bindings_and_messages_survive_full_restart(tmp_path):
             finally:
                 cluster.close()
         asyncio.run(check())
+
+
+def test_durable_timer_fires_after_restart_late_never_lost(tmp_path):
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "2") as proc:
+        async def setup():
+            cluster, edge = await _edge(proc)
+            try:
+                await edge.declare_queue(NS, "timed")
+                key = queue_key(NS, "timed")
+                import time as _t
+                due = int(_t.time() * 1000) + 1500
+                # the timer lives in another key's partition than the queue, on purpose
+                await cluster.call("timer-owner", "core.TimerSchedule", {
+                    "id": "t1", "due": due, "kind": "core.enqueue",
+                    "data": {"k": key, "m": [[b"scheduled", 9, "sched-1", {}]]}})
+            finally:
+                cluster.close()
+        asyncio.run(setup())
+        os.killpg(proc.pgid, signal.SIGKILL)      # down before it is due
+        proc.proc.wait()
+        import time as _t
+        _t.sleep(2.0)                            # the due time passes while down (the subject of the test)
+        proc.restart()
+
+        async def check():
+            cluster, _edge_ = await _edge(proc)
+            try:
+                deadline = asyncio.get_running_loop().time() + 10
+                ids = []
+                while not ids and asyncio.get_running_loop().time() < deadline:
+                    ids = await _drain(cluster, "timed")
+                    await asyncio.sleep(0.05)
+                assert ids == ["sched-1"]
+            finally:
+                cluster.close()
+        asyncio.run(check())
