@@ -66,7 +66,7 @@ def _decode_key(raw: bytes, where: str) -> bytes:
 
 
 def resolve_master_key(root: Path, key_b64: str, key_file: str,
-                       env: dict[str, str] | None = None) -> tuple[bytes, str]:
+                       env: dict[str, str] | None = None, allow_generate: bool = True) -> tuple[bytes, str]:
     """Find the master key: config/env value, key file, systemd credential, or generate."""
     env = os.environ if env is None else env
     if key_b64:
@@ -83,6 +83,13 @@ def resolve_master_key(root: Path, key_b64: str, key_file: str,
     path = root / "master.key"
     if path.exists():
         return _decode_key(path.read_bytes(), str(path)), f"file:{path}"
+    if not allow_generate:
+        # An existing data directory was created with a key that is not here:
+        # never generate a new one over it (it could not open the data anyway).
+        raise DataDirError(
+            f"{root}: no master key found (security.master_key_file, security.master_key / "
+            f"BROKER_SECURITY_MASTER_KEY, $CREDENTIALS_DIRECTORY/master-key or {path}); "
+            "this data directory was created with one")
     key = os.urandom(32)
     write_private(path, base64.b64encode(key) + b"\n")
     return key, "generated"
@@ -121,9 +128,9 @@ def open_data_dir(root: Path, partitions: int, key_b64: str = "", key_file: str 
     except PermissionError:
         pass
     (root / "partitions").mkdir(exist_ok=True, mode=0o700)
-    key, source = resolve_master_key(root, key_b64, key_file, env)
-    master = AesGcmKey(key, "master")
     meta_path = root / "broker.json"
+    key, source = resolve_master_key(root, key_b64, key_file, env, allow_generate=not meta_path.exists())
+    master = AesGcmKey(key, "master")
     if meta_path.exists():
         try:
             meta = json.loads(meta_path.read_text())

@@ -310,3 +310,37 @@ def test_unsigned_unknown_request_is_protocol_error_not_crash(server):
     status, _, body = _raw(server, "GET", "/definitely/not/an/aws/path")
     assert 400 <= status < 500
     assert body
+
+
+# -- SigV4 scope disambiguates the same action/target across services ----------------
+
+def _scoped_auth(service: str) -> dict:
+    return {"X-Amz-Date": "20240501T120000Z",
+            "Authorization": f"AWS4-HMAC-SHA256 Credential=AKIDTEST/20240501/us-east-1/{service}/aws4_request, "
+                             f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}"}
+
+
+@pytest.mark.parametrize("scope,service", [("sns", "sns"), ("monitoring", "cloudwatch"), ("sqs", "sqs")])
+def test_query_action_shared_by_services_routed_by_scope(server, scope, service):
+    arn = b"arn:aws:sns:us-east-1:000000000000:t"
+    body = b"Action=ListTagsForResource&Version=2010-03-31&ResourceArn=" + arn + b"&ResourceARN=" + arn
+    if service == "sqs":
+        body = b"Action=ListQueueTags&Version=2012-11-05&QueueUrl=http://localhost/000000000000/nope-q"
+    status, headers, data = _raw(server, "POST", "/", body, {
+        "Content-Type": "application/x-www-form-urlencoded", **_scoped_auth(scope)})
+    assert headers["content-type"].startswith("text/xml"), data
+    if service == "sqs":
+        assert b"NonExistentQueue" in data or b"QueueDoesNotExist" in data, data
+    else:
+        assert status == 501 and f"The {service} service is not implemented".encode() in data, data
+        assert b"<Code>NotImplemented</Code>" in data
+
+
+def test_query_validation_error_shape(server):
+    sts = server.client("sts")
+    with pytest.raises(botocore.exceptions.ClientError) as ei:
+        sts.assume_role(RoleArn="arn:aws:iam::000000000000:role/" + "r" * 2100, RoleSessionName="ok-name")
+    code, msg, status, headers = _err(ei)
+    assert status == 400 and code in ("ValidationError", "ValidationException"), (code, msg)
+    assert "at 'roleArn' failed to satisfy constraint: Member must have length less than or equal to 2048" in msg
+    assert headers["content-type"].startswith("text/xml")
