@@ -293,3 +293,25 @@ def test_durable_timer_fires_after_restart_late_never_lost(tmp_path):
             finally:
                 cluster.close()
         asyncio.run(check())
+
+
+def test_namespaces_isolate_entities_completely(proc):
+    async def main():
+        cluster, edge = await _edge(proc)
+        try:
+            for ns in ("broker-a/vhost", "broker-b/vhost"):
+                await edge.declare_exchange(ns, "same", "direct")
+                await edge.declare_queue(ns, "same-q")
+            await edge.bind("broker-a/vhost", "same", "k", ("queue", "same-q"))
+            assert edge.route("broker-b/vhost", "same", "k") == set()
+            n, _ = await edge.publish("broker-a/vhost", "same", "k", b"only-a", msg_id="a1")
+            assert n == 1
+            for ns, expected in (("broker-a/vhost", 1), ("broker-b/vhost", 0)):
+                key = queue_key(ns, "same-q")
+                counts = await cluster.call(key, "core.Counts", {"k": key})
+                assert counts["visible"] == expected
+            # a different kind under the same name in another namespace is fine
+            await edge.declare_exchange("broker-c/vhost", "same", "fanout")
+        finally:
+            cluster.close()
+    asyncio.run(main())
