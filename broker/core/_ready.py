@@ -65,9 +65,17 @@ class SeqReady:
         return None
 
     def compact(self) -> None:
-        live = [m for m, lz in self.fresh if m.state == READY and m.lease == lz]
-        live.extend(m for _, lz, m in self.ret if m.state == READY and m.lease == lz)
-        live.sort(key=_seq)
+        fresh = self.fresh
+        live_fresh = sum(1 for m, lz in fresh if m.state == READY and m.lease == lz)
+        if not self.ret and live_fresh == len(fresh):
+            # all live and already in seq order (a pure producer): nothing to
+            # drop, so skip the rebuild and the sort
+            self.limit = 2 * live_fresh + _SLACK
+            return
+        live = [m for m, lz in fresh if m.state == READY and m.lease == lz]
+        if self.ret:
+            live.extend(m for _, lz, m in self.ret if m.state == READY and m.lease == lz)
+            live.sort(key=_seq)
         self.fresh = deque((m, m.lease) for m in live)
         self.ret = []
         self.limit = 2 * len(live) + _SLACK
