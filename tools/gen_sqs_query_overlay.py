@@ -27,8 +27,29 @@ def load_old(src: str) -> dict:
     return json.loads(Path(src).read_text())
 
 
-def ref_traits(ref: dict) -> dict:
-    return {k: ref[k] for k in ("locationName", "flattened") if k in ref}
+def ref_traits(ref: dict, shapes: dict | None = None) -> dict:
+    traits = {k: ref[k] for k in ("locationName", "flattened") if k in ref}
+    # A locationName set on the target shape itself (TagMap, QueueAttributeMap,
+    # MessageSystemAttributeMap) names the member on the wire too.
+    if shapes is not None and "locationName" not in traits:
+        target = shapes.get(ref.get("shape", ""), {})
+        if "locationName" in target:
+            traits["locationName"] = target["locationName"]
+    return traits
+
+
+# Error shapes added to SQS after the last query-protocol model (2023): their
+# legacy query codes, as SQS returns them in x-amzn-query-error and in query
+# error responses.
+EXTRA_ERRORS = {
+    "KmsAccessDenied": ("KMS.AccessDeniedException", 400),
+    "KmsDisabled": ("KMS.DisabledException", 400),
+    "KmsInvalidKeyUsage": ("KMS.InvalidKeyUsageException", 400),
+    "KmsInvalidState": ("KMS.InvalidStateException", 400),
+    "KmsNotFound": ("KMS.NotFoundException", 400),
+    "KmsOptInRequired": ("KMS.OptInRequired", 403),
+    "KmsThrottled": ("KMS.ThrottlingException", 400),
+}
 
 
 def build(old: dict) -> dict:
@@ -41,7 +62,9 @@ def build(old: dict) -> dict:
             entry["flattened"] = True
         t = shape["type"]
         if t == "structure":
-            members = {m: ref_traits(r) for m, r in shape.get("members", {}).items() if ref_traits(r)}
+            all_shapes = old["shapes"]
+            members = {m: ref_traits(r, all_shapes) for m, r in shape.get("members", {}).items()
+                       if ref_traits(r, all_shapes)}
             if members:
                 entry["members"] = members
             if "error" in shape:
@@ -55,6 +78,8 @@ def build(old: dict) -> dict:
                     entry[part] = ref_traits(shape[part])
         if entry:
             shapes[name] = entry
+    for name, (code, status) in EXTRA_ERRORS.items():
+        shapes.setdefault(name, {})["error"] = {"code": code, "httpStatusCode": status, "senderFault": True}
     operations = {}
     for name, op in sorted(old["operations"].items()):
         out = op.get("output") or {}

@@ -422,16 +422,21 @@ def compile_query_decoder(shape, cache):
             if not isinstance(node, dict):
                 return {}
             out = {}
-            for name, key, camel, fn in members:
+            for name, key, camel, fn, empty_list in members:
                 x = node.get(key)
                 if x is not None:
                     r = fn(x, path + "." + camel if path else camel)
                     if r is not None:
                         out[name] = r
+                elif empty_list and node.get(name) == "":
+                    # SDKs send an empty flattened list as "Name=" (member name)
+                    out[name] = []
             return out
         cache[(_key(shape),)] = q_struct
         for name, ms in shape.members.items():
-            members.append((name, query_member_key(ms, name), lower_camel(name), compile_query_decoder(ms, cache)))
+            key = query_member_key(ms, name)
+            members.append((name, key, lower_camel(name), compile_query_decoder(ms, cache),
+                            ms.type_name == "list" and key != name))
         return q_struct
     if t == "list":
         item = compile_query_decoder(shape.member, cache)

@@ -371,10 +371,7 @@ def test_batch_request_limits(any_sqs, make_queue):
     assert len(r["Successful"]) == 4
 
 
-def test_empty_batch(request, any_sqs, make_queue):
-    if request.node.callspec.params["any_sqs"] == "query":
-        request.applymarker(pytest.mark.xfail(reason="codec: query 'Entries=' (empty list) decodes as a missing "
-                                              "member -> ValidationException", strict=True))
+def test_empty_batch(any_sqs, make_queue):
     url = make_queue("emptybatch")
     with pytest.raises(ClientError) as ei:
         any_sqs.send_message_batch(QueueUrl=url, Entries=[])
