@@ -29,6 +29,8 @@ from services.sqs.urls import entity_key, parse_arn
 
 log = logging.getLogger("broker.sqs")
 
+QUEUE_REUSE_DELAY_MS = 60_000   # AWS: wait 60 s after DeleteQueue before reusing the name
+
 KIND_QUEUE = "sqs.queue"
 KIND_OUTBOX = "sqs.outbox"
 
@@ -47,6 +49,7 @@ class SqsShard:
         self.store = part.store
         self.queues: dict[str, SqsQueue] = {}
         self.closed = False
+        self.deleted_at: dict[str, int] = {}   # queue key -> deletion time (QueueDeletedRecently)
         now = part.now_ms()
         for key, rec in self.store.scan(KIND_QUEUE):
             q = SqsQueue.from_record(key, rec)
@@ -95,6 +98,11 @@ class SqsShard:
                     raise err("QueueNameExists",
                               f"A queue already exists with the same name and a different value for attribute {name}")
             return {"created": False}
+        gone = self.deleted_at.get(key)
+        if gone is not None and now - gone < QUEUE_REUSE_DELAY_MS:
+            raise err("QueueDeletedRecently", "You must wait 60 seconds after deleting a queue before you can "
+                      "create another with the same name.")
+        self.deleted_at.pop(key, None)
         qid = self.store.allocate_id("qid")  # one counter per partition: qids key message rows
         q = SqsQueue.new(key, a["name"], a["account"], a["region"], qid, a["attrs"], a.get("tags") or {}, now)
         self._attach_core(q, now)
@@ -106,6 +114,9 @@ class SqsShard:
         q = self._get(a["k"])
         del self.queues[q.key]
         q.dead = True
+        now = self.part.now_ms()
+        self.deleted_at = {k: t for k, t in self.deleted_at.items() if now - t < QUEUE_REUSE_DELAY_MS}
+        self.deleted_at[q.key] = now
         self._release_waiters(q)
         self.store.delete(KIND_QUEUE, q.key)
         self.store.drop_queue(q.qid)

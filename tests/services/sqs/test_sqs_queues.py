@@ -32,6 +32,17 @@ def test_create_get_list_delete(any_sqs, server, qname):
     assert error_of(ei)[0] == NON_EXISTENT
 
 
+def test_recreate_within_60_seconds_of_delete(any_sqs, qname):
+    name = qname("reuse")
+    url = any_sqs.create_queue(QueueName=name)["QueueUrl"]
+    any_sqs.delete_queue(QueueUrl=url)
+    with pytest.raises(ClientError) as ei:
+        any_sqs.create_queue(QueueName=name)
+    assert error_of(ei) == ("AWS.SimpleQueueService.QueueDeletedRecently",
+                            "You must wait 60 seconds after deleting a queue before you can create another "
+                            "with the same name.")
+
+
 def test_list_queues_pagination(sqs, qname):
     prefix = qname("page")
     urls = sorted(sqs.create_queue(QueueName=f"{prefix}-{i}")["QueueUrl"] for i in range(5))
