@@ -8,7 +8,6 @@ former (ARCHITECTURE.md, "Layout").
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 

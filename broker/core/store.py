@@ -447,3 +447,19 @@ def open_store(path: Path | None, partition: int, master: AesGcmKey, durability:
     if durability == "memory":
         return MemoryPartitionStore(partition)
     return SqlitePartitionStore(path, partition, master, durability)
+
+
+def open_queue(store: PartitionStore, qid: int, config, now: int, *, restore: bool):
+    """A core Queue journaled to `store`; with `restore`, rebuilt from its persisted
+    messages and dedup records (leases keep their deadlines)."""
+    from broker.core.message import DedupRecord, Message
+    from broker.core.queue import Queue
+    queue = Queue(qid, config, store.journal(qid))
+    if restore:
+        msgs = []
+        for r in store.load_messages(qid):
+            msg_id, group, dedup, prio, enq, exp, size = r.ident
+            msgs.append(Message(r.seq, msg_id, None, size, group, dedup, prio, enq, r.visible_at, exp,
+                                r.receive_count, r.first_receive_at, r.lease, r.state, None))
+        queue.restore(msgs, now, [DedupRecord.from_record(rec) for _exp, rec in store.load_dedup(qid)])
+    return queue

@@ -15,7 +15,6 @@ import os
 import socket
 import time
 
-from broker.runtime import ipc
 from broker.runtime.cluster import Cluster
 from broker.runtime.plugins import ListenerSpec, Plugins
 from broker.runtime.runinfo import RunInfo

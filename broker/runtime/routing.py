@@ -22,8 +22,8 @@ import logging
 
 from broker.core.errors import OpError
 from broker.core.exchange import Exchange
-from broker.core.message import INFLIGHT, DedupRecord, LeaseError, Message, QueueConfig
-from broker.core.queue import Queue
+from broker.core.message import LeaseError, Message, QueueConfig
+from broker.core.store import open_queue
 from broker.core.timers import DurableTimers
 
 log = logging.getLogger("broker.routing")
@@ -63,7 +63,7 @@ class _HostedQueue:
 
     def __init__(self, key, ns, name, qid, config):
         self.key, self.ns, self.name, self.qid, self.config = key, ns, name, qid, config
-        self.queue: Queue | None = None
+        self.queue = None            # broker.core.queue.Queue
         self.armed_for = None
         self.dead = False
 
@@ -104,14 +104,7 @@ class CoreShard:
 
     # -- queues ---------------------------------------------------------------
     def _attach(self, hq: _HostedQueue, now: int, restore: bool = False) -> None:
-        core = Queue(hq.qid, _config(hq.config), self.store.journal(hq.qid))
-        if restore:
-            msgs = []
-            for r in self.store.load_messages(hq.qid):
-                msg_id, group, dedup, prio, enq, exp, size = r.ident
-                msgs.append(Message(r.seq, msg_id, None, size, group, dedup, prio, enq, r.visible_at, exp,
-                                    r.receive_count, r.first_receive_at, r.lease, r.state, None))
-            core.restore(msgs, now, [DedupRecord.from_record(rec) for _e, rec in self.store.load_dedup(hq.qid)])
+        core = open_queue(self.store, hq.qid, _config(hq.config), now, restore=restore)
         hq.queue = core
         self.queues[hq.key] = hq
         self._arm(hq)

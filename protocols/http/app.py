@@ -9,8 +9,6 @@ or error in the protocol's exact shape.
 from __future__ import annotations
 
 import logging
-import os
-import uuid
 
 from broker.core.ids import uuid4
 from broker.runtime.ipc import RemoteError

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 import time
-import uuid
 
 from broker.core.ids import uuid4
 from services.errors import NotImplementedOperation, ServiceError

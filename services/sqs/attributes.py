@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from services.sqs.errors import err, invalid_attribute_name, invalid_attribute_value, invalid_parameter
+from services.sqs.errors import invalid_attribute_name, invalid_attribute_value, invalid_parameter
 from services.sqs.limits import (
     FIFO_ONLY, MAX_DELAY, MAX_MESSAGE_SIZE, MAX_RECEIVE_COUNT, MAX_RETENTION, MAX_VISIBILITY, MAX_WAIT,
     MIN_MESSAGE_SIZE, MIN_RETENTION, SETTABLE,
@@ -149,7 +149,7 @@ def _redrive_allow_policy(value: str) -> str:
         if any(parse_arn(a) is None for a in arns):
             raise bad("Invalid value for sourceQueueArns.")
     elif arns:
-        raise bad(f"sourceQueueArns is only supported when redrivePermission is byQueue.")
+        raise bad("sourceQueueArns is only supported when redrivePermission is byQueue.")
     out = {"redrivePermission": perm}
     if arns:
         out["sourceQueueArns"] = arns

@@ -13,8 +13,8 @@ import json
 import logging
 import os
 
-from broker.core.message import DELAYED, INFLIGHT, READY, DedupRecord, LeaseError, Message
-from broker.core.queue import Queue
+from broker.core.message import INFLIGHT, LeaseError, Message
+from broker.core.store import open_queue
 from services.errors import ServiceError
 from services.sqs import movetasks
 from services.sqs.errors import err, invalid_parameter, queue_does_not_exist
@@ -67,16 +67,7 @@ class SqsShard:
 
     # -- queue lifecycle ----------------------------------------------------
     def _attach_core(self, q: SqsQueue, now: int, restore: bool = False) -> None:
-        journal = self.store.journal(q.qid)
-        core = Queue(q.qid, q.core_config(), journal)
-        if restore:
-            msgs = []
-            for r in self.store.load_messages(q.qid):
-                msg_id, group, dedup, prio, enq, exp, size = r.ident
-                msgs.append(Message(r.seq, msg_id, None, size, group, dedup, prio, enq, r.visible_at, exp,
-                                    r.receive_count, r.first_receive_at, r.lease, r.state, None))
-            dedups = [DedupRecord.from_record(rec) for _exp, rec in self.store.load_dedup(q.qid)]
-            core.restore(msgs, now, dedups)
+        core = open_queue(self.store, q.qid, q.core_config(), now, restore=restore)
         q.queue = core
         self._arm(q)
 
@@ -534,7 +525,7 @@ class SqsShard:
         if q.dead or self.closed or self.queues.get(q.key) is not q:
             return
         q.armed_for = None
-        res = q.queue.tick(now)
+        q.queue.tick(now)
         if q.attempts:
             for k in [k for k, (exp, _) in q.attempts.items() if exp <= now]:
                 del q.attempts[k]
