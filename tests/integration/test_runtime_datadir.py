@@ -132,6 +132,7 @@ def test_supplied_master_key_is_used_and_not_generated(tmp_path, source, unique_
         check_entities(b, entities)
         assert not (data / "master.key").exists()
         assert b.stop()[0] == 0
-    # without the supplied key the data dir does not open (no silent new key)
+    # without the supplied key the data dir does not open, and no new key is made
     r = serve_expect_failure(data)
-    assert r.returncode != 0 and "does not match" in r.stderr, r.stderr
+    assert r.returncode != 0 and "no master key found" in r.stderr, r.stderr
+    assert not (data / "master.key").exists()
