@@ -18,7 +18,7 @@ level starts with ``$``; ``TopicTrie(dollar_exempt=True)`` applies that rule.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 __all__ = [
     "TopicTrie", "split_key", "mqtt_to_key", "key_to_mqtt", "mqtt_filter_to_pattern",

@@ -1,0 +1,270 @@
+"""State bookkeeping for ``Queue``: transitions between READY / DELAYED /
+INFLIGHT / GONE with their O(1) counters, the deadline heaps (delayed, leases,
+TTL, dedup), FIFO group scheduling, and ``restore`` from persisted records.
+
+``QueueState`` is mixed into ``broker.core.queue.Queue`` and works on the slots
+declared there. Push-consumer release (``_release``) comes from ``PushMixin``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from heapq import heapify, heappop, heappush
+from typing import Any, Iterable
+
+from .message import DELAYED, GONE, INFLIGHT, READY, DedupRecord, Message
+
+__all__ = ["QueueState"]
+
+_SLACK = 1024
+
+
+class _Group:
+    __slots__ = ("name", "msgs", "inflight", "queued")
+
+    def __init__(self, name: Any) -> None:
+        self.name = name
+        self.msgs: deque[Message] = deque()  # every non-GONE message, seq order (GONE ones lazily)
+        self.inflight = 0
+        self.queued: int | None = None  # head seq last pushed onto the group heap
+
+
+class QueueState:
+    """Internal transitions, heaps, groups and restore (state lives in ``Queue``'s slots)."""
+
+    __slots__ = ()
+
+    # ----------------------------------------------------------------- restore
+    def restore(self, messages: Iterable[Message], now: int,
+                dedup: Iterable[DedupRecord] = ()) -> None:
+        """Rebuild an empty queue from persisted records. Leased messages keep
+        their deadline; push-delivered ones (``consumer`` set) are requeued, since
+        their consumer is gone (journaled as updated). Dedup records are reloaded
+        as given; lapsed ones are swept by the next tick."""
+        if self._msgs:
+            raise ValueError("restore into a non-empty queue")
+        requeued = []
+        fifo = self._fifo
+        for m in sorted(messages, key=_seq):
+            st = m.state
+            if st == GONE:
+                continue
+            self._msgs[m.seq] = m
+            self._bytes += m.size
+            if m.seq >= self._next_seq:
+                self._next_seq = m.seq + 1
+            if fifo:
+                g = self._groups.get(m.group)
+                if g is None:
+                    g = self._groups[m.group] = _Group(m.group)
+                g.msgs.append(m)
+            if st == INFLIGHT and m.consumer is not None:
+                m.consumer = None
+                m.state = st = READY
+                requeued.append(m)
+            if st == DELAYED:
+                self._n_delayed += 1
+                self._bytes_q += m.size
+                self._push_delayed(m)
+            elif st == INFLIGHT:
+                self._n_inflight += 1
+                self._push_lease(m)
+                if fifo:
+                    g.inflight += 1
+            else:
+                self._n_ready += 1
+                self._bytes_q += m.size
+                if fifo:
+                    if self._order is not None:
+                        self._order.push(m)
+                else:
+                    self._ready.push(m)
+            if m.expires_at is not None and st != INFLIGHT:
+                self._push_ttl(m)
+        for g in list(self._groups.values()):
+            self._group_check(g)
+        scope_group = self.config.dedup_scope == "group"
+        for rec in dedup:
+            # lapsed records are kept too: tick() sweeps them with dedup_expired
+            rec.key = (rec.group, rec.dedup) if scope_group else rec.dedup
+            self._add_dedup(rec)
+        for m in requeued:
+            self.journal.updated(self, m)
+
+    # -------------------------------------------------------------- internals
+    def _flush(self, chg: dict[int, Message]) -> None:
+        if chg:
+            journal = self.journal
+            for m in chg.values():
+                if m.state == GONE:
+                    journal.removed(self, m)
+                else:
+                    journal.updated(self, m)
+
+    def _advance_if_due(self, now: int, chg: dict[int, Message], expired: list[Message]) -> None:
+        d = self._delayed
+        lh = self._leases
+        if (d and d[0][0] <= now) or (lh and lh[0][0] <= now):
+            self._advance(now, chg, expired)
+
+    def _advance(self, now: int, chg: dict[int, Message], expired: list[Message]) -> int:
+        n = 0
+        h = self._delayed
+        while h and h[0][0] <= now:
+            va, seq, m = heappop(h)
+            if m.state != DELAYED or m.visible_at != va:
+                continue
+            ea = m.expires_at
+            if ea is not None and ea <= now:
+                self._remove(m)
+                expired.append(m)
+            else:
+                self._make_ready(m)
+                n += 1
+            chg[seq] = m
+        h = self._leases
+        while h and h[0][0] <= now:
+            e = heappop(h)
+            if not _lease_live(e):
+                continue
+            m = e[3]
+            ea = m.expires_at
+            if ea is not None and ea <= now:
+                self._remove(m)
+                expired.append(m)
+            else:
+                self._make_ready(m)
+                n += 1
+            chg[m.seq] = m
+        return n
+
+    def _deliver(self, m: Message, now: int, lease_ms: int, tag: Any) -> None:
+        """READY -> INFLIGHT (lease when tag is None, else push consumer ``tag``)."""
+        self._n_ready -= 1
+        self._bytes_q -= m.size
+        self._n_inflight += 1
+        m.state = INFLIGHT
+        m.receive_count += 1
+        m.lease += 1
+        if m.first_receive_at is None:
+            m.first_receive_at = now
+        if tag is None:
+            m.visible_at = now + lease_ms
+            self._push_lease(m)
+        else:
+            m.consumer = tag
+        if self._fifo:
+            self._groups[m.group].inflight += 1
+
+    def _make_ready(self, m: Message) -> None:
+        """DELAYED or INFLIGHT -> READY, at its seq position."""
+        prev = m.state
+        if prev == DELAYED:
+            self._n_delayed -= 1
+        else:  # INFLIGHT
+            self._n_inflight -= 1
+            self._bytes_q += m.size
+            if m.consumer is not None:
+                self._release(m)
+            if m.expires_at is not None:
+                self._push_ttl(m)
+        m.state = READY
+        self._n_ready += 1
+        if self._fifo:
+            g = self._groups[m.group]
+            if prev == INFLIGHT:
+                g.inflight -= 1
+            self._group_check(g)
+            if self._order is not None:
+                self._order.push(m)
+        else:
+            self._ready.push(m)
+
+    def _remove(self, m: Message, check_group: bool = True) -> None:
+        st = m.state
+        if st == READY:
+            self._n_ready -= 1
+            self._bytes_q -= m.size
+        elif st == DELAYED:
+            self._n_delayed -= 1
+            self._bytes_q -= m.size
+        elif st == INFLIGHT:
+            self._n_inflight -= 1
+            if m.consumer is not None:
+                self._release(m)
+            if self._fifo:
+                self._groups[m.group].inflight -= 1
+        else:
+            return
+        m.state = GONE
+        del self._msgs[m.seq]
+        self._bytes -= m.size
+        if check_group and self._fifo:
+            self._group_check(self._groups[m.group])
+
+    def _group_check(self, g: _Group) -> None:
+        """Drop GONE heads; forget an empty group; queue the group if available."""
+        d = g.msgs
+        while d and d[0].state == GONE:
+            d.popleft()
+        if not d:
+            if g.inflight == 0 and self._groups.get(g.name) is g:
+                del self._groups[g.name]
+            return
+        if g.inflight == 0:
+            h = d[0]
+            if h.state == READY and g.queued != h.seq:
+                g.queued = h.seq
+                heappush(self._gheap, (h.seq, g.name))
+
+    def _push_delayed(self, m: Message) -> None:
+        h = self._delayed
+        heappush(h, (m.visible_at, m.seq, m))
+        if len(h) > 2 * self._n_delayed + _SLACK:
+            h[:] = [e for e in h if e[2].state == DELAYED and e[2].visible_at == e[0]]
+            heapify(h)
+
+    def _push_lease(self, m: Message) -> None:
+        h = self._leases
+        heappush(h, (m.visible_at, m.seq, m.lease, m))
+        if len(h) > 2 * self._n_inflight + _SLACK:
+            h[:] = [e for e in h if _lease_live(e)]
+            heapify(h)
+
+    def _push_ttl(self, m: Message) -> None:
+        h = self._ttl
+        heappush(h, (m.expires_at, m.seq, m))
+        if len(h) > 2 * len(self._msgs) + _SLACK:
+            h[:] = [e for e in h if e[2].state in (READY, DELAYED) and e[2].expires_at == e[0]]
+            heapify(h)
+
+    def _add_dedup(self, rec: DedupRecord) -> None:
+        self._dedup[rec.key] = rec
+        self._dedup_n += 1
+        heappush(self._dedup_heap, (rec.expires_at, self._dedup_n, rec))
+
+    def _pop_group(self) -> _Group | None:
+        """Pop the group heap's top; return the group if it is available with that head."""
+        seq, name = heappop(self._gheap)
+        g = self._groups.get(name)
+        if g is None:
+            return None
+        if g.queued == seq:
+            g.queued = None
+        if g.inflight:
+            return None
+        d = g.msgs
+        while d and d[0].state == GONE:
+            d.popleft()
+        if not d or d[0].seq != seq or d[0].state != READY:
+            return None
+        return g
+
+
+def _lease_live(e: tuple[int, int, int, Message]) -> bool:
+    m = e[3]
+    return m.state == INFLIGHT and m.consumer is None and m.lease == e[2] and m.visible_at == e[0]
+
+
+def _seq(m: Message) -> int:
+    return m.seq

@@ -1,0 +1,205 @@
+"""Push delivery with credit and acks for ``Queue`` (AMQP prefetch / link
+credit, MQTT QoS 1/2 inflight window).
+
+``PushMixin`` is mixed into ``broker.core.queue.Queue``; it holds the consumer
+registry, the round-robin ring of consumers with capacity, ``dispatch`` and
+``ack``/``nack``. It relies on the state bookkeeping of ``QueueState``
+(``_advance_if_due``, ``_deliver``, ``_make_ready``, ``_remove``, ``_flush``,
+``_pop_group``, ``_group_check``) and on the slots declared by ``Queue``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._queue_state import _seq
+from .message import GONE, INFLIGHT, READY, DispatchResult, Message
+
+__all__ = ["PushMixin"]
+
+
+class _Consumer:
+    __slots__ = ("tag", "credit", "window", "unacked", "in_ring", "active")
+
+    def __init__(self, tag: Any, credit: int | None, window: bool) -> None:
+        self.tag = tag
+        self.credit = credit
+        self.window = window
+        self.unacked: dict[int, Message] = {}
+        self.in_ring = False
+        self.active = True
+
+    def has_capacity(self) -> bool:
+        c = self.credit
+        if c is None:
+            return True
+        if self.window:
+            return len(self.unacked) < c
+        return c > 0
+
+
+class PushMixin:
+    """Push consumers, credit and acks (state lives in ``Queue``'s slots)."""
+
+    __slots__ = ()
+
+    def consumers(self) -> list[Any]:
+        return list(self._consumers)
+
+    def unacked(self, tag: Any) -> list[Message]:
+        c = self._consumers.get(tag)
+        return list(c.unacked.values()) if c is not None else []
+
+    def add_consumer(self, tag: Any, credit: int | None = None, *, window: bool = True) -> None:
+        """Register a push consumer. ``credit`` None = unlimited. ``window=True``
+        (AMQP prefetch, MQTT receive-maximum): credit is the max number of unacked
+        deliveries, replenished by ack/nack. ``window=False`` (AMQP 1.0 link
+        credit): each delivery consumes one credit; only add/set_credit restore it."""
+        if tag in self._consumers:
+            raise ValueError(f"consumer {tag!r} already registered")
+        c = self._consumers[tag] = _Consumer(tag, credit, window)
+        self._maybe_ring(c)
+
+    def set_credit(self, tag: Any, credit: int | None) -> None:
+        c = self._consumers[tag]
+        c.credit = credit
+        self._maybe_ring(c)
+
+    def add_credit(self, tag: Any, n: int) -> None:
+        c = self._consumers[tag]
+        if c.credit is not None:
+            c.credit += n
+        self._maybe_ring(c)
+
+    def remove_consumer(self, tag: Any) -> list[Message]:
+        """Unregister; its unacked messages are requeued at their seq position."""
+        c = self._consumers.pop(tag, None)
+        if c is None:
+            return []
+        c.active = False
+        msgs = sorted(c.unacked.values(), key=_seq)
+        c.unacked.clear()
+        for m in msgs:
+            self._make_ready(m)
+            self.journal.updated(self, m)
+        return msgs
+
+    def dispatch(self, now: int, limit: int | None = None) -> DispatchResult:
+        """Hand READY messages to consumers round-robin within their credit."""
+        res = DispatchResult()
+        ring = self._ring
+        if not ring:
+            return res
+        chg: dict[int, Message] = {}
+        dead = res.dead
+        expired = res.expired
+        self._advance_if_due(now, chg, expired)
+        fifo = self._fifo
+        maxr = self._max_receives
+        n = 0
+        while limit is None or n < limit:
+            # a valid consumer with capacity at the ring head
+            while ring:
+                c = ring[0]
+                if c.active and c.has_capacity():
+                    break
+                ring.popleft()
+                c.in_ring = False
+            else:
+                break
+            if fifo:
+                m = self._pop_fifo_one(now, dead, expired, chg)
+            else:
+                pop = self._ready.pop
+                while True:
+                    m = pop()
+                    if m is None:
+                        break
+                    ea = m.expires_at
+                    if ea is not None and ea <= now:
+                        self._remove(m)
+                        expired.append(m)
+                    elif maxr is not None and m.receive_count >= maxr:
+                        self._remove(m)
+                        dead.append(m)
+                    else:
+                        break
+                    chg[m.seq] = m
+            if m is None:
+                break
+            ring.popleft()
+            self._deliver(m, now, 0, c.tag)
+            c.unacked[m.seq] = m
+            if not c.window and c.credit is not None:
+                c.credit -= 1
+            if c.has_capacity():
+                ring.append(c)
+            else:
+                c.in_ring = False
+            res.append((c.tag, m))
+            chg[m.seq] = m
+            n += 1
+        self._flush(chg)
+        return res
+
+    def _pop_fifo_one(self, now: int, dead: list[Message], expired: list[Message],
+                      chg: dict[int, Message]) -> Message | None:
+        maxr = self._max_receives
+        gh = self._gheap
+        while gh:
+            g = self._pop_group()
+            if g is None:
+                continue
+            for m in g.msgs:
+                st = m.state
+                if st == GONE:
+                    continue
+                if st != READY:
+                    break
+                ea = m.expires_at
+                if ea is not None and ea <= now:
+                    self._remove(m, False)
+                    expired.append(m)
+                elif maxr is not None and m.receive_count >= maxr:
+                    self._remove(m, False)
+                    dead.append(m)
+                else:
+                    return m  # caller delivers it; the group is then locked
+                chg[m.seq] = m
+            self._group_check(g)
+        return None
+
+    def ack(self, seq: int) -> bool:
+        m = self._msgs.get(seq)
+        if m is None or m.state != INFLIGHT:
+            return False
+        self._remove(m)
+        self.journal.removed(self, m)
+        return True
+
+    def nack(self, seq: int, requeue: bool) -> Message | None:
+        """Requeue at its seq position (redelivered), or remove it (returned so the
+        caller may dead-letter). None if the message is not in flight."""
+        m = self._msgs.get(seq)
+        if m is None or m.state != INFLIGHT:
+            return None
+        if requeue:
+            self._make_ready(m)
+            self.journal.updated(self, m)
+        else:
+            self._remove(m)
+            self.journal.removed(self, m)
+        return m
+
+    # -------------------------------------------------------------------- ring
+    def _release(self, m: Message) -> None:
+        c = self._consumers.get(m.consumer)
+        m.consumer = None
+        if c is not None:
+            c.unacked.pop(m.seq, None)
+            self._maybe_ring(c)
+
+    def _maybe_ring(self, c: _Consumer) -> None:
+        if c.active and not c.in_ring and c.has_capacity():
+            c.in_ring = True
+            self._ring.append(c)

@@ -1,0 +1,36 @@
+"""Wire-level request/response records and the compiled-operation pair."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+@dataclass(slots=True)
+class HttpRequest:
+    method: str
+    path: str                 # raw path as received (percent-encoded), no query
+    query: str                # raw query string without '?'
+    headers: dict[str, str]   # lower-cased header names
+    body: bytes
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(slots=True)
+class Match:
+    operation: str
+    protocol: str
+    uri_params: dict = field(default_factory=dict)
+    # query protocol: the already-parsed form/query parameters (a dotted-key tree)
+    form: dict | None = None
+
+
+@dataclass(slots=True)
+class _Op:
+    decode: Callable[[Match, HttpRequest], dict]
+    encode: Callable[[dict, str], HttpResponse]
