@@ -39,20 +39,21 @@ async def rate(fn, seconds: float) -> float:
     async def worker():
         nonlocal n
         while time.perf_counter() < end:
-            n += await fn()
+            done = await fn()      # not `n += await fn()`: that reads n before the await
+            n += done
     t0 = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
     return n / (time.perf_counter() - t0)
 
 
 async def fill(cluster, key: str, n: int) -> None:
-    batch = [[b"x" * 64, 64, "", None]] * 500
+    """Enqueue n messages in batches of up to 500 from 16 concurrent callers."""
+    batches = [min(500, n - i) for i in range(0, n, 500)]
 
-    async def one(count):
-        for _ in range(count):
-            await cluster.call(key, "core.Enqueue", {"k": key, "m": batch})
-    per = n // 500 // 16
-    await asyncio.gather(*(one(per) for _ in range(16)))
+    async def one(mine):
+        for size in mine:
+            await cluster.call(key, "core.Enqueue", {"k": key, "m": [[b"x" * 64, 64, "", None]] * size})
+    await asyncio.gather(*(one(batches[w::16]) for w in range(16)))
 
 
 async def measure(cluster, name: str, seconds: float) -> dict:
@@ -111,8 +112,7 @@ async def main_async(args) -> dict:
         for name in ("shallow", "deep"):
             key = queue_key(NS, name)
             await cluster.call(key, "core.QueueDeclare", {"k": key, "ns": NS, "name": name, "config": {}})
-        await fill(cluster, queue_key(NS, "shallow"), 1000 if args.deep >= 1000 else args.deep)
-        await fill(cluster, queue_key(NS, "shallow"), 0)
+        await fill(cluster, queue_key(NS, "shallow"), 1000)
         t0 = time.perf_counter()
         await fill(cluster, queue_key(NS, "deep"), args.deep)
         fill_s = time.perf_counter() - t0
