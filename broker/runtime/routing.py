@@ -25,12 +25,14 @@ from broker.core.exchange import Exchange
 from broker.core.message import LeaseError, Message, QueueConfig
 from broker.core.store import open_queue
 from broker.core.timers import DurableTimers
+from broker.runtime.outbox import Outbox
 
 log = logging.getLogger("broker.routing")
 
 KIND_QUEUE = "core.queue"
 KIND_EXCHANGE = "core.exchange"
 KIND_BINDING = "core.binding"
+KIND_OUTBOX = "core.outbox"
 REPLICATION_TIMEOUT = 5.0
 
 
@@ -93,10 +95,13 @@ class CoreShard:
         hooks.append(self._conn_lost)
         # durable timers of this partition; services add handlers by kind
         self.timers = DurableTimers(part, {"core.enqueue": self._timed_enqueue})
+        # dead letters bound for queues in other partitions
+        self.outbox = Outbox(part, KIND_OUTBOX, give_up_codes=("NotFound",))
 
     def close(self) -> None:
         self.closed = True
         self.timers.live.clear()
+        self.outbox.close()
         try:
             self.shard.conn_lost_hooks.remove(self._conn_lost)
         except ValueError:
@@ -156,6 +161,8 @@ class CoreShard:
                             dedup=opts.get("dedup"), group=opts.get("group"), priority=opts.get("priority", 0),
                             ttl_ms=opts.get("ttl_ms"))
             out.append("rejected" if res.rejected else "duplicate" if res.duplicate_of is not None else "ok")
+            if res.dropped:
+                self._dead_letter(hq, res.dropped)
         self._changed(hq)
         return out
 
@@ -163,8 +170,24 @@ class CoreShard:
         hq = self._q(a["k"])
         res = hq.queue.receive(self.part.now_ms(), a.get("max", 1), a.get("lease_ms"))
         out = [[m.seq, m.lease, self._payload(hq, m), m.receive_count, m.msg_id] for m in res.messages]
+        self._dead_letter(hq, res.dead + res.expired)
         self._changed(hq)
         return out
+
+    def _dead_letter(self, hq: _HostedQueue, msgs: list) -> None:
+        """Messages removed by the delivery limit, TTL, overflow or a reject go to
+        the queue's dead-letter queue (config "dlq", same namespace), if any."""
+        target = hq.config.get("dlq")
+        if not msgs or not target:
+            return
+        key = queue_key(hq.ns, target)
+        entries = [[self._payload(hq, m), m.size, m.msg_id, {"group": m.group} if m.group else None]
+                   for m in msgs]
+        entries = [e for e in entries if e[0] is not None]
+        if key in self.queues:      # same partition: part of this tick's commit
+            self.op_Enqueue({"k": key, "m": entries})
+        else:
+            self.outbox.send(key, "core.Enqueue", {"k": key, "m": entries})
 
     def _payload(self, hq: _HostedQueue, m: Message) -> bytes:
         return m.payload if m.payload is not None else self.store.load_payload(hq.qid, m.seq)
@@ -215,7 +238,10 @@ class CoreShard:
 
     def op_Nack(self, a):
         hq = self._q(a["k"])
-        m = hq.queue.nack(a["seq"], a.get("requeue", True))
+        requeue = a.get("requeue", True)
+        m = hq.queue.nack(a["seq"], requeue)
+        if m is not None and not requeue:
+            self._dead_letter(hq, [m])      # rejected without requeue
         self._changed(hq)
         return m is not None
 
@@ -224,6 +250,8 @@ class CoreShard:
             return
         q = hq.queue
         deliveries = q.dispatch(self.part.now_ms())
+        if deliveries.dead or deliveries.expired:
+            self._dead_letter(hq, deliveries.dead + deliveries.expired)
         for tag, m in deliveries:
             conn = self.consumers.get((hq.key, tag))
             if conn is None or conn.closed:
@@ -345,5 +373,7 @@ class CoreShard:
         if hq.dead or self.closed or self.queues.get(hq.key) is not hq:
             return
         hq.armed_for = None
-        hq.queue.tick(now)
+        res = hq.queue.tick(now)
+        if res.expired:
+            self._dead_letter(hq, res.expired)
         self._changed(hq)

@@ -315,3 +315,93 @@ def test_namespaces_isolate_entities_completely(proc):
         finally:
             cluster.close()
     asyncio.run(main())
+
+
+def _other_partition_name(run: RunInfo, base_key: str, prefix: str) -> str:
+    p0 = partition_of(base_key, run.partitions)
+    i = 0
+    while partition_of(queue_key(NS, f"{prefix}-{i}"), run.partitions) == p0:
+        i += 1
+    return f"{prefix}-{i}"
+
+
+def test_dead_lettering_after_n_receives_reject_and_ttl(proc):
+    async def main():
+        cluster, edge = await _edge(proc)
+        try:
+            run = _run_info(proc)
+            src = "dl-src"
+            dlq = _other_partition_name(run, queue_key(NS, src), "dl-target")   # cross-partition DLQ
+            await edge.declare_queue(NS, dlq)
+            await edge.declare_queue(NS, src, {"max_receives": 2, "dlq": dlq})
+            key = queue_key(NS, src)
+            await cluster.call(key, "core.Enqueue", {"k": key, "m": [[b"poison", 6, "d1", None]]})
+            for _ in range(2):   # received twice, lease expires at once each time
+                rows = await cluster.call(key, "core.Receive", {"k": key, "max": 1, "lease_ms": 0})
+                assert [r[4] for r in rows] == ["d1"]
+            # the third receive finds it over the limit: moved, not delivered
+            assert await cluster.call(key, "core.Receive", {"k": key, "max": 1, "lease_ms": 0}) == []
+
+            async def dlq_ids():
+                deadline = asyncio.get_running_loop().time() + 10
+                while asyncio.get_running_loop().time() < deadline:
+                    ids = await _drain(cluster, dlq)
+                    if ids:
+                        return ids
+                    await asyncio.sleep(0.05)
+                return []
+            assert await dlq_ids() == ["d1"]
+            # a push consumer's reject without requeue also dead-letters
+            await edge.declare_queue(NS, "rej-src", {"dlq": dlq})
+            rkey = queue_key(NS, "rej-src")
+            got = asyncio.get_running_loop().create_future()
+            await edge.consume(NS, "rej-src", "c1", 1,
+                               lambda k, seq, body, red, mid: got.done() or got.set_result(seq))
+            await cluster.call(rkey, "core.Enqueue", {"k": rkey, "m": [[b"bad", 3, "r1", None]]})
+            seq = await asyncio.wait_for(got, 5)
+            await cluster.call(rkey, "core.Nack", {"k": rkey, "seq": seq, "requeue": False})
+            assert await dlq_ids() == ["r1"]
+            # TTL expiry dead-letters too (AMQP x-message-ttl with a DLX)
+            await edge.declare_queue(NS, "ttl-src", {"retention_ms": 200, "dlq": dlq})
+            tkey = queue_key(NS, "ttl-src")
+            await cluster.call(tkey, "core.Enqueue", {"k": tkey, "m": [[b"old", 3, "t1", None]]})
+            assert await dlq_ids() == ["t1"]
+        finally:
+            cluster.close()
+    asyncio.run(main())
+
+
+def test_fifo_groups_dedup_window_and_leases_survive_restart(tmp_path):
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "2") as proc:
+        key = queue_key(NS, "fifo-r")
+
+        async def setup():
+            cluster, edge = await _edge(proc)
+            try:
+                await edge.declare_queue(NS, "fifo-r", {"fifo": True, "dedup_window_ms": 300000})
+                msgs = [[b"a1", 2, "a1", {"group": "A", "dedup": "x1"}],
+                        [b"a2", 2, "a2", {"group": "A", "dedup": "x2"}],
+                        [b"b1", 2, "b1", {"group": "B", "dedup": "x3"}]]
+                assert await cluster.call(key, "core.Enqueue", {"k": key, "m": msgs}) == ["ok"] * 3
+                rows = await cluster.call(key, "core.Receive", {"k": key, "max": 1, "lease_ms": 60000})
+                assert [r[4] for r in rows] == ["a1"]        # group A now locked by a lease
+            finally:
+                cluster.close()
+        asyncio.run(setup())
+        os.killpg(proc.pgid, signal.SIGKILL)
+        proc.proc.wait()
+        proc.restart()
+
+        async def check():
+            cluster, edge = await _edge(proc)
+            try:
+                again = await cluster.call(key, "core.Enqueue", {"k": key, "m": [[b"dup", 3, "d", {"group": "A",
+                                                                                               "dedup": "x1"}]]})
+                assert again == ["duplicate"]                 # the dedup window survived
+                counts = await cluster.call(key, "core.Counts", {"k": key})
+                assert (counts["visible"], counts["inflight"]) == (2, 1)
+                rows = await cluster.call(key, "core.Receive", {"k": key, "max": 10, "lease_ms": 60000})
+                assert [r[4] for r in rows] == ["b1"]         # A is still locked by a1's lease
+            finally:
+                cluster.close()
+        asyncio.run(check())
