@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 
 from broker.core.message import INFLIGHT, LeaseError, Message
 from broker.core.store import open_queue
-from services.errors import ServiceError
+from broker.runtime.outbox import Outbox
 from services.sqs import movetasks
 from services.sqs.errors import err, invalid_parameter, queue_does_not_exist
 from services.sqs.limits import (
@@ -56,14 +55,15 @@ class SqsShard:
             self._attach_core(q, now, restore=True)
             self.queues[key] = q
         self.tasks = movetasks.MoveTasks(self)
-        for key, rec in list(self.store.scan(KIND_OUTBOX)):
-            self._send_outbox(key, rec)
+        # dead letters bound for DLQs in other partitions; a deleted DLQ drops them, as AWS does
+        self.outbox = Outbox(part, KIND_OUTBOX, give_up_codes=("QueueDoesNotExist",))
 
     def close(self) -> None:
         self.closed = True
         for q in self.queues.values():
             self._release_waiters(q)
         self.tasks.close()
+        self.outbox.close()
 
     # -- queue lifecycle ----------------------------------------------------
     def _attach_core(self, q: SqsQueue, now: int, restore: bool = False) -> None:
@@ -471,30 +471,7 @@ class SqsShard:
             self.op_Enqueue({"k": key, "m": recs})
             return
         # another partition: durable outbox entry, committed with the removal
-        okey = f"{q.qid}:{dead[0].seq}:{os.urandom(4).hex()}"
-        rec = {"k": key, "m": recs}
-        self.store.put(KIND_OUTBOX, okey, rec)
-        self._send_outbox(okey, rec)
-
-    def _send_outbox(self, okey: str, rec: dict) -> None:
-        async def deliver():
-            delay = 0.05
-            while not self.closed:
-                try:
-                    await self.part.call(rec["k"], "sqs.Enqueue", {"k": rec["k"], "m": rec["m"]})
-                    break
-                except ServiceError:
-                    break      # target gone: AWS drops such messages too
-                except Exception as exc:
-                    code = getattr(exc, "code", "")
-                    if code == "QueueDoesNotExist":
-                        break
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 2.0)
-            if not self.closed:
-                self.store.delete(KIND_OUTBOX, okey)
-                self.part.flush_soon()
-        asyncio.get_running_loop().create_task(deliver())
+        self.outbox.send(key, "sqs.Enqueue", {"k": key, "m": recs})
 
     # -- message move tasks -------------------------------------------------
     def op_StartMessageMoveTask(self, a):
