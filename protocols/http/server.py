@@ -20,7 +20,7 @@ from protocols.http.codec import HttpRequest, HttpResponse
 
 log = logging.getLogger("broker.http")
 
-MAX_BODY = 16 * 1024 * 1024          # larger than every AWS API payload limit we serve
+MAX_BODY = 10 * 1024 * 1024          # AWS front ends cap request payloads at 10 MB (413 above)
 MAX_HEADERS_BYTES = 64 * 1024
 HIGH_WATER = 8                       # queued pipelined requests before pausing reads
 KEEPALIVE_TIMEOUT = 75.0
