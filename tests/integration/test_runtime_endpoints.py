@@ -158,3 +158,25 @@ def test_openapi_document_is_valid_openapi_3(server):
     # the documented paths answer as documented
     assert server.get("/_broker/info")[0] == 200
     assert server.get("/_broker/health")[0] == 200
+
+
+def test_optional_https_only_listener(tmp_path):
+    """listeners.https_port: a TLS-only port next to the sniffed one (off by default)."""
+    import http.client
+
+    from tests.helpers.brokerproc import BrokerProcess
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--https-port", "1") as b:
+        url = urllib.parse.urlsplit(b.endpoints["https_only"])
+        assert url.scheme == "https" and url.port != urllib.parse.urlsplit(b.url).port
+        ctx = ssl.create_default_context(cafile=b.ca_cert)
+        conn = http.client.HTTPSConnection(url.hostname, url.port, context=ctx, timeout=5)
+        conn.request("GET", "/_broker/health")
+        assert json.loads(conn.getresponse().read())["status"] == "ok"
+        conn.close()
+        plain = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+        try:
+            plain.request("GET", "/_broker/health")
+            status = plain.getresponse().status
+        except (http.client.HTTPException, OSError):
+            status = None
+        assert status is None or status >= 400     # no plain HTTP on the TLS-only port
