@@ -443,11 +443,11 @@ class SqsApi:
         if attrs:
             chosen = select_attributes(attrs, attr_names)
             if chosen:
+                # AWS digests the attributes it returns, and sends no digest when it
+                # returns none (SDKs that verify, e.g. PHP and Java, rely on both)
                 msg["MessageAttributes"] = chosen
                 msg["MD5OfMessageAttributes"] = (f[P_MD5_ATTRS] if len(chosen) == len(attrs)
                                                  else md5_of_attributes(chosen))
-            else:
-                msg["MD5OfMessageAttributes"] = f[P_MD5_ATTRS]
         return msg
 
     async def delete_message(self, ctx, p):
