@@ -183,18 +183,9 @@ class SigV4Verifier:
             raise _bad_date(amz_date)
         if not self.dev_mode:
             self._check_skew(amz_date, t)
-        if not _host_signed(signed_headers):
-            raise AuthError("SignatureDoesNotMatch", MSG_HOST_NOT_SIGNED)
-        _check_algorithm(algo)
-        parts = _split_credential(cred)
-        _check_scope(parts, amz_date)
-        access_key, date, region, service = parts[0], parts[1], parts[2], parts[3]
-        if self.dev_mode:
+        access_key, date, region, service, credential = self._identify(amz_date, signed_headers, algo, cred)
+        if credential is None:   # dev mode: a well-formed signature is enough
             return self._principal(access_key, region, service)
-
-        credential = self.credentials.get(access_key)
-        if credential is None:
-            raise _invalid_token()
         s3 = service == "s3"
         curi = canonical_uri(path, s3)
         declared = headers.get("x-amz-content-sha256")
@@ -267,18 +258,9 @@ class SigV4Verifier:
                     self._check_skew(amz_date, t, now)
             else:
                 self._check_skew(amz_date, t, now)
-        if not _host_signed(signed_headers):
-            raise AuthError("SignatureDoesNotMatch", MSG_HOST_NOT_SIGNED)
-        _check_algorithm(algo)
-        parts = _split_credential(cred)
-        _check_scope(parts, amz_date)
-        access_key, date, region, service = parts[0], parts[1], parts[2], parts[3]
-        if self.dev_mode:
+        access_key, date, region, service, credential = self._identify(amz_date, signed_headers, algo, cred)
+        if credential is None:   # dev mode: a well-formed signature is enough
             return self._principal(access_key, region, service)
-
-        credential = self.credentials.get(access_key)
-        if credential is None:
-            raise _invalid_token()
         s3 = service == "s3"
         curi = canonical_uri(path, s3)
         declared = headers.get("x-amz-content-sha256") or auth.get("X-Amz-Content-Sha256")
@@ -297,6 +279,23 @@ class SigV4Verifier:
         return self._principal(access_key, region, service)
 
     # -- shared -----------------------------------------------------------
+
+    def _identify(self, amz_date: str, signed_headers: str, algo: str, cred: str):
+        """Checks both forms share, in AWS's order: host signed, algorithm,
+        credential scope, access key. (access_key, date, region, service,
+        credential); credential is None in dev mode."""
+        if not _host_signed(signed_headers):
+            raise AuthError("SignatureDoesNotMatch", MSG_HOST_NOT_SIGNED)
+        _check_algorithm(algo)
+        parts = _split_credential(cred)
+        _check_scope(parts, amz_date)
+        access_key, date, region, service = parts[0], parts[1], parts[2], parts[3]
+        if self.dev_mode:
+            return access_key, date, region, service, None
+        credential = self.credentials.get(access_key)
+        if credential is None:
+            raise _invalid_token()
+        return access_key, date, region, service, credential
 
     def _check_skew(self, amz_date: str, t: int, now: float | None = None) -> None:
         if now is None:

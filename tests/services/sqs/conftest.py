@@ -9,47 +9,22 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import tempfile
 import uuid
-import zipfile
-from pathlib import Path
 
 import pytest
 from botocore.config import Config
 
+from tests.helpers import oldbotocore
 from tests.helpers.brokerproc import DUMMY_KEY, DUMMY_SECRET, REGION
 
-OLD_BOTOCORE = "1.31.60"  # last botocore whose SQS model speaks the query protocol
 ACCOUNT = "000000000000"
-_CACHE = Path(os.environ.get("BROKER_TEST_CACHE", Path(tempfile.gettempdir()) / "broker-test-cache"))
 
 
 def old_sqs_model_dir() -> str:
-    """A botocore data dir holding the old query-protocol SQS model (downloaded once, cached)."""
-    for cand in (os.environ.get("BROKER_OLD_BOTOCORE_DATA"), "/tmp/oldbc2/ex/botocore/data",
-                 str(_CACHE / f"botocore-{OLD_BOTOCORE}" / "data")):
-        if cand and (Path(cand) / "sqs/2012-11-05/service-2.json").exists():
-            return cand
-    dest = _CACHE / f"botocore-{OLD_BOTOCORE}"
-    tmp = Path(tempfile.mkdtemp(prefix="oldbc-"))
     try:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                        f"botocore=={OLD_BOTOCORE}", "-d", str(tmp)], check=True, timeout=120,
-                       capture_output=True)
-        whl = next(tmp.glob("botocore-*.whl"))
-        with zipfile.ZipFile(whl) as zf:
-            for n in zf.namelist():
-                if n.startswith("botocore/data/sqs/"):
-                    zf.extract(n, tmp / "ex")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if not dest.exists():
-            os.replace(tmp / "ex" / "botocore", dest)
-    except Exception as e:  # pragma: no cover - offline
-        pytest.skip(f"botocore {OLD_BOTOCORE} (query-protocol SQS model) not downloadable from PyPI: {e}")
-    return str(dest / "data")
+        return oldbotocore.old_sqs_model_dir()
+    except oldbotocore.Unavailable as e:  # pragma: no cover - offline
+        pytest.skip(str(e))
 
 
 def _config() -> Config:
