@@ -138,6 +138,22 @@ class QueueState:
             chg[m.seq] = m
         return n
 
+    def _undeliverable(self, m: Message, now: int, dead: list[Message], expired: list[Message],
+                       check_group: bool = True) -> bool:
+        """Remove a message about to be handed out if its TTL has passed (-> expired)
+        or it reached the delivery limit (-> dead); the one place both rules live."""
+        ea = m.expires_at
+        if ea is not None and ea <= now:
+            self._remove(m, check_group)
+            expired.append(m)
+            return True
+        maxr = self._max_receives
+        if maxr is not None and m.receive_count >= maxr:
+            self._remove(m, check_group)
+            dead.append(m)
+            return True
+        return False
+
     def _deliver(self, m: Message, now: int, lease_ms: int, tag: Any) -> None:
         """READY -> INFLIGHT (lease when tag is None, else push consumer ``tag``)."""
         self._n_ready -= 1

@@ -231,19 +231,11 @@ class Queue(PushMixin, QueueState):
             self._receive_fifo(now, max_n, lease_ms, out, dead, expired, chg)
         else:
             pop = self._ready.pop
-            maxr = self._max_receives
             while len(out) < max_n:
                 m = pop()
                 if m is None:
                     break
-                ea = m.expires_at
-                if ea is not None and ea <= now:
-                    self._remove(m)
-                    expired.append(m)
-                elif maxr is not None and m.receive_count >= maxr:
-                    self._remove(m)
-                    dead.append(m)
-                else:
+                if not self._undeliverable(m, now, dead, expired):
                     self._deliver(m, now, lease_ms, None)
                     out.append(m)
                 chg[m.seq] = m
@@ -253,7 +245,6 @@ class Queue(PushMixin, QueueState):
     def _receive_fifo(self, now: int, max_n: int, lease_ms: int, out: list[Message],
                       dead: list[Message], expired: list[Message], chg: dict[int, Message]) -> None:
         gh = self._gheap
-        maxr = self._max_receives
         while len(out) < max_n and gh:
             g = self._pop_group()
             if g is None:
@@ -264,14 +255,7 @@ class Queue(PushMixin, QueueState):
                     continue
                 if st != READY or len(out) >= max_n:
                     break
-                ea = m.expires_at
-                if ea is not None and ea <= now:
-                    self._remove(m, False)
-                    expired.append(m)
-                elif maxr is not None and m.receive_count >= maxr:
-                    self._remove(m, False)
-                    dead.append(m)
-                else:
+                if not self._undeliverable(m, now, dead, expired, False):
                     self._deliver(m, now, lease_ms, None)
                     out.append(m)
                 chg[m.seq] = m

@@ -95,7 +95,6 @@ class PushMixin:
         expired = res.expired
         self._advance_if_due(now, chg, expired)
         fifo = self._fifo
-        maxr = self._max_receives
         n = 0
         while limit is None or n < limit:
             # a valid consumer with capacity at the ring head
@@ -113,16 +112,7 @@ class PushMixin:
                 pop = self._ready.pop
                 while True:
                     m = pop()
-                    if m is None:
-                        break
-                    ea = m.expires_at
-                    if ea is not None and ea <= now:
-                        self._remove(m)
-                        expired.append(m)
-                    elif maxr is not None and m.receive_count >= maxr:
-                        self._remove(m)
-                        dead.append(m)
-                    else:
+                    if m is None or not self._undeliverable(m, now, dead, expired):
                         break
                     chg[m.seq] = m
             if m is None:
@@ -144,7 +134,6 @@ class PushMixin:
 
     def _pop_fifo_one(self, now: int, dead: list[Message], expired: list[Message],
                       chg: dict[int, Message]) -> Message | None:
-        maxr = self._max_receives
         gh = self._gheap
         while gh:
             g = self._pop_group()
@@ -156,14 +145,7 @@ class PushMixin:
                     continue
                 if st != READY:
                     break
-                ea = m.expires_at
-                if ea is not None and ea <= now:
-                    self._remove(m, False)
-                    expired.append(m)
-                elif maxr is not None and m.receive_count >= maxr:
-                    self._remove(m, False)
-                    dead.append(m)
-                else:
+                if not self._undeliverable(m, now, dead, expired, False):
                     return m  # caller delivers it; the group is then locked
                 chg[m.seq] = m
             self._group_check(g)
