@@ -134,3 +134,13 @@ class DurableTimers:
             handler(timer_id, rec["data"])
         self.part.store.delete(self.KIND, timer_id)
         self.part.flush_soon()
+
+
+def arm_queue(part, holder, fire: Callable[[object, int], None]) -> None:
+    """Arm the shard timer for `holder.queue`'s next deadline, unless an earlier
+    arm (``holder.armed_for``) already covers it; `fire(holder, now)` runs then."""
+    due = holder.queue.next_deadline()
+    if due is None or (holder.armed_for is not None and holder.armed_for <= due):
+        return
+    holder.armed_for = due
+    part.schedule(due, lambda now: fire(holder, now))

@@ -2,7 +2,7 @@
 
 Protocol front-ends (AMQP, MQTT, SNS fan-out) map onto these ops:
 
-    core.QueueDeclare / QueueDelete / Enqueue / Receive / Delete / ChangeLease / Counts
+    core.QueueDeclare / QueueDelete / Enqueue / Receive / Delete / ChangeLease / Purge / Counts
     core.Consume / Credit / Cancel / Ack / Nack     push with credit, on the calling connection
     core.ExchangeDeclare / ExchangeDelete / Bind / Unbind / Subscribe
 
@@ -24,7 +24,7 @@ from broker.core.errors import OpError
 from broker.core.exchange import Exchange
 from broker.core.message import LeaseError, Message, QueueConfig
 from broker.core.store import open_queue
-from broker.core.timers import DurableTimers
+from broker.core.timers import DurableTimers, arm_queue
 from broker.runtime.outbox import Outbox
 
 log = logging.getLogger("broker.routing")
@@ -145,6 +145,13 @@ class CoreShard:
     def _counts(hq: _HostedQueue) -> dict:
         q = hq.queue
         return {"visible": q.visible, "inflight": q.inflight, "delayed": q.delayed}
+
+    def op_Purge(self, a):
+        """Remove ready and delayed messages (in flight too with "inflight": true)."""
+        hq = self._q(a["k"])
+        n = hq.queue.purge(include_inflight=a.get("inflight", False))
+        self._changed(hq)
+        return n
 
     def op_Counts(self, a):
         return self._counts(self._q(a["k"]))
@@ -363,11 +370,7 @@ class CoreShard:
         self._arm(hq)
 
     def _arm(self, hq: _HostedQueue) -> None:
-        due = hq.queue.next_deadline()
-        if due is None or (hq.armed_for is not None and hq.armed_for <= due):
-            return
-        hq.armed_for = due
-        self.part.schedule(due, lambda now, hq=hq: self._fire(hq, now))
+        arm_queue(self.part, hq, self._fire)
 
     def _fire(self, hq: _HostedQueue, now: int) -> None:
         if hq.dead or self.closed or self.queues.get(hq.key) is not hq:

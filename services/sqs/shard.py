@@ -14,6 +14,7 @@ import logging
 
 from broker.core.message import INFLIGHT, LeaseError, Message
 from broker.core.store import open_queue
+from broker.core.timers import arm_queue
 from broker.runtime.outbox import Outbox
 from services.sqs import movetasks
 from services.sqs.errors import err, invalid_parameter, queue_does_not_exist
@@ -490,13 +491,7 @@ class SqsShard:
         self._arm(q)
 
     def _arm(self, q: SqsQueue) -> None:
-        due = q.queue.next_deadline()
-        if due is None:
-            return
-        if q.armed_for is not None and q.armed_for <= due:
-            return
-        q.armed_for = due
-        self.part.schedule(due, lambda now, q=q: self._fire(q, now))
+        arm_queue(self.part, q, self._fire)
 
     def _fire(self, q: SqsQueue, now: int) -> None:
         if q.dead or self.closed or self.queues.get(q.key) is not q:
