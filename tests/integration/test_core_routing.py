@@ -405,3 +405,60 @@ def test_fifo_groups_dedup_window_and_leases_survive_restart(tmp_path):
             finally:
                 cluster.close()
         asyncio.run(check())
+
+
+def test_queue_options_through_the_shard(proc):
+    """Delay, priority, max length (reject-publish and drop-head), purge and counts,
+    sink destinations, all through IPC to a real shard."""
+    async def main():
+        cluster, edge = await _edge(proc)
+        try:
+            def q(name):
+                return queue_key(NS, name)
+
+            async def enqueue(name, *entries):
+                return await cluster.call(q(name), "core.Enqueue", {"k": q(name), "m": list(entries)})
+
+            async def counts(name):
+                return await cluster.call(q(name), "core.Counts", {"k": q(name)})
+            # delay: counted as delayed, then visible
+            await edge.declare_queue(NS, "opt-delay")
+            await enqueue("opt-delay", [b"later", 5, "l1", {"delay_ms": 300}], [b"now", 3, "n1", None])
+            c = await counts("opt-delay")
+            assert (c["visible"], c["delayed"]) == (1, 1)
+            deadline = asyncio.get_running_loop().time() + 5
+            while (await counts("opt-delay"))["delayed"] and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+            assert sorted(await _drain(cluster, "opt-delay")) == ["l1", "n1"]
+            # priority: higher first, then publication order
+            await edge.declare_queue(NS, "opt-prio", {"max_priority": 9})
+            await enqueue("opt-prio", [b"a", 1, "low", {"priority": 1}], [b"b", 1, "high", {"priority": 9}],
+                          [b"c", 1, "mid", {"priority": 5}])
+            rows = await cluster.call(q("opt-prio"), "core.Receive", {"k": q("opt-prio"), "max": 3})
+            assert [r[4] for r in rows] == ["high", "mid", "low"]
+            # max length, reject-publish
+            await edge.declare_queue(NS, "opt-rej", {"max_length": 2, "overflow": "reject-publish"})
+            assert await enqueue("opt-rej", [b"1", 1, "r1", None], [b"2", 1, "r2", None],
+                                 [b"3", 1, "r3", None]) == ["ok", "ok", "rejected"]
+            # max length, drop-head (the dropped head goes to the dead-letter queue)
+            await edge.declare_queue(NS, "opt-dropped")
+            await edge.declare_queue(NS, "opt-head", {"max_length": 2, "dlq": "opt-dropped"})
+            await enqueue("opt-head", [b"1", 1, "h1", None], [b"2", 1, "h2", None], [b"3", 1, "h3", None])
+            assert sorted(await _drain(cluster, "opt-head")) == ["h2", "h3"]
+            assert await _drain(cluster, "opt-dropped") == ["h1"]
+            # purge keeps in-flight messages unless asked
+            await edge.declare_queue(NS, "opt-purge")
+            await enqueue("opt-purge", *[[b"x", 1, f"p{i}", None] for i in range(4)])
+            await cluster.call(q("opt-purge"), "core.Receive", {"k": q("opt-purge"), "max": 1, "lease_ms": 60000})
+            assert await cluster.call(q("opt-purge"), "core.Purge", {"k": q("opt-purge")}) == 3
+            c = await counts("opt-purge")
+            assert (c["visible"], c["inflight"], c["delayed"]) == (0, 1, 0)
+            # a binding to a sink: the publish names it for the caller to deliver
+            await edge.declare_exchange(NS, "sinky", "fanout")
+            await edge.bind(NS, "sinky", "", ("sink", "http-endpoint-1"))
+            await edge.bind(NS, "sinky", "", ("queue", "opt-purge"))
+            n, sinks = await edge.publish(NS, "sinky", "", b"s", msg_id="s1")
+            assert n == 1 and sinks == [("sink", "http-endpoint-1")]
+        finally:
+            cluster.close()
+    asyncio.run(main())
