@@ -4,6 +4,8 @@ from __future__ import annotations
 
 _INT_TYPES = ("integer", "long", "short", "byte")
 _FLOAT_TYPES = ("float", "double")
+# member locations bound to the HTTP envelope, not the body
+NON_BODY_LOCATIONS = frozenset(("header", "headers", "uri", "querystring", "statusCode"))
 
 
 def _key(shape) -> tuple:

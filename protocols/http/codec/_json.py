@@ -4,7 +4,7 @@ from __future__ import annotations
 from ._values import (
     SerializationError, b64decode, b64encode, float_in_str, float_out, lower_camel, parse_timestamp, TS_FORMATTERS,
 )
-from ._common import _FLOAT_TYPES, _INT_TYPES, _cached, _key
+from ._common import _FLOAT_TYPES, _INT_TYPES, _cached, _key, NON_BODY_LOCATIONS
 from ._validate import _fmt_value
 
 
@@ -39,7 +39,7 @@ def compile_json_decoder(shape, cache, cbor: bool):
             return out
         cache[(_key(shape), cbor)] = d_struct
         for name, ms in shape.members.items():
-            if ms.serialization.get("location") in ("header", "headers", "uri", "querystring", "statusCode"):
+            if ms.serialization.get("location") in NON_BODY_LOCATIONS:
                 continue
             wire = name if cbor else ms.serialization.get("name", name)
             members.append((name, wire, lower_camel(name), compile_json_decoder(ms, cache, cbor)))
@@ -146,7 +146,7 @@ def compile_json_encoder(shape, cache, cbor: bool, default_ts: str = "unixtimest
             return out
         cache[(_key(shape), cbor, default_ts)] = e_struct
         for name, ms in shape.members.items():
-            if ms.serialization.get("location") in ("header", "headers", "uri", "querystring", "statusCode"):
+            if ms.serialization.get("location") in NON_BODY_LOCATIONS:
                 continue
             wire = name if cbor else ms.serialization.get("name", name)
             members.append((name, wire, compile_json_encoder(ms, cache, cbor, default_ts)))

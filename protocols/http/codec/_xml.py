@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ._values import lower_camel, xml_escape
-from ._common import _cached, _key
+from ._common import _cached, _key, NON_BODY_LOCATIONS
 from ._query import query_member_key
 from ._scalars import scalar_from_str, scalar_to_str
 
@@ -39,7 +39,7 @@ def compile_xml_encoder(shape, cache):
             out.append(f"</{tag}>")
         cache[(_key(shape),)] = x_struct
         for name, ms in shape.members.items():
-            if ms.serialization.get("location") in ("header", "headers", "uri", "querystring", "statusCode"):
+            if ms.serialization.get("location") in NON_BODY_LOCATIONS:
                 continue
             if ms.serialization.get("xmlAttribute"):
                 attrs.append((name, ms.serialization["name"]))
@@ -126,7 +126,7 @@ def compile_xml_decoder(shape, cache):
             return out
         cache[(_key(shape),)] = xd_struct
         for name, ms in shape.members.items():
-            if ms.serialization.get("location") in ("header", "headers", "uri", "querystring", "statusCode"):
+            if ms.serialization.get("location") in NON_BODY_LOCATIONS:
                 continue
             if ms.serialization.get("xmlAttribute"):
                 attrs.append((name, ms.serialization["name"]))
