@@ -45,8 +45,6 @@ class ServiceCodec(RestMixin, RpcMixin, ErrorsMixin):
         service_name = _ALIASES.get(service_name, service_name)
         self.service_name = service_name
         raw = _raw_model(service_name)
-        if service_name == "sqs":  # SQS enforces no enums at the edge: AttributeNames takes message attrs too
-            raw = {**raw, "shapes": {k: {a: b for a, b in s.items() if a != "enum"} for k, s in raw["shapes"].items()}}
         self.service_model = ServiceModel(raw, service_name=service_name)
         md = self.service_model.metadata
         self.signing_name = self.service_model.signing_name

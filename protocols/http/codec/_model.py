@@ -16,8 +16,18 @@ def _session():
     return botocore.session.get_session()
 
 
+# Services whose servers do not enforce the model's enums at the edge: the
+# value reaches the service, which answers with its own error (SQS takes
+# message attribute names in AttributeNames and answers InvalidAttributeName
+# for unknown queue attributes, not a ValidationException).
+SERVICE_VALIDATES_ENUMS = frozenset({"sqs"})
+
+
 def _raw_model(name: str) -> dict:
-    return _session().get_component("data_loader").load_service_model(name, "service-2")
+    raw = _session().get_component("data_loader").load_service_model(name, "service-2")
+    if name in SERVICE_VALIDATES_ENUMS:   # a copy: botocore's cached model stays intact
+        raw = {**raw, "shapes": {k: {a: b for a, b in s.items() if a != "enum"} for k, s in raw["shapes"].items()}}
+    return raw
 
 
 def _apply_overlay(raw: dict, overlay: dict) -> dict:
