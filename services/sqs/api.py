@@ -291,7 +291,8 @@ class SqsApi:
         check_body(body)
         attrs = e.get("MessageAttributes") or None
         sys_attrs = e.get("MessageSystemAttributes") or None
-        size = len(body.encode()) + check_attributes(attrs) + check_attributes(sys_attrs, system=True)
+        raw = body.encode()
+        size = len(raw) + check_attributes(attrs) + check_attributes(sys_attrs, system=True)
         if size > MAX_MESSAGE_SIZE:
             raise invalid_parameter(f"One or more parameters are invalid. Reason: Message must be shorter than "
                                     f"{MAX_MESSAGE_SIZE} bytes.")
@@ -315,11 +316,11 @@ class SqsApi:
             if not _DEDUP_ID.match(dedup):
                 raise invalid_value(dedup, "MessageDeduplicationId", "MessageDeduplicationId can only include "
                                     "alphanumeric and punctuation characters. 1 to 128 in length.")
-        md5_body = md5_hex(body.encode())
+        md5_body = md5_hex(raw)
         md5_attrs = md5_of_attributes(attrs) if attrs else None
         md5_sys = md5_of_attributes(sys_attrs) if sys_attrs else None
         sender = ctx.account_id if ctx.principal_arn.endswith(":root") else ctx.access_key
-        sha = hashlib.sha256(body.encode()).hexdigest() if fifo and dedup is None else None
+        sha = hashlib.sha256(raw).hexdigest() if fifo and dedup is None else None
         msg_id = _msg_id()
         payload = encode_payload(body, attrs, sys_attrs, md5_body, md5_attrs, md5_sys, sender, now_ms,
                                  group, dedup)
