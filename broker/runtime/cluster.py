@@ -118,9 +118,8 @@ class ShardLink:
 
 
 class _LinkHandler(ipc.Handler):
-    def __init__(self, cluster: "Cluster", on_push):
+    def __init__(self, cluster: "Cluster"):
         self.cluster = cluster
-        self._on_push = on_push
 
     def on_request(self, conn, rid, op, args):
         handler = self.cluster.request_handlers.get(op)
@@ -137,8 +136,6 @@ class _LinkHandler(ipc.Handler):
         handler = self.cluster.push_handlers.get(topic)
         if handler is not None:
             handler(conn, topic, payload)
-        elif self._on_push is not None:
-            self._on_push(conn, topic, payload)
 
     def on_lost(self, conn, exc):
         fut = getattr(conn, "lost_future", None)
@@ -149,13 +146,13 @@ class _LinkHandler(ipc.Handler):
 class Cluster:
     """Routes calls by entity key to the owning shard."""
 
-    def __init__(self, run: RunInfo, on_push=None):
+    def __init__(self, run: RunInfo):
         self.partitions = run.partitions
         self.shards = run.shards
         self.request_handlers: dict = {}     # op -> handler(conn, args) for calls shards make to us
         self.push_handlers: dict = {}        # topic -> handler(conn, topic, payload)
         self.on_connect: list = []           # async hooks(link) run before a (re)connected link serves
-        handler = _LinkHandler(self, on_push)
+        handler = _LinkHandler(self)
         self.links = [ShardLink(k, run.shard_socket(k), handler, cluster=self) for k in range(run.shards)]
 
     def start(self) -> None:

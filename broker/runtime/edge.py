@@ -43,9 +43,6 @@ class EdgeRouter:
         return t
 
     # -- replication ----------------------------------------------------------
-    async def start(self) -> None:
-        await asyncio.gather(*(self._resubscribe(link) for link in self.cluster.links))
-
     async def _resubscribe(self, link) -> None:
         """(Re)load the exchanges owned by one shard: on start and after it restarts."""
         rows = await link.conn.call("core.Subscribe", {"p": -1})

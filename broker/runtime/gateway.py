@@ -116,7 +116,6 @@ class Gateway:
         self.index = index
         self.plugins = plugins
         self.connections: set = set()      # protocol objects with .drain() and .idle
-        self.push_handlers: dict[str, object] = {}   # topic prefix -> callable(conn, topic, payload)
         self.started = time.time()
         self.draining = False
         self.ssl_ctx = None
@@ -127,17 +126,12 @@ class Gateway:
     def config(self) -> dict:
         return self.run.config
 
-    def _on_push(self, conn, topic, payload) -> None:
-        handler = self.push_handlers.get(topic.split(".", 1)[0])
-        if handler is not None:
-            handler(conn, topic, payload)
-
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.control = ControlLink(self.run, "gateway", self.index)
         await self.control.connect()
-        self.cluster = Cluster(self.run, on_push=self._on_push)
+        self.cluster = Cluster(self.run)   # pushes: cluster.push_handlers
         from broker.runtime.edge import EdgeRouter
         self.edge = EdgeRouter(self.cluster)   # binding read copies, loaded on each (re)connect
         self.cluster.start()

@@ -110,7 +110,7 @@ class Shard:
             for name in dir(svc.factory):
                 if name.startswith("op_"):
                     self.ops[f"{svc.name}.{name[3:]}"] = (svc.name, name)
-        self.cluster = Cluster(self.run, on_push=None)
+        self.cluster = Cluster(self.run)
         self.cluster.start()
         t0 = time.monotonic()
         for p in range(self.run.partitions):

@@ -14,11 +14,6 @@ class KmsShard:
         return self.backend.handle(args["a"], args["r"], args["op"], args["params"],
                                    principal_arn=args.get("principal"))
 
-    def op_GenerateDataKey(self, args):
-        plaintext, blob, arn = self.backend.generate_data_key(args["a"], args["r"], args["key"],
-                                                              args.get("ctx"))
-        return {"plaintext": plaintext, "blob": blob, "arn": arn}
-
     def op_ResolveUsableKey(self, args):
         return self.backend.resolve_usable_key(args["a"], args["r"], args["key"])
 

@@ -408,7 +408,7 @@ class SqsShard:
             # an older receipt handle: the request succeeds but the message is not deleted (AWS)
             core.delete(rh[1], rh[2])
             out.append(["ok"])
-        self._after_change(q, wake=q.fifo)
+        self._after_change(q)
         return out
 
     def op_ChangeVisibility(self, a):
@@ -485,7 +485,7 @@ class SqsShard:
         return self.tasks.list(a)
 
     # -- timers -------------------------------------------------------------
-    def _after_change(self, q: SqsQueue, wake: bool = True) -> None:
+    def _after_change(self, q: SqsQueue) -> None:
         if q.waiters:
             self._wake(q)
         self._arm(q)
