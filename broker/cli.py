@@ -14,6 +14,10 @@ from pathlib import Path
 from broker import __version__
 from broker.runtime.config import SCHEMA, ConfigError, default_data_dir, load
 
+# Wire front-ends: each module offers `listeners()`, `gateway_setup(gateway)`,
+# and optionally `PROTOCOLS` (runtime-listener factories) and `CONFIG_KEYS`.
+FRONTENDS = ["protocols.http.listener"]
+
 # flag -> config key; every flag is documented by `broker serve --help`.
 SERVE_FLAGS = [
     ("--data-dir", "server.data_dir", str, "data directory (default: $STATE_DIRECTORY under systemd, "
@@ -29,12 +33,30 @@ SERVE_FLAGS = [
 ]
 
 
-def plugins():
+def _frontends():
+    import importlib
+    return [importlib.import_module(name) for name in FRONTENDS]
+
+
+def schema() -> tuple:
+    """Every config key: the runtime's, then each front-end's and service's."""
+    from services.registry import config_keys
+    out = tuple(SCHEMA)
+    for fe in _frontends():
+        out += tuple(getattr(fe, "CONFIG_KEYS", ()))
+    return out + config_keys()
+
+
+def plugins(shard: bool = True):
     """Compose the product: protocols and services handed to the runtime."""
     from broker.runtime.plugins import Plugins
-    from protocols.http.listener import http_listeners, gateway_setup
     from services.registry import shard_services
-    return Plugins(listeners=http_listeners(), services=shard_services(), gateway_setup=gateway_setup)
+    composed = Plugins(services=shard_services() if shard else [])
+    for fe in _frontends():
+        composed.listeners.extend(fe.listeners())
+        composed.gateway_hooks.append(fe.gateway_setup)
+        composed.protocols.update(getattr(fe, "PROTOCOLS", {}))
+    return composed
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
                                 "wire protocols (SQS, SNS, KMS, ...).")
     p.add_argument("--version", action="version", version=f"broker {__version__}")
     sub = p.add_subparsers(dest="command")
-    keys = "\n".join(f"  {k.dotted:28} {k.env:34} default {k.default!r}" for k in SCHEMA)
+    keys = "\n".join(f"  {k.dotted:28} {k.env:34} default {k.default!r}" for k in schema())
     serve = sub.add_parser(
         "serve", help="run the server (supervisor, gateways, shards)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -81,7 +103,7 @@ def _serve(args) -> int:
     overrides = {key: getattr(args, key) for _, key, _, _ in SERVE_FLAGS}
     overrides["listeners.free_ports"] = getattr(args, "listeners.free_ports")
     try:
-        config = load(args.config, overrides=overrides)
+        config = load(args.config, overrides=overrides, schema=schema())
     except ConfigError as exc:
         print(f"broker: config error: {exc}", file=sys.stderr)
         return 2
@@ -90,7 +112,7 @@ def _serve(args) -> int:
     install_uvloop()
     from broker.runtime import supervisor
     try:
-        return supervisor.run(config, plugins().listeners, [sys.executable, "-m", "broker", "_worker"])
+        return supervisor.run(config, plugins(shard=False).listeners, [sys.executable, "-m", "broker", "_worker"])
     except Exception as exc:  # startup problems: data dir, keys, ports
         from broker.runtime.datadir import DataDirError
         from broker.runtime.tls import TlsConfigError
@@ -102,7 +124,7 @@ def _serve(args) -> int:
 
 def _ca_cert(args) -> int:
     try:
-        config = load(args.config, overrides={"server.data_dir": args.data_dir})
+        config = load(args.config, overrides={"server.data_dir": args.data_dir}, schema=schema())
     except ConfigError as exc:
         print(f"broker: config error: {exc}", file=sys.stderr)
         return 2
@@ -122,7 +144,7 @@ def _worker(args) -> int:
     run = RunInfo.load(args.run)
     setup_logging(run.config.get("server.log_level", "info"), f"{args.role}-{args.index}")
     install_uvloop()
-    composed = plugins()
+    composed = plugins(shard=args.role == "shard")
     if args.role == "shard":
         from broker.runtime import shard
         return shard.run(run, args.index, composed)

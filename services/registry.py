@@ -1,38 +1,89 @@
-"""The services this build offers: shard halves and gateway halves."""
+"""The services this build offers: the one list the composition point reads.
+
+Each entry names a service's gateway half (``api``: a class built with the
+gateway, with ``async handle(ctx, operation, params) -> dict``) and its shard
+half (``shard``: built once per partition, ``op_<Name>`` methods), as
+``"module:Class"`` strings. Gateway halves are imported and built on a
+service's first request, so an idle server holds no machinery of services
+nobody called. Add a service by adding one entry; an import error is an
+error, never a silently missing service.
+"""
 
 from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any
 
 from broker.runtime.plugins import ShardService
 
 
-def shard_services() -> list[ShardService]:
-    from services.kms.shard import KmsShard
-    out = [ShardService("kms", KmsShard)]
-    try:
-        from services.sqs.shard import SqsShard
-    except ImportError:
-        pass
-    else:
-        out.append(ShardService("sqs", SqsShard))
-    return out
+@dataclass(frozen=True)
+class Service:
+    name: str                       # botocore service name (SigV4 signing name as routed)
+    api: str | None = None          # "module:Class" gateway half
+    shard: str | None = None        # "module:Class" shard half
+    shard_name: str | None = None   # IPC op prefix of the shard half (default: name)
+    config: str | None = None       # "module:ATTR" tuple of broker.runtime.config.Key
 
 
-def gateway_apis(gateway) -> dict[str, object]:
-    """botocore service name -> object with `async handle(ctx, operation, params) -> dict`."""
-    from services.kms.api import KmsApi
-    from services.sts.api import StsApi
-    out = {"sts": StsApi(gateway), "kms": KmsApi(gateway)}
-    try:
-        from services.sqs.api import SqsApi
-    except ImportError:
-        pass
-    else:
-        out["sqs"] = SqsApi(gateway)
-    return out
-
+SERVICES: list[Service] = [
+    Service("sts", api="services.sts.api:StsApi"),
+    Service("kms", api="services.kms.api:KmsApi", shard="services.kms.shard:KmsShard"),
+    Service("sqs", api="services.sqs.api:SqsApi", shard="services.sqs.shard:SqsShard"),
+]
 
 # Services whose requests the gateway recognises (model-driven routing), whether
 # or not they are implemented yet: an unimplemented one answers with the
 # protocol's error shape instead of a generic 404.
 KNOWN_SERVICES = ["sqs", "sns", "kms", "sts", "events", "scheduler", "ses", "sesv2", "mq",
-                  "stepfunctions", "swf", "mwaa", "cloudwatch", "logs", "iam", "cloudtrail"]
+                  "stepfunctions", "swf", "mwaa", "cloudwatch", "logs", "iam", "cloudtrail",
+                  "xray", "lambda"]
+
+
+def load_ref(ref: str) -> Any:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def shard_services() -> list[ShardService]:
+    return [ShardService(s.shard_name or s.name, load_ref(s.shard)) for s in SERVICES if s.shard]
+
+
+def config_keys() -> tuple:
+    out: tuple = ()
+    for s in SERVICES:
+        if s.config:
+            out += tuple(load_ref(s.config))
+    return out
+
+
+class GatewayApis:
+    """botocore service name -> gateway half, built on first use."""
+
+    def __init__(self, gateway):
+        self.gateway = gateway
+        self._refs = {s.name: s.api for s in SERVICES if s.api}
+        self._built: dict[str, Any] = {}
+
+    def get(self, name: str):
+        api = self._built.get(name)
+        if api is None:
+            ref = self._refs.get(name)
+            if ref is None:
+                return None
+            api = self._built[name] = load_ref(ref)(self.gateway)
+        return api
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._refs
+
+    def names(self) -> list[str]:
+        return sorted(self._refs)
+
+    def loaded(self) -> list[str]:
+        return sorted(self._built)
+
+
+def gateway_apis(gateway) -> GatewayApis:
+    return GatewayApis(gateway)

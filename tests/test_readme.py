@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from broker.runtime.config import SCHEMA
+from broker.cli import schema
+
+SCHEMA = schema()
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

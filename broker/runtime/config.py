@@ -1,8 +1,9 @@
 """Configuration: defaults <- TOML file <- BROKER_* environment <- flags.
 
-Every key is declared once in `SCHEMA` with its type, default and help text;
-the CLI, the example config in deploy/ and the README table are checked
-against it by tests. An unknown or ill-typed key is a startup error that
+The runtime's own keys are declared once in `SCHEMA` with type, default and
+help text; front-ends and services add theirs through the composition point
+(`broker.cli.schema()`). The CLI, the example config in deploy/ and the
+README table are checked against the whole schema by tests. An unknown or ill-typed key is a startup error that
 names the key (exit code 2).
 """
 
@@ -145,10 +146,12 @@ class Config:
 
 
 def load(config_file: str | None = None, env: dict[str, str] | None = None,
-         overrides: dict[str, Any] | None = None) -> Config:
+         overrides: dict[str, Any] | None = None, schema: tuple[Key, ...] | None = None) -> Config:
     """Build the effective configuration; raises ConfigError naming the key."""
     env = os.environ if env is None else env
-    values = {k.dotted: (list(k.default) if isinstance(k.default, list) else k.default) for k in SCHEMA}
+    schema = SCHEMA if schema is None else schema
+    keys = {k.dotted: k for k in schema}
+    values = {k.dotted: (list(k.default) if isinstance(k.default, list) else k.default) for k in schema}
     if config_file:
         path = Path(config_file)
         try:
@@ -162,21 +165,21 @@ def load(config_file: str | None = None, env: dict[str, str] | None = None,
                 raise ConfigError(f"{section}: unknown config key (expected a [section] table)")
             for name, value in table.items():
                 dotted = f"{section}.{name}"
-                key = KEYS.get(dotted)
+                key = keys.get(dotted)
                 if key is None:
                     raise ConfigError(f"{dotted}: unknown config key")
                 values[dotted] = _coerce(key, value, config_file)
     for name, value in env.items():
         if not name.startswith("BROKER_"):
             continue
-        key = next((k for k in SCHEMA if k.env == name), None)
+        key = next((k for k in schema if k.env == name), None)
         if key is None:
             raise ConfigError(f"{name}: unknown config key in environment")
         values[key.dotted] = _coerce(key, value, name)
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
-        key = KEYS.get(dotted)
+        key = keys.get(dotted)
         if key is None:
             raise ConfigError(f"{dotted}: unknown config key")
         values[dotted] = _coerce(key, value, "command line")

@@ -119,7 +119,7 @@ class Gateway:
         self.started = time.time()
         self.draining = False
         self.ssl_ctx = None
-        self.services: dict[str, object] = {}   # filled by plugins.gateway_setup
+        self.services = None                     # service gateway halves, set by a gateway hook
         self.drain_hooks: list = []              # async callables run when draining starts
 
     @property
@@ -142,8 +142,8 @@ class Gateway:
             material = TlsMaterial(Path(self.run.tls["ca_cert"]), Path(self.run.tls["cert"]),
                                    Path(self.run.tls["key"]))
             self.ssl_ctx = server_ssl_context(material)
-        if self.plugins.gateway_setup is not None:
-            res = self.plugins.gateway_setup(self)
+        for hook in self.plugins.gateway_hooks:
+            res = hook(self)
             if asyncio.iscoroutine(res):
                 await res
         listeners = []

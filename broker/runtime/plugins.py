@@ -1,7 +1,7 @@
 """What the composition point (`broker serve`) hands the runtime.
 
 The runtime knows nothing of AWS or of any wire protocol; it runs whatever
-listeners and shard services it is given here.
+listeners, protocols and shard services it is given here.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 @dataclass(frozen=True)
 class ListenerSpec:
+    """A listener opened at start on every gateway (port from config)."""
     name: str                 # endpoints.json key, e.g. "http"
     port_key: str             # config key holding the port, e.g. "listeners.http_port"
     scheme: str               # URL scheme written to endpoints.json
@@ -36,5 +37,10 @@ class ShardService:
 class Plugins:
     listeners: list[ListenerSpec] = field(default_factory=list)
     services: list[ShardService] = field(default_factory=list)
-    # gateway_setup(gateway) is called once in each gateway before listeners open
-    gateway_setup: Callable[[Any], Any] | None = None
+    # Each hook(gateway) runs once in every gateway before listeners open
+    # (may be async); one per front-end.
+    gateway_hooks: list[Callable[[Any], Any]] = field(default_factory=list)
+    # Protocols that listeners opened at runtime can speak (broker/runtime/
+    # listeners.py): name -> factory(gateway, ssl_context_or_None, args) ->
+    # asyncio protocol factory. `args` is what the opener recorded.
+    protocols: dict[str, Callable[[Any, Any, dict], Callable[[], Any]]] = field(default_factory=dict)

@@ -75,7 +75,7 @@ class AdminApi:
         if path in ("/_broker/health", "/_localstack/health") and method in ("GET", "HEAD"):
             doc = await self.gateway.health()
             if path == "/_localstack/health":
-                doc = {"services": {name: "running" for name in self.gateway.services}, **doc}
+                doc = {"services": {name: "running" for name in self.gateway.services.names()}, **doc}
             return _json(200 if doc["status"] == "ok" else 503, doc)
         if path == "/_broker/info" and method == "GET":
             run = self.gateway.run
@@ -83,7 +83,7 @@ class AdminApi:
                 "version": __version__, "processes": await self.gateway.control.call("processes"),
                 "endpoints": run.endpoints, "partitions": run.partitions, "shards": run.shards,
                 "workers": run.workers, "durability": run.durability, "data_dir": run.data_dir,
-                "gateway_pid": os.getpid(), "services": sorted(self.gateway.services)})
+                "gateway_pid": os.getpid(), "services": self.gateway.services.names()})
         if path in ("/_broker/reset", "/moto-api/reset", "/_localstack/state/reset") and method == "POST":
             results = await self.gateway.cluster.call_all("shard.reset", {})
             return _json(200, {"reset": True, "partitions": len(results)})

@@ -45,7 +45,7 @@ class AwsApp:
         self.verifier = SigV4Verifier(_credentials(config) or None,
                                       default_account=config.get("aws.default_account", "000000000000"))
         self.apis = gateway_apis(gateway)
-        gateway.services.update(self.apis)
+        gateway.services = self.apis
         self.admin = AdminApi(gateway, self)
 
     async def handle(self, req, conn) -> HttpResponse:

@@ -14,7 +14,7 @@ def _factory(gateway, ssl_ctx):
     return make
 
 
-def http_listeners() -> list[ListenerSpec]:
+def listeners() -> list[ListenerSpec]:
     return [
         ListenerSpec("http", "listeners.http_port", "http", "sniff", _factory,
                      tls_name="https", tls_scheme="https"),

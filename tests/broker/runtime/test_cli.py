@@ -8,7 +8,9 @@ import pytest
 
 from broker import __version__
 from broker.cli import SERVE_FLAGS
-from broker.runtime.config import SCHEMA
+from broker.cli import schema
+
+SCHEMA = schema()
 from tests.helpers.brokerproc import BrokerProcess, broker_cmd, server_env
 
 
