@@ -21,7 +21,11 @@ class RequestContext:
     scheme: str               # http | https
     path: str                 # request path (SQS query requests may carry the queue URL here)
     cluster: Any              # broker.runtime.cluster.Cluster: call(key, op, args) etc.
-    gateway: Any              # broker.runtime.gateway.Gateway (config, draining, services)
+    gateway: Any              # broker.runtime.gateway.Gateway (config, draining, services), or the
+                              # shard for service-to-service calls (services/internal.py)
+    source_arn: str | None = None     # service-to-service calls: the resource acting (aws:SourceArn)
+    trace_header: str | None = None   # X-Amzn-Trace-Id carried along (X-Ray)
+    internal: bool = False            # called by another service, not over the wire
 
     @property
     def base_url(self) -> str:

@@ -1,0 +1,56 @@
+"""Service-to-service calls: one operation of a service this broker hosts,
+invoked from inside the broker rather than over the wire.
+
+SNS delivering to SQS, EventBridge and Scheduler targets, Step Functions
+integrations, SES event destinations and Lambda event sources all call
+another service the way AWS does: as that service's API, on behalf of an
+account, with the calling resource as ``source_arn``. Going through the
+service's gateway half keeps one implementation of every rule (validation,
+MD5s, limits, errors); the gateway half then talks to the owning shard over
+IPC exactly as for a client request.
+
+``host`` is whatever process the caller runs in: a gateway, or a shard (both
+have ``cluster``, ``run`` and ``index``). Params are what the model-driven
+codec would have produced (blobs as bytes, timestamps as datetimes).
+"""
+
+from __future__ import annotations
+
+from broker.core.ids import uuid4
+from services.context import RequestContext
+from services.errors import NotImplementedOperation
+
+
+class ServiceCaller:
+    def __init__(self, host):
+        from services.registry import GatewayApis
+        self.host = host
+        self.apis = GatewayApis(host)
+        run = getattr(host, "run", None)
+        port = (run.ports.get("http") if run is not None else None) or 4566
+        self.netloc = f"localhost:{port}"
+
+    async def call(self, service: str, operation: str, params: dict, *, account: str, region: str,
+                   principal_arn: str | None = None, source_arn: str | None = None,
+                   trace_header: str | None = None) -> dict:
+        """Run `operation`; returns its output dict or raises ServiceError (AWS code and message)."""
+        api = self.apis.get(service)
+        if api is None:
+            raise NotImplementedOperation(f"The {service} service is not implemented by this broker yet "
+                                          f"(operation {operation}).")
+        principal = principal_arn or f"arn:aws:iam::{account}:root"
+        ctx = RequestContext(
+            request_id=uuid4(), account_id=account, region=region, principal_arn=principal,
+            access_key="", user_name="root", service=service, operation=operation, protocol="internal",
+            host=self.netloc, scheme="http", path="/", cluster=self.host.cluster, gateway=self.host,
+            source_arn=source_arn, trace_header=trace_header, internal=True)
+        return await api.handle(ctx, operation, params) or {}
+
+
+def caller(host) -> ServiceCaller:
+    """The host's one ServiceCaller (built on first use)."""
+    c = getattr(host, "_service_caller", None)
+    if c is None:
+        c = ServiceCaller(host)
+        host._service_caller = c
+    return c
