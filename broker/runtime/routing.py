@@ -359,10 +359,8 @@ class CoreShard:
         key = data["k"]
         if key in self.queues:
             self.op_Enqueue(data)
-        else:   # the queue lives in another partition: deliver there (at-least-once)
-            async def forward():
-                await self.part.call(key, "core.Enqueue", data)
-            asyncio.get_running_loop().create_task(forward())
+        else:   # another partition: hand over durably, in the commit that deletes the timer
+            self.outbox.send(key, "core.Enqueue", data)
 
     # -- timers ---------------------------------------------------------------
     def _changed(self, hq: _HostedQueue) -> None:

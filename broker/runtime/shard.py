@@ -50,6 +50,10 @@ class Partition:
     def flush_soon(self) -> None:
         self.shard.flush_soon()
 
+    def after_commit(self, callback) -> None:
+        """Run `callback()` once this tick's writes are committed (e.g. send what they record)."""
+        self.shard.after_commit(callback)
+
     def call(self, key: str, op: str, args: dict):
         return self.shard.cluster.call(key, op, args)
 
@@ -91,6 +95,7 @@ class Shard:
         self.conn_lost_hooks: list = []
         self.current_conn: ipc.Connection | None = None   # the caller, for ops that push to it
         self.replicas: set[ipc.Connection] = set()        # gateways holding binding read copies
+        self._after_commit: list = []
 
     # -- lifecycle --------------------------------------------------------
     async def main(self) -> int:
@@ -119,8 +124,7 @@ class Shard:
             store = open_store(dd.partition_path(p), p, dd.master, self.run.durability)
             self.partitions[p] = Partition(self, p, store)
         for part in self.partitions.values():
-            for svc in self.services:
-                part.services[svc.name] = svc.factory(part)
+            self._build_services(part)
         self._commit_all()
         log.info("event=shard_recovered index=%d partitions=%d seconds=%.3f",
                  self.index, len(self.partitions), time.monotonic() - t0)
@@ -228,12 +232,23 @@ class Shard:
                 close = getattr(obj, "close", None)
                 if close is not None:
                     close()
+            d = getattr(part, "_deliveries", None)
+            if d is not None:
+                d.close()
+                del part._deliveries
             part.store.wipe()
             part.services = {}
-            for svc in self.services:
-                part.services[svc.name] = svc.factory(part)
+            self._build_services(part)
             out.append([p, True])
         return out
+
+    def _build_services(self, part: Partition) -> None:
+        for svc in self.services:
+            part.services[svc.name] = svc.factory(part)
+        # deliveries recorded before a restart are re-sent even if no service asks
+        from broker.runtime.sinks import KIND, deliveries
+        if next(iter(part.store.scan(KIND)), None) is not None:
+            deliveries(part)
 
     def on_conn_lost(self, conn) -> None:
         self.replicas.discard(conn)
@@ -244,6 +259,10 @@ class Shard:
                 log.exception("event=conn_lost_hook_failed")
 
     # -- group commit -----------------------------------------------------
+    def after_commit(self, callback) -> None:
+        self._after_commit.append(callback)
+        self.flush_soon()
+
     def flush_soon(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -267,6 +286,13 @@ class Shard:
             os._exit(70)
         for conn in list(self.conns):
             conn.flush()
+        if self._after_commit:
+            callbacks, self._after_commit = self._after_commit, []
+            for cb in callbacks:
+                try:
+                    cb()
+                except Exception:
+                    log.exception("event=after_commit_failed")
 
 
 def run(run: RunInfo, index: int, plugins: Plugins) -> int:
