@@ -25,6 +25,12 @@ class Service:
     shard: str | None = None        # "module:Class" shard half
     shard_name: str | None = None   # IPC op prefix of the shard half (default: name)
     config: str | None = None       # "module:ATTR" tuple of broker.runtime.config.Key
+    # Admin/introspection paths this service answers on the HTTP listener (path
+    # prefixes, e.g. "/_broker/sns/", "/_aws/sns/"), and "module:function":
+    # `async handle(gateway, method, path, query: dict, headers: dict, body: bytes)`
+    # -> None (not mine) or (status, content_type, body_bytes[, extra headers]).
+    admin_paths: tuple[str, ...] = ()
+    admin: str | None = None
 
 
 SERVICES: list[Service] = [
@@ -83,6 +89,12 @@ class GatewayApis:
 
     def loaded(self) -> list[str]:
         return sorted(self._built)
+
+
+def admin_routes() -> list[tuple[str, str]]:
+    """[(path prefix, "module:function")] of the services' admin handlers, longest first."""
+    out = [(prefix, s.admin) for s in SERVICES if s.admin for prefix in s.admin_paths]
+    return sorted(out, key=lambda r: -len(r[0]))
 
 
 def gateway_apis(gateway) -> GatewayApis:

@@ -65,12 +65,40 @@ OPENAPI = {
 }
 
 
+def _query_pairs(query: str):
+    from urllib.parse import parse_qsl
+    return parse_qsl(query or "", keep_blank_values=True)
+
+
 class AdminApi:
     def __init__(self, gateway, app):
         self.gateway = gateway
         self.app = app
+        from services.registry import admin_routes
+        self.routes = admin_routes()          # service-owned admin paths
+        self._handlers: dict[str, object] = {}
+
+    async def _service_route(self, req) -> HttpResponse | None:
+        for prefix, ref in self.routes:
+            if req.path.startswith(prefix) or req.path.rstrip("/") == prefix.rstrip("/"):
+                fn = self._handlers.get(ref)
+                if fn is None:
+                    from services.registry import load_ref
+                    fn = self._handlers[ref] = load_ref(ref)
+                out = await fn(self.gateway, req.method, req.path, dict(_query_pairs(req.query)),
+                               dict(req.headers), req.body)
+                if out is None:
+                    continue
+                status, ctype, body = out[:3]
+                headers = [("Content-Type", ctype)] + list(out[3] if len(out) > 3 else [])
+                return HttpResponse(status, headers, body)
+        return None
 
     async def handle(self, req) -> HttpResponse | None:
+        if self.routes:
+            resp = await self._service_route(req)
+            if resp is not None:
+                return resp
         path, method = req.path.rstrip("/") or "/", req.method
         if path in ("/_broker/health", "/_localstack/health") and method in ("GET", "HEAD"):
             doc = await self.gateway.health()
