@@ -50,8 +50,8 @@ def schema() -> tuple:
 def plugins(shard: bool = True):
     """Compose the product: protocols and services handed to the runtime."""
     from broker.runtime.plugins import Plugins
-    from services.registry import shard_services
-    composed = Plugins(services=shard_services() if shard else [])
+    from services.registry import process_hooks, shard_services
+    composed = Plugins(services=shard_services() if shard else [], process_hooks=process_hooks())
     for fe in _frontends():
         composed.listeners.extend(fe.listeners())
         composed.gateway_hooks.append(fe.gateway_setup)

@@ -31,6 +31,9 @@ class Service:
     # -> None (not mine) or (status, content_type, body_bytes[, extra headers]).
     admin_paths: tuple[str, ...] = ()
     admin: str | None = None
+    # "module:function" run once in every worker (gateway and shard) at start:
+    # `hook(host)`, host being the Gateway or the Shard (process-wide wiring)
+    process_hook: str | None = None
 
 
 SERVICES: list[Service] = [
@@ -54,6 +57,10 @@ def load_ref(ref: str) -> Any:
 
 def shard_services() -> list[ShardService]:
     return [ShardService(s.shard_name or s.name, load_ref(s.shard)) for s in SERVICES if s.shard]
+
+
+def process_hooks() -> list:
+    return [load_ref(s.process_hook) for s in SERVICES if s.process_hook]
 
 
 def config_keys() -> tuple:

@@ -142,7 +142,7 @@ class Gateway:
             material = TlsMaterial(Path(self.run.tls["ca_cert"]), Path(self.run.tls["cert"]),
                                    Path(self.run.tls["key"]))
             self.ssl_ctx = server_ssl_context(material)
-        for hook in self.plugins.gateway_hooks:
+        for hook in [*self.plugins.gateway_hooks, *self.plugins.process_hooks]:
             res = hook(self)
             if asyncio.iscoroutine(res):
                 await res

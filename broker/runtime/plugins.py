@@ -40,6 +40,10 @@ class Plugins:
     # Each hook(gateway) runs once in every gateway before listeners open
     # (may be async); one per front-end.
     gateway_hooks: list[Callable[[Any], Any]] = field(default_factory=list)
+    # Each hook(host) runs once in every worker process at start: in gateways
+    # before listeners open, in shards after partitions are recovered (may be
+    # async). For process-wide wiring such as telemetry sinks.
+    process_hooks: list[Callable[[Any], Any]] = field(default_factory=list)
     # Protocols that listeners opened at runtime can speak (broker/runtime/
     # listeners.py): name -> factory(gateway, ssl_context_or_None, args) ->
     # asyncio protocol factory. `args` is what the opener recorded.

@@ -126,6 +126,10 @@ class Shard:
         for part in self.partitions.values():
             self._build_services(part)
         self._commit_all()
+        for hook in self.plugins.process_hooks:
+            res = hook(self)
+            if inspect.isawaitable(res):
+                await res
         log.info("event=shard_recovered index=%d partitions=%d seconds=%.3f",
                  self.index, len(self.partitions), time.monotonic() - t0)
         server = await ipc.serve(self.run.shard_socket(self.index), lambda: _Conn(self), hold=True)
