@@ -53,6 +53,8 @@ SCHEMA: tuple[Key, ...] = (
         "AWS gateway port: plain HTTP and TLS on the same port (ClientHello sniffed)."),
     Key("listeners", "https_port", int, 0, "Optional HTTPS-only port for the AWS gateway (0: off)."),
     Key("listeners", "free_ports", bool, False, "Put every listener on a free port."),
+    Key("listeners", "port_range", str, "40000-40999",
+        "Ports for listeners opened at runtime (e.g. an Amazon MQ broker's), LOW-HIGH."),
     Key("store", "durability", str, "process",
         "When a write is acknowledged: fsync (survives power loss), process "
         "(survives kill -9), memory (nothing on disk).", ("fsync", "process", "memory")),

@@ -152,6 +152,15 @@ class Gateway:
             if not port:
                 continue
             listeners.append(await self._open(spec, port))
+        from broker.runtime.listeners import GatewayListeners
+        self.runtime_listeners = GatewayListeners(self)
+        self.control.handlers["listener.open"] = self.runtime_listeners.open
+        self.control.handlers["listener.close"] = self._close_listener
+        for rec in await self.control.call("listeners"):
+            try:
+                await self.runtime_listeners.open(rec)
+            except Exception:
+                log.exception("event=listener_open_failed name=%s port=%s", rec.get("name"), rec.get("port"))
         await self.control.ready()
         stop = stop_event()
         await stop.wait()
@@ -166,11 +175,15 @@ class Gateway:
         ssl_ctx = self.ssl_ctx if spec.tls == "always" else None
         return await self.loop.create_server(factory, sock=sock, ssl=ssl_ctx)
 
+    async def _close_listener(self, args) -> bool:
+        return self.runtime_listeners.close(args["name"])
+
     async def drain(self, listeners) -> None:
         self.draining = True
         log.info("event=gateway_draining index=%d connections=%d", self.index, len(self.connections))
         for lst in listeners:
             lst.close()
+        self.runtime_listeners.close_all()
         for hook in self.drain_hooks:
             try:
                 await asyncio.wait_for(hook(), 2.0)

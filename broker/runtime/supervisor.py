@@ -45,6 +45,7 @@ class Proc:
     started_at: float = 0.0
     process: asyncio.subprocess.Process | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    conn: object = None              # its control connection (requests to the worker)
 
     def info(self) -> dict:
         return {"role": self.role, "index": self.index, "pid": self.pid, "state": self.state,
@@ -82,6 +83,7 @@ class Supervisor:
         self.stopping = False
         self.notifier = Notifier()
         self.started = time.time()
+        self.ready = False
 
     # -- control socket ---------------------------------------------------
     def _control_handler(self):
@@ -90,7 +92,14 @@ class Supervisor:
         class H(ipc.Handler):
             def on_request(self, conn, rid, op, args):
                 if op == "hello":
+                    p = sup._proc(args.get("role"), args.get("index"))
+                    if p is not None:
+                        p.conn = conn
                     conn.reply(rid, {"ok": True})
+                elif op in ("listener.open", "listener.close"):
+                    asyncio.get_running_loop().create_task(sup._listener_op(conn, rid, op, args))
+                elif op == "listeners":
+                    conn.reply(rid, list(sup.listener_table.records.values()))
                 elif op == "ready":
                     p = sup._proc(args["role"], args["index"])
                     if p is not None:
@@ -103,10 +112,45 @@ class Supervisor:
                                       "uptime": round(time.time() - sup.started, 3)}]
                                + [p.info() for p in sup.procs])
                 elif op == "endpoints":
-                    conn.reply(rid, sup.run.endpoints)
+                    conn.reply(rid, sup.endpoints())
                 else:
                     conn.reply_error(rid, "InternalFailure", f"unknown control op {op}", 500, False)
         return H()
+
+    def endpoints(self) -> dict:
+        return {**self.run.endpoints, **self.listener_table.endpoints()}
+
+    def _write_endpoints(self) -> None:
+        if self.ready:
+            write_public(self.endpoints_path, (json.dumps(self.endpoints(), indent=2) + "\n").encode())
+
+    async def _listener_op(self, conn, rid, op, args) -> None:
+        """Open or close a runtime listener on every running gateway, then answer."""
+        from broker.runtime.listeners import ListenerError
+        try:
+            if op == "listener.open":
+                rec = self.listener_table.allocate(args)
+                calls = [p.conn.call_nowait("listener.open", rec) for p in self._gateways()]
+            else:
+                rec = self.listener_table.release(args["name"])
+                calls = [p.conn.call_nowait("listener.close", {"name": args["name"]}) for p in self._gateways()]
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            for r in results:
+                if isinstance(r, Exception) and not isinstance(r, ipc.ConnectionLost):
+                    raise r    # a gateway could not bind: report, keep the record (retried on restart)
+            self._write_endpoints()
+            log.info("event=%s name=%s port=%s", op.replace(".", "_"), args.get("name"),
+                     rec.get("port") if rec else None)
+            conn.reply(rid, rec)
+        except (ListenerError, OSError) as exc:
+            conn.reply_error(rid, "ListenerError", str(exc), 400, True)
+        except Exception as exc:
+            log.exception("event=listener_op_failed op=%s", op)
+            conn.reply_error(rid, "InternalFailure", str(exc), 500, False)
+
+    def _gateways(self) -> list[Proc]:
+        return [p for p in self.procs if p.role == "gateway" and p.conn is not None and not p.conn.closed
+                and p.state == "running"]
 
     def _proc(self, role, index) -> Proc | None:
         for p in self.procs:
@@ -183,6 +227,11 @@ class Supervisor:
             endpoints[spec.name] = f"{spec.scheme}://{_url_host(host)}:{port}"
             if spec.tls == "sniff" and spec.tls_name:
                 endpoints[spec.tls_name] = f"{spec.tls_scheme}://{_url_host(host)}:{port}"
+        from broker.runtime.listeners import ListenerTable
+        self.listener_table = ListenerTable(dd.root / "listeners.json", host, cfg["listeners.port_range"], free,
+                                            reserve_port, _url_host(host))
+        self.listener_table.reserve_all()
+        self.endpoints_path = dd.endpoints_path
         run_dir = dd.root / "run"
         if len(str(run_dir)) + 20 > UNIX_PATH_MAX:
             run_dir = Path(tempfile.mkdtemp(prefix="broker-"))
@@ -223,8 +272,9 @@ class Supervisor:
             self.stopping = True
             await self._drain(control)
             return 1
-        write_public(dd.endpoints_path, (json.dumps(endpoints, indent=2) + "\n").encode())
-        log.info("event=ready endpoints=%s", json.dumps(endpoints))
+        self.ready = True
+        self._write_endpoints()
+        log.info("event=ready endpoints=%s", json.dumps(self.endpoints()))
         self.notifier.ready(status=f"ready: {workers} gateways, {shards} shards, " +
                             ", ".join(f"{k} {v}" for k, v in endpoints.items()))
         wd = self.notifier.watchdog_interval()
@@ -267,6 +317,7 @@ class Supervisor:
         control.close()
         for s in self._reserved:
             s.close()
+        self.listener_table.close()
         if self.run_dir.name.startswith("broker-") and self.run_dir.parent == Path(tempfile.gettempdir()):
             shutil.rmtree(self.run_dir, ignore_errors=True)
         log.info("event=stopped seconds=%.2f", time.monotonic() - t0)

@@ -34,6 +34,22 @@ class ControlLink(ipc.Handler):
     def __init__(self, run: RunInfo, role: str, index: int):
         self.run, self.role, self.index = run, role, index
         self.conn: ipc.Connection | None = None
+        # op -> async handler(args): requests the supervisor makes of this worker
+        self.handlers: dict = {}
+
+    def on_request(self, conn, rid, op, args):
+        handler = self.handlers.get(op)
+        if handler is None:
+            conn.reply_error(rid, "InternalFailure", f"no handler for {op}", 500, False)
+            return
+
+        async def run():
+            try:
+                conn.reply(rid, await handler(args))
+            except Exception as exc:
+                logging.getLogger("broker.worker").exception("event=control_request_failed op=%s", op)
+                conn.reply_error(rid, "InternalFailure", str(exc), 500, False)
+        asyncio.get_running_loop().create_task(run())
 
     async def connect(self) -> None:
         for _ in range(200):

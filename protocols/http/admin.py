@@ -109,8 +109,9 @@ class AdminApi:
             run = self.gateway.run
             return _json(200, {
                 "version": __version__, "processes": await self.gateway.control.call("processes"),
-                "endpoints": run.endpoints, "partitions": run.partitions, "shards": run.shards,
+                "endpoints": await self.gateway.control.call("endpoints"), "partitions": run.partitions, "shards": run.shards,
                 "workers": run.workers, "durability": run.durability, "data_dir": run.data_dir,
+                "listeners": await self.gateway.control.call("listeners"),
                 "gateway_pid": os.getpid(), "services": self.gateway.services.names()})
         if path in ("/_broker/reset", "/moto-api/reset", "/_localstack/state/reset") and method == "POST":
             results = await self.gateway.cluster.call_all("shard.reset", {})

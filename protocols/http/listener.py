@@ -14,6 +14,14 @@ def _factory(gateway, ssl_ctx):
     return make
 
 
+def _runtime_factory(gateway, ssl_ctx, args):
+    return _factory(gateway, ssl_ctx)
+
+
+# Runtime listeners (broker/runtime/listeners.py) may serve the AWS gateway too.
+PROTOCOLS = {"aws-http": _runtime_factory}
+
+
 def listeners() -> list[ListenerSpec]:
     return [
         ListenerSpec("http", "listeners.http_port", "http", "sniff", _factory,

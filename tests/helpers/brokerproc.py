@@ -303,6 +303,23 @@ class BrokerProcess:
         except ValueError:
             return status, body
 
+    def control_call(self, op: str, args: dict | None = None, timeout: float = 20.0):
+        """One request on the supervisor's control socket, as a worker makes it."""
+        import asyncio
+
+        from broker.runtime import ipc
+
+        async def call():
+            conn = await ipc.connect(str(self.data_dir / "run" / "control.sock"), ipc.Handler())
+            try:
+                return await asyncio.wait_for(conn.call(op, args or {}), timeout)
+            finally:
+                conn.close()
+        return asyncio.run(call())
+
+    def read_endpoints(self) -> dict:
+        return json.loads((self.data_dir / "endpoints.json").read_text())
+
     def health(self, timeout: float = 5.0) -> dict:
         return self.get("/_broker/health", timeout=timeout)[1]
 
