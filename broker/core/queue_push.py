@@ -19,7 +19,7 @@ __all__ = ["PushMixin"]
 
 
 class _Consumer:
-    __slots__ = ("tag", "credit", "window", "unacked", "in_ring", "active")
+    __slots__ = ("tag", "credit", "window", "unacked", "in_ring", "active", "blocked")
 
     def __init__(self, tag: Any, credit: int | None, window: bool) -> None:
         self.tag = tag
@@ -28,8 +28,11 @@ class _Consumer:
         self.unacked: dict[int, Message] = {}
         self.in_ring = False
         self.active = True
+        self.blocked = False      # its connection cannot take more right now (backpressure)
 
     def has_capacity(self) -> bool:
+        if self.blocked:
+            return False
         c = self.credit
         if c is None:
             return True
@@ -70,6 +73,18 @@ class PushMixin:
         if c.credit is not None:
             c.credit += n
         self._maybe_ring(c)
+
+    def set_blocked(self, tag: Any, blocked: bool) -> None:
+        """Stop (True) or resume (False) pushing to a consumer whose connection is
+        slow; its unacked deliveries and credit are kept."""
+        c = self._consumers.get(tag)
+        if c is not None and c.blocked != blocked:
+            c.blocked = blocked
+            if not blocked:
+                self._maybe_ring(c)
+
+    def has_consumer(self, tag: Any) -> bool:
+        return tag in self._consumers
 
     def remove_consumer(self, tag: Any) -> list[Message]:
         """Unregister; its unacked messages are requeued at their seq position."""

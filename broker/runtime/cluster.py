@@ -76,13 +76,18 @@ class ShardLink:
     async def call(self, op: str, args):
         conn = self.conn
         if conn is not None and not conn.closed:
+            fut = conn.call_nowait(op, args)
+            rid = conn.last_rid
             try:
-                return await conn.call_nowait(op, args)
+                return await fut
             except ipc.ConnectionLost:
                 pass
             except ipc.RemoteError as exc:
                 if exc.code not in RETRYABLE:
                     raise
+            except asyncio.CancelledError:
+                conn.cancel(rid)      # our caller went away: let the shard drop the work
+                raise
         return await self._call_retrying(op, args)
 
     async def _call_retrying(self, op: str, args):
@@ -100,8 +105,13 @@ class ShardLink:
             if conn is None or conn.closed:
                 await asyncio.sleep(0.01)
                 continue
+            fut = conn.call_nowait(op, args)
+            rid = conn.last_rid
             try:
-                return await conn.call_nowait(op, args)
+                return await fut
+            except asyncio.CancelledError:
+                conn.cancel(rid)
+                raise
             except ipc.ConnectionLost:
                 await asyncio.sleep(0.01)
             except ipc.RemoteError as exc:

@@ -12,7 +12,9 @@ back, so a message may be enqueued twice, never lost).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 from typing import Any, Callable
 
 from broker.core.exchange import QUEUE, ExchangeTable
@@ -26,15 +28,32 @@ class NoSuchExchange(Exception):
     pass
 
 
+class EdgeConsumer:
+    """A push consumer held by a client connection in this gateway."""
+    __slots__ = ("ns", "queue", "key", "core_tag", "tag", "conn_id", "credit", "on_delivery", "on_cancel")
+
+    def __init__(self, ns, queue, key, core_tag, tag, conn_id, credit, on_delivery, on_cancel):
+        self.ns, self.queue, self.key, self.core_tag = ns, queue, key, core_tag
+        self.tag, self.conn_id, self.credit = tag, conn_id, credit
+        self.on_delivery, self.on_cancel = on_delivery, on_cancel
+
+
 class EdgeRouter:
-    def __init__(self, cluster):
+    def __init__(self, cluster, owner: str | None = None):
         self.cluster = cluster
+        self.owner = owner or f"g{os.getpid()}"     # namespaces consumer tags per gateway
         self.tables: dict[str, ExchangeTable] = {}
         self.origin: dict[tuple[str, str], int] = {}        # (ns, exchange) -> owning shard
-        self.consumers: dict[tuple[str, Any], Callable] = {}  # (queue key, tag) -> on_delivery
+        self.consumers: dict[tuple[str, str], EdgeConsumer] = {}   # (queue key, core tag) -> consumer
+        self._conn_ids = itertools.count(1)
         cluster.request_handlers["edge.apply"] = self._apply
         cluster.push_handlers["core.deliver"] = self._deliver
+        cluster.push_handlers["core.cancel"] = self._cancelled
         cluster.on_connect.append(self._resubscribe)
+
+    def new_connection_id(self) -> int:
+        """A fresh id for one client connection (its consumers' tags are scoped by it)."""
+        return next(self._conn_ids)
 
     def table(self, ns: str) -> ExchangeTable:
         t = self.tables.get(ns)
@@ -58,9 +77,19 @@ class EdgeRouter:
                 t.delete(name, unbind_sources=False)
                 t.declare(name, kind).load_bindings(bindings)
                 self.origin[(ns, name)] = link.index
+        # consumers on queues of that shard: register again (a restarted shard
+        # requeued what they had unacked; it is redelivered to them)
+        for c in list(self.consumers.values()):
+            if self._shard_of(c.key) == link.index:
+                try:
+                    await link.conn.call("core.Consume", {"k": c.key, "tag": c.core_tag, "credit": c.credit,
+                                                          "p": partition_of(c.key, self.cluster.partitions)})
+                except Exception as exc:   # the queue is gone (or the tag is live): the consumer ends
+                    log.info("event=consumer_not_restored queue=%s error=%s", c.key, exc)
+                    self._forget(c, notify=True)
 
     def _apply(self, conn, update: dict):
-        op, ns, name = update["op"], update["ns"], update["x"]
+        op, ns, name = update["op"], update.get("ns", ""), update.get("x", "")
         t = self.table(ns)
         if op == "declare":
             t.declare(name, update["kind"])
@@ -76,6 +105,17 @@ class EdgeRouter:
             ex = t.get(name)
             if ex is not None:
                 ex.unbind(update["key"], tuple(update["dest"]))
+        elif op == "unbind_dest":
+            ex = t.get(name)
+            if ex is not None:
+                ex.unbind_dest(tuple(update["dest"]))
+        elif op == "reset":      # the shard wiped its state (admin reset)
+            for (xns, xname), k in list(self.origin.items()):
+                if k == update["shard"]:
+                    tx = self.tables.get(xns)
+                    if tx is not None:
+                        tx.delete(xname, unbind_sources=False)
+                    del self.origin[(xns, xname)]
         return True
 
     def _shard_of(self, key: str) -> int:
@@ -127,21 +167,78 @@ class EdgeRouter:
         for p, keys in by_part.items():
             for key in keys:
                 calls.append(self.cluster.call_partition(p, "core.Enqueue", {"k": key, "m": [entry]}))
+        reached = len(calls)
         if calls:
-            await asyncio.gather(*calls)
-        return len(calls), sinks
+            for r in await asyncio.gather(*calls, return_exceptions=True):
+                if isinstance(r, BaseException):
+                    if getattr(r, "code", None) == "NotFound":
+                        reached -= 1      # deleted while its bindings were being removed
+                    else:
+                        raise r
+        return reached, sinks
 
     # -- push consumers ------------------------------------------------------------
-    async def consume(self, ns: str, queue: str, tag, credit: int | None, on_delivery: Callable) -> None:
+    def _core_tag(self, conn_id, tag) -> str:
+        return f"{self.owner}/{conn_id}/{tag}"
+
+    async def consume(self, ns: str, queue: str, tag, credit: int | None, on_delivery: Callable,
+                      conn_id=0, on_cancel: Callable | None = None) -> EdgeConsumer:
+        """Register a push consumer for a client connection (`conn_id` from
+        new_connection_id). on_delivery(key, seq, body, redelivered, msg_id);
+        on_cancel() when the server cancels it (queue deleted)."""
         key = queue_key(ns, queue)
-        self.consumers[(key, tag)] = on_delivery
-        await self.cluster.call(key, "core.Consume", {"k": key, "tag": tag, "credit": credit})
+        core_tag = self._core_tag(conn_id, tag)
+        c = EdgeConsumer(ns, queue, key, core_tag, tag, conn_id, credit, on_delivery, on_cancel)
+        if (key, core_tag) in self.consumers:
+            from broker.core.errors import OpError
+            raise OpError(f"NOT_ALLOWED - attempt to reuse consumer tag '{tag}'", code="ConsumerTagInUse",
+                          status=530)
+        self.consumers[(key, core_tag)] = c
+        try:
+            await self.cluster.call(key, "core.Consume", {"k": key, "tag": core_tag, "credit": credit})
+        except BaseException:
+            self.consumers.pop((key, core_tag), None)
+            raise
+        return c
+
+    async def cancel(self, c: EdgeConsumer, requeue: bool = True) -> None:
+        if self.consumers.pop((c.key, c.core_tag), None) is None:
+            return
+        try:
+            await self.cluster.call(c.key, "core.Cancel", {"k": c.key, "tag": c.core_tag, "keep": not requeue})
+        except Exception as exc:
+            if getattr(exc, "code", None) != "NotFound":
+                raise
+
+    async def cancel_connection(self, conn_id) -> None:
+        """A client connection closed: its consumers go, their deliveries are requeued."""
+        mine = [c for c in self.consumers.values() if c.conn_id == conn_id]
+        await asyncio.gather(*(self.cancel(c) for c in mine), return_exceptions=True)
+
+    async def credit(self, c: EdgeConsumer, n: int) -> None:
+        await self.cluster.call(c.key, "core.Credit", {"k": c.key, "tag": c.core_tag, "n": n})
+
+    async def block(self, c: EdgeConsumer, blocked: bool) -> None:
+        await self.cluster.call(c.key, "core.Block", {"k": c.key, "tag": c.core_tag, "blocked": blocked})
 
     def _deliver(self, conn, topic, payload) -> None:
         key, tag, seq, body, redelivered, msg_id = payload
-        cb = self.consumers.get((key, tag))
-        if cb is not None:
-            cb(key, seq, body, redelivered, msg_id)
+        c = self.consumers.get((key, tag))
+        if c is not None:
+            c.on_delivery(key, seq, body, redelivered, msg_id)
+
+    def _cancelled(self, conn, topic, payload) -> None:
+        c = self.consumers.get((payload[0], payload[1]))
+        if c is not None:
+            self._forget(c, notify=True)
+
+    def _forget(self, c: EdgeConsumer, notify: bool) -> None:
+        self.consumers.pop((c.key, c.core_tag), None)
+        if notify and c.on_cancel is not None:
+            try:
+                c.on_cancel()
+            except Exception:
+                log.exception("event=consumer_cancel_callback_failed")
 
     async def ack(self, ns: str, queue: str, seq: int) -> bool:
         key = queue_key(ns, queue)

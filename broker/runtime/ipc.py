@@ -6,6 +6,7 @@ Frame: 4-byte big-endian length, then one msgpack array:
     [REPLY,   id, result]
     [ERROR,   id, [code, message, status, sender_fault, fields]]
     [PUSH,    topic, payload]    one-way (deliveries, notifications)
+    [CANCEL,  id]                the caller gave up on request id (its client went away)
 
 Outgoing frames are buffered and written with one `transport.write` per loop
 tick (`call_soon` flush), so many concurrent calls cost one syscall. A
@@ -24,7 +25,7 @@ import msgspec
 
 log = logging.getLogger("broker.ipc")
 
-REQUEST, REPLY, ERROR, PUSH = 0, 1, 2, 3
+REQUEST, REPLY, ERROR, PUSH, CANCEL = 0, 1, 2, 3, 4
 _LEN = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
 
@@ -58,10 +59,16 @@ class Handler:
     def on_lost(self, conn: "Connection", exc: Exception | None) -> None:
         pass
 
+    def on_cancel(self, conn: "Connection", rid: int) -> None:
+        pass
+
+    def on_pause(self, conn: "Connection", paused: bool) -> None:
+        """The peer is not reading fast enough (True) / caught up again (False)."""
+
 
 class Connection(asyncio.Protocol):
     __slots__ = ("handler", "transport", "_buf", "_out", "_flush_scheduled", "_ids",
-                 "_pending", "hold", "closed", "peer", "_loop", "_paused", "_drain", "lost_future")
+                 "_pending", "hold", "closed", "peer", "_loop", "_paused", "_drain", "lost_future", "last_rid")
 
     def __init__(self, handler: Handler, *, hold: bool = False):
         self.handler = handler
@@ -78,6 +85,7 @@ class Connection(asyncio.Protocol):
         self._paused = False
         self._drain: asyncio.Future | None = None
         self.lost_future: asyncio.Future | None = None
+        self.last_rid = 0          # id of the latest call_nowait (to cancel it)
 
     # -- asyncio.Protocol -------------------------------------------------
     def connection_made(self, transport):
@@ -112,6 +120,8 @@ class Connection(asyncio.Protocol):
                         fut.set_exception(RemoteError(*frame[2]))
                 elif kind == PUSH:
                     handler.on_push(self, frame[1], frame[2])
+                elif kind == CANCEL:
+                    handler.on_cancel(self, frame[1])
         except Exception:
             log.exception("event=ipc_bad_frame peer=%s", self.peer)
             self.transport.close()
@@ -136,12 +146,24 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self):
         self._paused = True
+        try:
+            self.handler.on_pause(self, True)
+        except Exception:
+            log.exception("event=ipc_on_pause_failed")
 
     def resume_writing(self):
         self._paused = False
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
         self._drain = None
+        try:
+            self.handler.on_pause(self, False)
+        except Exception:
+            log.exception("event=ipc_on_pause_failed")
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
 
     # -- sending ----------------------------------------------------------
     def _send(self, frame) -> None:
@@ -164,11 +186,16 @@ class Connection(asyncio.Protocol):
     def call_nowait(self, op: str, args) -> asyncio.Future:
         if self.closed:
             raise ConnectionLost(f"IPC peer {self.peer} lost")
-        rid = next(self._ids)
+        rid = self.last_rid = next(self._ids)
         fut = self._loop.create_future()
         self._pending[rid] = fut
         self._send((REQUEST, rid, op, args))
         return fut
+
+    def cancel(self, rid: int) -> None:
+        """Tell the peer we no longer wait for `rid` (it may stop the work)."""
+        if self._pending.pop(rid, None) is not None:
+            self._send((CANCEL, rid))
 
     async def call(self, op: str, args=None):
         return await self.call_nowait(op, args)

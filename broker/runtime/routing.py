@@ -80,6 +80,7 @@ class CoreShard:
         self.queues: dict[str, _HostedQueue] = {}
         self.exchanges: dict[str, tuple[str, Exchange]] = {}   # key -> (ns, exchange)
         self.consumers: dict[tuple, object] = {}               # (queue key, tag) -> connection
+        self.by_conn: dict[object, set] = {}                   # connection -> {(queue key, tag)}
         self.closed = False
         now = part.now_ms()
         for key, rec in self.store.scan(KIND_QUEUE):
@@ -91,8 +92,8 @@ class CoreShard:
             entry = self.exchanges.get(rec["x"])
             if entry is not None:
                 entry[1].bind(rec["key"], tuple(rec["dest"]))
-        hooks = self.shard.conn_lost_hooks
-        hooks.append(self._conn_lost)
+        self.shard.conn_lost_hooks.append(self._conn_lost)
+        self.shard.pause_hooks.append(self._conn_paused)
         # durable timers of this partition; services add handlers by kind
         self.timers = DurableTimers(part, {"core.enqueue": self._timed_enqueue})
         # dead letters bound for queues in other partitions
@@ -102,10 +103,11 @@ class CoreShard:
         self.closed = True
         self.timers.live.clear()
         self.outbox.close()
-        try:
-            self.shard.conn_lost_hooks.remove(self._conn_lost)
-        except ValueError:
-            pass
+        for hooks, fn in ((self.shard.conn_lost_hooks, self._conn_lost), (self.shard.pause_hooks, self._conn_paused)):
+            try:
+                hooks.remove(fn)
+            except ValueError:
+                pass
 
     # -- queues ---------------------------------------------------------------
     def _attach(self, hq: _HostedQueue, now: int, restore: bool = False) -> None:
@@ -132,14 +134,49 @@ class CoreShard:
         return {"created": True, "counts": self._counts(hq)}
 
     def op_QueueDelete(self, a):
+        """Delete a queue; its consumers are told (``core.cancel``) and every binding
+        to it is removed from every exchange and every gateway's read copy before
+        the answer."""
         hq = self._q(a["k"])
         del self.queues[hq.key]
         hq.dead = True
         self.store.delete(KIND_QUEUE, hq.key)
         self.store.drop_queue(hq.qid)
         for ck in [ck for ck in self.consumers if ck[0] == hq.key]:
-            del self.consumers[ck]
-        return {"messages": hq.queue.total}
+            conn = self._drop_consumer(ck)
+            if conn is not None and not conn.closed:
+                conn.push("core.cancel", [ck[0], ck[1]])
+        result = {"messages": hq.queue.total}
+        if a.get("keep_bindings"):
+            return result
+
+        async def unbind_everywhere():
+            await self.part.call_all("core.UnbindDest", {"ns": hq.ns, "dest": ["queue", hq.name]})
+            return result
+        return unbind_everywhere()
+
+    def op_UnbindDest(self, a):
+        """Remove every binding of this partition's exchanges in namespace ``ns``
+        to ``dest`` (a deleted queue or exchange), here and at every edge."""
+        ns, dest = a["ns"], tuple(a["dest"])
+        waits = []
+        for xkey, (xns, ex) in self.exchanges.items():
+            if xns != ns or not ex.has_dest(dest):
+                continue
+            for bkey, bdest in ex.bindings():
+                if tuple(bdest) == dest:
+                    self.store.delete(KIND_BINDING, xkey + "|" + _binding_id(bkey, dest))
+            ex.unbind_dest(dest)
+            r = self._replicate({"op": "unbind_dest", "ns": ns, "x": ex.name, "dest": list(dest)}, True)
+            if not isinstance(r, bool):
+                waits.append(r)
+        if not waits:
+            return True
+
+        async def wait_all():
+            await asyncio.gather(*waits)
+            return True
+        return wait_all()
 
     @staticmethod
     def _counts(hq: _HostedQueue) -> dict:
@@ -215,27 +252,67 @@ class CoreShard:
         return ok
 
     # -- push consumers -------------------------------------------------------
+    # A consumer is (queue key, tag) on the IPC connection of the gateway that
+    # holds its client connection; tags arrive namespaced by gateway and client
+    # connection (edge.py), so two clients never collide. When that connection
+    # (its gateway) goes, its consumers go and their unacked deliveries are
+    # requeued (redelivered); while it cannot take more (its socket is full),
+    # its consumers are blocked, so a slow gateway never buffers without bound.
     def op_Consume(self, a):
         hq = self._q(a["k"])
         tag = a["tag"]
+        ck = (hq.key, tag)
+        if ck in self.consumers:
+            raise OpError(f"NOT_ALLOWED - attempt to reuse consumer tag '{tag}'", code="ConsumerTagInUse",
+                          status=530)
         conn = self.shard.current_conn
-        self.consumers[(hq.key, tag)] = conn
+        self.consumers[ck] = conn
+        self.by_conn.setdefault(conn, set()).add(ck)
         hq.queue.add_consumer(tag, a.get("credit"))
+        if getattr(conn, "paused", False):
+            hq.queue.set_blocked(tag, True)
         self._changed(hq)
         return True
 
     def op_Credit(self, a):
         hq = self._q(a["k"])
-        hq.queue.add_credit(a["tag"], a["n"])
+        if not hq.queue.has_consumer(a["tag"]):
+            raise not_found(f"consumer '{a['tag']}'")
+        if "set" in a:
+            hq.queue.set_credit(a["tag"], a["set"])
+        else:
+            hq.queue.add_credit(a["tag"], a["n"])
+        self._changed(hq)
+        return True
+
+    def op_Block(self, a):
+        """Flow control from a front-end: stop/resume pushing to one consumer."""
+        hq = self._q(a["k"])
+        hq.queue.set_blocked(a["tag"], bool(a["blocked"]))
         self._changed(hq)
         return True
 
     def op_Cancel(self, a):
+        """Remove a consumer; its unacked deliveries are requeued unless "keep"
+        (AMQP basic.cancel leaves them to be acked): returns how many were requeued."""
         hq = self._q(a["k"])
-        self.consumers.pop((hq.key, a["tag"]), None)
-        requeued = hq.queue.remove_consumer(a["tag"])
+        ck = (hq.key, a["tag"])
+        self._drop_consumer(ck, requeue=not a.get("keep", False))
         self._changed(hq)
-        return len(requeued)
+        return True
+
+    def _drop_consumer(self, ck, requeue: bool = True):
+        conn = self.consumers.pop(ck, None)
+        if conn is not None:
+            s = self.by_conn.get(conn)
+            if s is not None:
+                s.discard(ck)
+                if not s:
+                    del self.by_conn[conn]
+        hq = self.queues.get(ck[0])
+        if hq is not None and requeue:
+            hq.queue.remove_consumer(ck[1])
+        return conn
 
     def op_Ack(self, a):
         hq = self._q(a["k"])
@@ -267,14 +344,35 @@ class CoreShard:
             conn.push("core.deliver", [hq.key, tag, m.seq, self._payload(hq, m), m.receive_count > 1, m.msg_id])
 
     def _conn_lost(self, conn) -> None:
-        for (key, tag), c in list(self.consumers.items()):
-            if c is conn:
-                del self.consumers[(key, tag)]
-                hq = self.queues.get(key)
-                if hq is not None:
-                    hq.queue.remove_consumer(tag)
-                    self._changed(hq)
+        """A gateway went away: its consumers go, their deliveries are requeued."""
+        cks = self.by_conn.pop(conn, None)
+        if not cks:
+            return
+        touched = set()
+        for ck in cks:
+            self.consumers.pop(ck, None)
+            hq = self.queues.get(ck[0])
+            if hq is not None:
+                hq.queue.remove_consumer(ck[1])
+                touched.add(hq.key)
+        for key in touched:
+            self._changed(self.queues[key])
         self.part.flush_soon()
+
+    def _conn_paused(self, conn, paused: bool) -> None:
+        cks = self.by_conn.get(conn)
+        if not cks:
+            return
+        touched = set()
+        for key, tag in cks:
+            hq = self.queues.get(key)
+            if hq is not None:
+                hq.queue.set_blocked(tag, paused)
+                touched.add(key)
+        if not paused:
+            for key in touched:
+                self._changed(self.queues[key])
+            self.part.flush_soon()
 
     # -- exchanges ------------------------------------------------------------
     def _x(self, key: str) -> tuple[str, Exchange]:
@@ -301,7 +399,14 @@ class CoreShard:
         self.store.delete(KIND_EXCHANGE, a["k"])
         for key, dest in ex.bindings():
             self.store.delete(KIND_BINDING, a["k"] + "|" + _binding_id(key, dest))
-        return self._replicate({"op": "delete", "ns": ns, "x": ex.name}, True)
+        replicated = self._replicate({"op": "delete", "ns": ns, "x": ex.name}, True)
+
+        async def unbind_everywhere():
+            if not isinstance(replicated, bool):
+                await replicated
+            await self.part.call_all("core.UnbindDest", {"ns": ns, "dest": ["exchange", ex.name]})
+            return True
+        return unbind_everywhere()
 
     def op_Bind(self, a):
         ns, ex = self._x(a["k"])

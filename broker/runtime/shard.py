@@ -79,6 +79,18 @@ class _Conn(ipc.Handler):
         self.shard.conns.discard(conn)
         self.shard.on_conn_lost(conn)
 
+    def on_cancel(self, conn, rid):
+        task = self.shard.tasks.pop((conn, rid), None)
+        if task is not None:
+            task.cancel()
+
+    def on_pause(self, conn, paused):
+        for hook in self.shard.pause_hooks:
+            try:
+                hook(conn, paused)
+            except Exception:
+                log.exception("event=pause_hook_failed")
+
 
 class Shard:
     def __init__(self, run: RunInfo, index: int, plugins: Plugins):
@@ -93,6 +105,8 @@ class Shard:
         self.requests = 0
         self.commits = 0
         self.conn_lost_hooks: list = []
+        self.pause_hooks: list = []        # hook(conn, paused): a gateway's socket filled / drained
+        self.tasks: dict = {}              # (conn, rid) -> task of an op answered later (cancellable)
         self.current_conn: ipc.Connection | None = None   # the caller, for ops that push to it
         self.replicas: set[ipc.Connection] = set()        # gateways holding binding read copies
         self._after_commit: list = []
@@ -175,7 +189,7 @@ class Shard:
                                       code="WrongShard", status=503, sender_fault=False)
                     result = getattr(part.services[entry[0]], entry[1])(args)
             if inspect.isawaitable(result):
-                self.loop.create_task(self._reply_later(conn, rid, result))
+                self.tasks[(conn, rid)] = self.loop.create_task(self._reply_later(conn, rid, result))
             else:
                 conn.reply(rid, result)
         except OpError as exc:
@@ -212,12 +226,15 @@ class Shard:
         except OpError as exc:
             conn.reply_error(rid, exc.code, exc.message, exc.status, exc.sender_fault, exc.fields)
         except asyncio.CancelledError:
-            conn.reply_error(rid, "ServiceUnavailable", "shard is stopping", 503, False)
+            if (conn, rid) in self.tasks:      # not the caller's cancel: the shard is stopping
+                conn.reply_error(rid, "ServiceUnavailable", "shard is stopping", 503, False)
             raise
         except Exception as exc:
             log.exception("event=op_failed_async")
             conn.reply_error(rid, "InternalFailure", f"internal error: {type(exc).__name__}", 500, False)
-        self.flush_soon()
+        finally:
+            self.tasks.pop((conn, rid), None)
+            self.flush_soon()
 
     def _shard_op(self, op: str, args):
         if op == "shard.ping":
@@ -244,7 +261,17 @@ class Shard:
             part.services = {}
             self._build_services(part)
             out.append([p, True])
-        return out
+        # gateways drop their read copies of this shard's exchanges before we answer
+        replicas = [c for c in self.replicas if not c.closed]
+        if not replicas:
+            return out
+
+        async def wait_replicas():
+            futs = [c.call_nowait("edge.apply", {"op": "reset", "shard": self.index}) for c in replicas]
+            self.flush_soon()
+            await asyncio.wait(futs, timeout=5.0)
+            return out
+        return wait_replicas()
 
     def _build_services(self, part: Partition) -> None:
         for svc in self.services:
@@ -256,6 +283,8 @@ class Shard:
 
     def on_conn_lost(self, conn) -> None:
         self.replicas.discard(conn)
+        for key in [k for k in self.tasks if k[0] is conn]:     # the caller is gone
+            self.tasks.pop(key).cancel()
         for hook in self.conn_lost_hooks:
             try:
                 hook(conn)

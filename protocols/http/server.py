@@ -71,12 +71,13 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = ("app", "gateway", "transport", "parser", "_url", "_headers", "_body", "_body_len",
                  "_queue", "_busy", "_closing", "_paused", "_too_large", "_keepalive_handle",
-                 "scheme", "peer", "_draining", "_header_bytes", "_tls", "_reject_after")
+                 "scheme", "peer", "_draining", "_header_bytes", "_tls", "_reject_after", "_task")
 
     def __init__(self, app, gateway=None):
         self.app = app
         self.gateway = gateway
         self.transport = None
+        self._task = None
         self.parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: dict[str, str] = {}
@@ -112,6 +113,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc):
         self._closing = True
+        if self._task is not None and not self._task.done():
+            # the client is gone: stop waiting for it (e.g. a long poll), so the
+            # shard drops its waiter instead of leasing messages to nobody
+            self._task.cancel()
         if self._keepalive_handle is not None:
             self._keepalive_handle.cancel()
         if self.gateway is not None:
@@ -190,7 +195,7 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.pause_reading()
         if not self._busy:
             self._busy = True
-            asyncio.get_event_loop().create_task(self._run())
+            self._task = asyncio.get_event_loop().create_task(self._run())
 
     # -- handling ---------------------------------------------------------
     async def _run(self) -> None:
