@@ -8,11 +8,18 @@ the order of ``service_names``.
 """
 from __future__ import annotations
 
+import re
+
 from .codec import (
-    HttpRequest, Match, OperationNotFound, ServiceCodec, _CBOR_PATH, _is_form, get_service_codec,
-    query_params_of,
+    HttpRequest, MalformedInput, Match, OperationNotFound, RejectedRequest, ServiceCodec, UnknownOperationXml,
+    _CBOR_PATH, _is_form, get_service_codec, query_params_of, wants_json,
 )
 from .codec._shapes import build_query_tree
+
+
+# A path that addresses an SQS queue: /<account>/<name> or /queue/<region>/<account>/<name>.
+# Query requests may be sent to the queue URL itself, so the path names the service.
+_QUEUE_PATH = re.compile(r"^/(?:queue/[a-z0-9-]+/)?\d{12}/[^/]+/?$")
 
 
 class ServiceRouter:
@@ -72,6 +79,8 @@ class ServiceRouter:
         return out
 
     def _narrow(self, cands: list[ServiceCodec], request: HttpRequest, scope: str | None) -> list[ServiceCodec]:
+        if len(cands) > 1 and not scope and _QUEUE_PATH.match(request.path):
+            scope = "sqs"
         if len(cands) > 1 and scope:
             s = {c.service_name for c in self.by_scope.get(scope, ())}
             hit = [c for c in cands if c.service_name in s]
@@ -107,7 +116,11 @@ class ServiceRouter:
             return c, Match(op, "smithy-rpc-v2-cbor")
 
         if "Action=" in request.query or (request.method == "POST" and request.body and _is_form(request)):
-            pairs = query_params_of(request)
+            try:
+                pairs = query_params_of(request)
+            except MalformedInput as exc:
+                svc = self._narrow([c for c in self.codecs if "query" in c.protocols], request, scope_service)
+                raise RejectedRequest(exc, "query", svc[0] if len(svc) == 1 else None) from None
             tree = build_query_tree(pairs)
             action = tree.get("Action")
             if isinstance(action, str):
@@ -120,7 +133,11 @@ class ServiceRouter:
                 cands = self._narrow(cands, request, scope_service)
                 c = cands[0]
                 uri = {"__path__": request.path} if request.path not in ("", "/") else {}
-                return c, Match(action, "query", uri, tree)
+                return c, Match(action, "query", uri, tree, wants_json(request))
+
+        if (request.method == "GET" and scope_service in (None, "sqs") and "sqs" in self.by_scope
+                and _QUEUE_PATH.match(request.path)):
+            raise UnknownOperationXml()   # a queue URL fetched without an Action
 
         if self.rest:
             cands = self._narrow(self.rest, request, scope_service)

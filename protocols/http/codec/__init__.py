@@ -20,19 +20,24 @@ import re
 
 from botocore.model import ServiceModel
 
-from ._errors import ErrorsMixin, OperationNotFound, _violation_error, encode_protocol_error
-from ._model import _ALIASES, _OVERLAY_DIR, _apply_overlay, _raw_model
+from services.errors import ServiceError
+
+from ._errors import (
+    ErrorsMixin, OperationNotFound, RejectedRequest, UnknownOperationXml, _violation_error, encode_protocol_error,
+)
+from ._model import _ALIASES, _OVERLAY_DIR, MISSING_PARAMETER_SERVICES, _apply_overlay, _raw_model
 # _CBOR_PATH, _is_form and query_params_of are also imported from here by protocols.http.router
 from ._request import _CBOR_PATH, _is_form, query_params_of
 from ._rest import RestMixin
 from ._rpc import RpcMixin
 from ._shapes import build_query_tree, compile_validator
-from ._types import HttpRequest, HttpResponse, Match, _Op
-from ._values import SerializationError
+from ._validate import SERVICE_KEY
+from ._types import HttpRequest, HttpResponse, Match, _Op, wants_json
+from ._values import MalformedInput, SerializationError
 
 __all__ = [
     "HttpRequest", "HttpResponse", "Match", "ServiceCodec", "get_service_codec",
-    "OperationNotFound", "encode_protocol_error", "SerializationError",
+    "OperationNotFound", "RejectedRequest", "UnknownOperationXml", "MalformedInput", "encode_protocol_error", "SerializationError", "wants_json",
 ]
 
 
@@ -79,8 +84,19 @@ class ServiceCodec(RestMixin, RpcMixin, ErrorsMixin):
     def _cache(self, kind: str) -> dict:
         c = self._caches.get(kind)
         if c is None:
-            c = self._caches[kind] = {}
+            c = self._caches[kind] = {SERVICE_KEY: self.service_name} if kind == "validate" else {}
         return c
+
+    def violation_error(self, errs) -> ServiceError:
+        """The error for failed model constraints: ValidationException, or the service's own
+        missing-parameter error where it has one (SQS: MissingParameter)."""
+        if self.service_name in MISSING_PARAMETER_SERVICES:
+            for path, constraint, _v in errs:
+                if constraint == "Member must not be null":
+                    name = path.rsplit(".", 1)[-1]
+                    return ServiceError(f"The request must contain the parameter {name[:1].upper() + name[1:]}.",
+                                        code="MissingParameter")
+        return _violation_error(errs)
 
     def _collect_host_prefixes(self) -> set[str]:
         out = set()
@@ -112,7 +128,11 @@ class ServiceCodec(RestMixin, RpcMixin, ErrorsMixin):
                 return Match(op, "smithy-rpc-v2-cbor")
         if "query" in self.protocols and ("Action=" in request.query or (
                 request.method == "POST" and _is_form(request) and b"Action=" in request.body)):
-            return self.match_query(request, query_params_of(request))
+            try:
+                pairs = query_params_of(request)
+            except MalformedInput as exc:
+                raise RejectedRequest(exc, "query", self) from None
+            return self.match_query(request, pairs)
         if self._routes is not None:
             r = self.match_rest(request)
             return r[0] if r else None
@@ -126,7 +146,7 @@ class ServiceCodec(RestMixin, RpcMixin, ErrorsMixin):
         if action not in self.operation_names:
             raise OperationNotFound(protocol="query", operation=action, codec=self)
         uri = {"__path__": request.path} if request.path not in ("", "/") else {}
-        return Match(action, "query", uri, tree)
+        return Match(action, "query", uri, tree, wants_json(request))
 
     # -- decode / encode ----------------------------------------------------
     def operation(self, protocol: str, op: str) -> _Op:
@@ -140,7 +160,10 @@ class ServiceCodec(RestMixin, RpcMixin, ErrorsMixin):
         return self.operation(match.protocol, match.operation).decode(match, request)
 
     def encode_result(self, match: Match, result: dict, request_id: str) -> HttpResponse:
-        return self.operation(match.protocol, match.operation).encode(result or {}, request_id)
+        op = self.operation(match.protocol, match.operation)
+        if match.json_answer and op.encode_json is not None:
+            return op.encode_json(result or {}, request_id)
+        return op.encode(result or {}, request_id)
 
     def _compile(self, protocol: str, op: str) -> _Op:
         model = self._models[protocol]
@@ -153,7 +176,7 @@ class ServiceCodec(RestMixin, RpcMixin, ErrorsMixin):
                 errs = []
                 vfn(params, "", errs)
                 if errs:
-                    raise _violation_error(errs)
+                    raise self.violation_error(errs)
             return params
 
         if protocol == "json":

@@ -8,6 +8,8 @@ import msgspec
 
 from services.errors import ServiceError, ValidationError
 
+from ._model import INVALID_ACTION_TEXT, JSON_ERROR_TYPES
+from ._queryjson import query_json_error
 from ._shapes import compile_json_encoder, format_violations
 from ._types import HttpResponse, Match
 from ._values import UTC, xml_escape
@@ -29,7 +31,9 @@ class OperationNotFound(ServiceError):
     def __init__(self, message: str = "", *, protocol: str = "json", operation: str | None = None,
                  codec: "ServiceCodec | None" = None):
         if protocol == "query":
-            code, msg = "InvalidAction", f"The action {operation} is not valid for this web service."
+            text = INVALID_ACTION_TEXT.get(codec.service_name if codec is not None else "",
+                                           "The action {} is not valid for this web service.")
+            code, msg = "InvalidAction", text.format(operation)
         else:
             code, msg = "UnknownOperationException", message or (
                 f"Unknown operation {operation}" if operation else "Unknown operation")
@@ -43,6 +47,32 @@ class OperationNotFound(ServiceError):
         if self.codec is not None:
             return self.codec.encode_error(self.protocol, self, request_id)
         return encode_protocol_error(self.protocol, self, request_id)
+
+
+class RejectedRequest(OperationNotFound):
+    """Input malformed before an operation could be matched (e.g. a form that is not UTF-8):
+    answered with `error` in the protocol's error shape, by the service's codec when known."""
+
+    def __init__(self, error: ServiceError, protocol: str, codec: "ServiceCodec | None" = None):
+        ServiceError.__init__(self, error.message, code=error.code, status=error.status)
+        self.protocol, self.operation, self.codec, self.error = protocol, None, codec, error
+
+    def encode(self, request_id: str) -> HttpResponse:
+        if self.codec is not None:
+            return self.codec.encode_error(self.protocol, self.error, request_id)
+        return encode_protocol_error(self.protocol, self.error, request_id)
+
+
+class UnknownOperationXml(OperationNotFound):
+    """A GET on an SQS queue URL without an Action: AWS answers 404 with a bare XML element."""
+
+    def __init__(self):
+        super().__init__("Unknown operation", protocol="query")
+        self.status = 404
+
+    def encode(self, request_id: str) -> HttpResponse:
+        return HttpResponse(404, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)],
+                            b'<?xml version="1.0"?><UnknownOperationException/>')
 
 
 def _violation_error(errs) -> ValidationError:
@@ -72,6 +102,8 @@ class ErrorsMixin:
         shape_name = code if code in self._err_by_name else self._err_by_code.get(code, code)
         shape = self._err_by_name.get(shape_name)
         query_code = self._query_code.get(shape_name, code)
+        if protocol == "query" and getattr(match_or_protocol, "json_answer", False):
+            return query_json_error(query_code, error, request_id)
         if protocol in ("query", "rest-xml"):
             return _xml_error(query_code if protocol == "query" else code, error, request_id, self.xml_namespace
                               if protocol == "query" else None)
@@ -81,14 +113,21 @@ class ErrorsMixin:
             enc = compile_json_encoder(shape, self._cache("cbor-e" if protocol == "smithy-rpc-v2-cbor" else "json-e"),
                                        protocol == "smithy-rpc-v2-cbor", "unixtimestamp")
             body.update(enc({k: v for k, v in error.fields.items() if k in shape.members}))
-        body[msg_key] = error.message
+        if error.message:  # AWS leaves the key out when it has no message (KMS InvalidCiphertext...)
+            body[msg_key] = error.message
         headers = [("x-amzn-RequestId", request_id)]
         if self.query_compatible and protocol in ("json", "smithy-rpc-v2-cbor"):
             headers.append(("x-amzn-query-error", f"{query_code};{'Sender' if error.sender_fault else 'Receiver'}"))
         if protocol == "rest-json":
             headers += [("x-amzn-ErrorType", shape_name), ("Content-Type", "application/json")]
             return HttpResponse(error.status, headers, _json_encode(body))
-        type_name = _JSON_ERROR_NS.get(self.service_name, "") + shape_name if shape is not None else shape_name
+        renamed = JSON_ERROR_TYPES.get(self.service_name, {}).get(code)
+        if renamed is not None:
+            type_name = _JSON_ERROR_NS.get(self.service_name, "") + renamed
+        elif shape is not None:
+            type_name = _JSON_ERROR_NS.get(self.service_name, "") + shape_name
+        else:
+            type_name = shape_name
         body = {"__type": type_name, **body}
         if protocol == "smithy-rpc-v2-cbor":
             headers += [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]

@@ -23,6 +23,33 @@ def _session():
 SERVICE_VALIDATES_ENUMS = frozenset({"sqs"})
 
 
+# Enum values as AWS lists them in a validation message (its own order, and the set it
+# answered with when recorded), keyed by (service, shape name); validation itself still
+# accepts every value of the model.
+ENUM_MESSAGE_ORDER: dict[tuple[str, str], tuple[str, ...]] = {
+    ("kms", "KeySpec"): ("RSA_2048", "ECC_NIST_P384", "ECC_NIST_P256", "ECC_NIST_P521", "HMAC_384", "RSA_3072",
+                         "ECC_SECG_P256K1", "RSA_4096", "SYMMETRIC_DEFAULT", "HMAC_256", "HMAC_224", "HMAC_512"),
+    ("kms", "KeyUsageType"): ("ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC"),
+    ("kms", "MacAlgorithmSpec"): ("HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"),
+    ("kms", "KeyAgreementAlgorithmSpec"): ("ECDH",),
+}
+
+# Codes a JSON-protocol service sends under another name in ``__type`` than in its
+# query-compatible ``x-amzn-query-error`` header (errors without a model shape).
+JSON_ERROR_TYPES: dict[str, dict[str, str]] = {
+    "sqs": {"InvalidParameterValue": "InvalidParameterValueException",
+            "MissingParameter": "MissingRequiredParameterException",
+            "AccessDenied": "AccessDeniedException"},
+}
+
+# InvalidAction texts where a query service words it its own way (default: "... web service.")
+INVALID_ACTION_TEXT = {"sqs": "The action {} is not valid for this endpoint."}
+
+# Services that answer a missing required member with their own error instead of a
+# ValidationException: SQS says MissingParameter "The request must contain the parameter X."
+MISSING_PARAMETER_SERVICES = frozenset({"sqs"})
+
+
 def _raw_model(name: str) -> dict:
     raw = _session().get_component("data_loader").load_service_model(name, "service-2")
     if name in SERVICE_VALIDATES_ENUMS:   # a copy: botocore's cached model stays intact

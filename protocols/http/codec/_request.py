@@ -14,15 +14,20 @@ def _parse_form(text: str) -> list[tuple[str, str]]:
     pairs = []
     if not text:
         return pairs
-    for part in text.split("&"):
-        if not part:
-            continue
-        k, _, v = part.partition("=")
-        if "%" in k or "+" in k:
-            k = unquote_plus(k)
-        if "%" in v or "+" in v:
-            v = unquote_plus(v)
-        pairs.append((k, v))
+    try:
+        for part in text.split("&"):
+            if not part:
+                continue
+            k, _, v = part.partition("=")
+            if "%" in k or "+" in k:
+                k = unquote_plus(k, errors="strict")
+            if "%" in v or "+" in v:
+                v = unquote_plus(v, errors="strict")
+            pairs.append((k, v))
+    except UnicodeDecodeError:
+        # percent-escapes that are not UTF-8 (MessageBody=%FF%FE): rejected, never stored as U+FFFD
+        raise MalformedInput("The request contains a parameter that is not valid UTF-8.",
+                             code="MalformedQueryString") from None
     return pairs
 
 

@@ -79,7 +79,10 @@ class RestMixin:
                 continue
             if qlits:
                 if qkeys is None:
-                    qkeys = {k: v[0] for k, v in _parse_qs_multi(request.query).items()}
+                    try:
+                        qkeys = {k: v[0] for k, v in _parse_qs_multi(request.query).items()}
+                    except MalformedInput:
+                        qkeys = {}   # decode() answers it, once an operation is chosen
                 if any(k not in qkeys or (v is not None and qkeys[k] != v) for k, v in qlits):
                     continue
             return Match(op, proto, dict(zip(labels, m.groups()))), score
@@ -158,8 +161,8 @@ class RestMixin:
                 if is_json:
                     try:
                         data = _json_decode(body)
-                    except msgspec.DecodeError:
-                        raise SerializationError("Could not parse request body as JSON")
+                    except (msgspec.DecodeError, RecursionError):
+                        raise SerializationError("Could not parse request body as JSON") from None
                     val = body_dec(data, "")
                 else:
                     try:
@@ -238,7 +241,8 @@ class RestMixin:
                         out: list = []
                         body_enc(out, root_tag, v)
                         if xmlns and 'xmlns="' not in out[0]:
-                            out[0] = out[0][:-1] + xmlns + ">"
+                            end = "/>" if out[0].endswith("/>") else ">"
+                            out[0] = out[0][:-len(end)] + xmlns + end
                         body = ('<?xml version="1.0" encoding="UTF-8"?>' + "".join(out)).encode()
                     headers.append(("Content-Type", ctype))
             elif is_json:

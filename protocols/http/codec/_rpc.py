@@ -4,12 +4,12 @@ from __future__ import annotations
 import cbor2
 import msgspec
 
-from ._errors import _violation_error
 from ._request import query_params_of
 from ._shapes import (
     build_query_tree, compile_json_decoder, compile_json_encoder, compile_query_decoder,
     compile_xml_encoder,
 )
+from ._queryjson import compile_query_json_encoder, query_json_answer
 from ._types import HttpResponse
 from ._values import UTC, SerializationError, xml_escape
 
@@ -32,8 +32,9 @@ class RpcMixin:
             else:
                 try:
                     data = _json_decode(body)
-                except msgspec.DecodeError:
-                    raise SerializationError("Could not parse request body as JSON")
+                except (msgspec.DecodeError, RecursionError):
+                    # RecursionError: nesting deeper than the decoder's bound, as malformed as bad syntax
+                    raise SerializationError("Could not parse request body as JSON") from None
                 if type(data) is not dict:
                     raise SerializationError("Request body must be a JSON object")
             params = dec(data, "") if dec is not None else {}
@@ -41,7 +42,7 @@ class RpcMixin:
                 errs = []
                 vfn(params, "", errs)
                 if errs:
-                    raise _violation_error(errs)
+                    raise self.violation_error(errs)
             return params
 
         def encode(result, request_id):
@@ -90,6 +91,11 @@ class RpcMixin:
                 params["QueueUrl"] = f"http://{host}{match.uri_params['__path__']}"
             return validate(params)
 
+        jenc = compile_query_json_encoder(outs, self._cache("query-json")) if outs is not None else None
+
+        def encode_json(result, request_id):
+            return query_json_answer(name, wrapper, jenc, result, request_id)
+
         def encode(result, request_id):
             out = [head]
             if enc is not None:
@@ -103,4 +109,4 @@ class RpcMixin:
             out.append(tail)
             return HttpResponse(200, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)],
                                 "".join(out).encode())
-        return decode, encode
+        return decode, encode, encode_json

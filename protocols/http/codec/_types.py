@@ -28,9 +28,16 @@ class Match:
     uri_params: dict = field(default_factory=dict)
     # query protocol: the already-parsed form/query parameters (a dotted-key tree)
     form: dict | None = None
+    # query protocol: the client asked for JSON (Accept: application/json)
+    json_answer: bool = False
 
 
 @dataclass(slots=True)
 class _Op:
     decode: Callable[[Match, HttpRequest], dict]
     encode: Callable[[dict, str], HttpResponse]
+    encode_json: Callable[[dict, str], HttpResponse] | None = None   # query answered as JSON
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("accept", "")

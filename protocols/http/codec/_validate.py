@@ -6,6 +6,13 @@ from typing import Any
 
 from ._values import lower_camel
 from ._common import _FLOAT_TYPES, _INT_TYPES, _cached, _key
+from ._model import ENUM_MESSAGE_ORDER
+
+SERVICE_KEY = "service"   # entry of a validator cache naming its service (for ENUM_MESSAGE_ORDER)
+
+
+# A violation whose value AWS leaves out of the message (blobs: "Value at 'x' failed ...").
+OMIT = object()
 
 
 def _fmt_value(v) -> str:
@@ -21,7 +28,13 @@ def _fmt_value(v) -> str:
         return "{" + ", ".join(f"{_fmt_plain(k)}={_fmt_plain(x)}" for k, x in v.items()) + "}"
     if isinstance(v, bytes):
         return f"'{v!r}'"
-    return f"'{v}'" if not isinstance(v, (int, float)) else str(v)
+    return f"'{v}'"  # numbers too: AWS writes Value '0'
+
+
+def _fmt_violation(p: str, c: str, v) -> str:
+    if v is OMIT:
+        return f"Value at '{p}' failed to satisfy constraint: {c}"
+    return f"Value {_fmt_value(v)} at '{p}' failed to satisfy constraint: {c}"
 
 
 def _fmt_plain(v) -> str:
@@ -29,7 +42,7 @@ def _fmt_plain(v) -> str:
 
 
 def format_violations(violations: list[tuple[str, str, Any]]) -> str:
-    parts = [f"Value {_fmt_value(v)} at '{p}' failed to satisfy constraint: {c}" for p, c, v in violations]
+    parts = [_fmt_violation(p, c, v) for p, c, v in violations]
     n = len(parts)
     head = "1 validation error detected: " if n == 1 else f"{n} validation errors detected: "
     return head + "; ".join(parts)
@@ -125,10 +138,12 @@ def compile_validator(shape, cache):
         return v_map
     if t in ("string", "blob"):
         checks = _length_checks(md)
+        blob = t == "blob"
         pat = md.get("pattern") if t == "string" else None
         match = _compile_pattern(pat) if pat else None
         enum = frozenset(md.get("enum", ())) if t == "string" else frozenset()
-        enum_msg = "Member must satisfy enum value set: [" + ", ".join(md.get("enum", ())) + "]"
+        listed = ENUM_MESSAGE_ORDER.get((cache.get(SERVICE_KEY), shape.name)) or md.get("enum", ())
+        enum_msg = "Member must satisfy enum value set: [" + ", ".join(listed) + "]"
         pat_msg = f"Member must satisfy regular expression pattern: {pat}"
         if not checks and match is None and not enum:
             return None
@@ -138,7 +153,7 @@ def compile_validator(shape, cache):
                 n = len(v)
                 for bad, msg in checks:
                     if bad(n):
-                        errs.append((path, msg, v))
+                        errs.append((path, msg, OMIT if blob else v))
             if match is not None and isinstance(v, str) and match(v) is None:
                 errs.append((path, pat_msg, v))
             if enum and v not in enum:

@@ -31,12 +31,16 @@ def compile_xml_encoder(shape, cache):
                 x = v.get(name)
                 if x is not None:
                     a += f' {aname}="{xml_escape(str(x))}"'
+            start = len(out)
             out.append(f"<{tag}{a}>")
             for name, mtag, fn in members:
                 x = v.get(name)
                 if x is not None:
                     fn(out, mtag, x)
-            out.append(f"</{tag}>")
+            if len(out) == start + 1:   # nothing inside: <ReceiveMessageResult/>, as AWS writes it
+                out[start] = f"<{tag}{a}/>"
+            else:
+                out.append(f"</{tag}>")
         cache[(_key(shape),)] = x_struct
         for name, ms in shape.members.items():
             if ms.serialization.get("location") in NON_BODY_LOCATIONS:

@@ -72,7 +72,20 @@ def test_unknown_query_action():
     parsed = create_parser("query").parse({"status_code": resp.status, "headers": dict(resp.headers),
                                            "body": resp.body}, None)
     assert parsed["Error"]["Code"] == "InvalidAction"
-    assert parsed["Error"]["Message"] == "The action Frobnicate is not valid for this web service."
+    # SQS's own wording (other query services say "web service")
+    assert parsed["Error"]["Message"] == "The action Frobnicate is not valid for this endpoint."
+    with pytest.raises(OperationNotFound) as ei:
+        R.route(form("Action=Frobnicate", host="sns.us-east-1.amazonaws.com"), "sns")
+    assert ei.value.message == "The action Frobnicate is not valid for this web service."
+
+
+def test_queue_url_without_action_is_unknown_operation():
+    r = req(path="/000000000000/my-queue")
+    r.method, r.query = "GET", ""
+    with pytest.raises(OperationNotFound) as ei:
+        R.route(r, None)
+    resp = ei.value.encode("rid")
+    assert resp.status == 404 and b"<UnknownOperationException/>" in resp.body
 
 
 def test_cbor_path():
@@ -118,3 +131,17 @@ def test_rest_host_prefix_and_scope():
 def test_nothing_matches():
     with pytest.raises(OperationNotFound):
         R.route(req("PATCH", "/definitely/not/a/route"), "scheduler")
+
+
+def test_form_that_is_not_utf8_is_rejected_in_the_protocol_shape():
+    """MessageBody=%FF%FE is never stored as U+FFFD: a 400 in query XML, from the router."""
+    for body in ("Action=SendMessage&QueueUrl=u&MessageBody=%FF%FE", None):
+        r = form(body) if body else form("x")
+        if body is None:
+            r.body = b"Action=SendMessage&MessageBody=\xff\xfe"
+        with pytest.raises(OperationNotFound) as ei:
+            R.route(r, "sqs")
+        resp = ei.value.encode("rid")
+        parsed = create_parser("query").parse({"status_code": resp.status, "headers": dict(resp.headers),
+                                               "body": resp.body}, None)
+        assert resp.status == 400 and parsed["Error"]["Code"] == "MalformedQueryString"

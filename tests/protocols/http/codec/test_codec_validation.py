@@ -26,17 +26,58 @@ def decode(req, scope=None):
 
 def test_missing_required_message():
     with pytest.raises(ValidationError) as ei:
-        decode(jreq("AmazonSQS.SendMessage", {"QueueUrl": "u"}))
-    assert str(ei.value.message) == ("1 validation error detected: Value null at 'messageBody' failed to satisfy "
+        decode(jreq("TrentService.Encrypt", {"KeyId": "k"}, "1.1"))
+    assert str(ei.value.message) == ("1 validation error detected: Value null at 'plaintext' failed to satisfy "
                                      "constraint: Member must not be null")
-    assert ei.value.violations == [("messageBody", "Member must not be null", None)]
+    assert ei.value.violations == [("plaintext", "Member must not be null", None)]
+
+
+def test_sqs_missing_required_is_missing_parameter():
+    """SQS answers a missing member with its own MissingParameter, on both wires, not a ValidationException."""
+    with pytest.raises(ServiceError) as ei:
+        decode(jreq("AmazonSQS.SendMessage", {"QueueUrl": "u"}))
+    assert (ei.value.code, ei.value.message) == ("MissingParameter",
+                                                 "The request must contain the parameter MessageBody.")
+    with pytest.raises(ServiceError) as ei:
+        decode(jreq("AmazonSQS.SendMessageBatch", {"QueueUrl": "u", "Entries": [{"Id": "a", "MessageBody": "b"},
+                                                                                 {"MessageBody": "c"}]}))
+    assert (ei.value.code, ei.value.message) == ("MissingParameter", "The request must contain the parameter Id.")
+    req = HttpRequest("POST", "/", "", {"content-type": "application/x-www-form-urlencoded"},
+                      b"Action=SendMessage&QueueUrl=u")
+    c, m = R.route(req, "sqs")
+    with pytest.raises(ServiceError) as ei:
+        c.decode(m, req)
+    assert ei.value.code == "MissingParameter"
+    status, parsed = _parse_error(c, m, ei.value, "query")
+    assert status == 400 and parsed["Error"]["Code"] == "MissingParameter"
+
+
+def test_numbers_quoted_and_blob_values_left_out():
+    with pytest.raises(ValidationError) as ei:
+        decode(jreq("TrentService.GenerateRandom", {"NumberOfBytes": 0}, "1.1"))
+    assert ei.value.message == ("1 validation error detected: Value '0' at 'numberOfBytes' failed to satisfy "
+                                "constraint: Member must have value greater than or equal to 1")
+    with pytest.raises(ValidationError) as ei:
+        decode(jreq("TrentService.Encrypt", {"KeyId": "k", "Plaintext": "QUFB" * 1400}, "1.1"))
+    assert ei.value.message == ("1 validation error detected: Value at 'plaintext' failed to satisfy constraint: "
+                                "Member must have length less than or equal to 4096")
+
+
+def test_enum_listed_in_aws_order():
+    with pytest.raises(ValidationError) as ei:
+        decode(jreq("TrentService.GenerateMac", {"KeyId": "k", "Message": "QQ==", "MacAlgorithm": "INVALID"}, "1.1"))
+    assert ei.value.message == ("1 validation error detected: Value 'INVALID' at 'macAlgorithm' failed to satisfy "
+                                "constraint: Member must satisfy enum value set: [HMAC_SHA_384, HMAC_SHA_256, "
+                                "HMAC_SHA_224, HMAC_SHA_512]")
+
+
+def test_deep_json_is_a_client_error():
+    deep = b'{"QueueUrl": "u", "MessageBody": "b", "MessageAttributes": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with pytest.raises(SerializationError):
+        decode(jreq("AmazonSQS.SendMessage", deep))
 
 
 def test_two_violations_and_nested_paths():
-    with pytest.raises(ValidationError) as ei:
-        decode(jreq("AmazonSQS.SendMessageBatch", {"QueueUrl": "u", "Entries": [{"Id": "a", "MessageBody": "b"},
-                                                                                 {"MessageBody": "c"}]}))
-    assert ei.value.violations == [("entries.2.member.id", "Member must not be null", None)]
     with pytest.raises(ValidationError) as ei:
         decode(jreq("TrentService.Encrypt", {"KeyId": ""}, "1.1"))
     msg = ei.value.message
