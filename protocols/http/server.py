@@ -4,6 +4,13 @@ One `HttpProtocol` per connection. Requests are parsed in `data_received`
 and handled strictly in order (pipelining-safe); each response is written
 with a single `transport.write`. Reading pauses while a request is being
 handled and more than a high-water mark of pipelined input is queued.
+
+Limits at the edge: a request line over MAX_URL bytes gets 414 and the header
+block over MAX_HEADERS_BYTES 431, both decided while the bytes arrive (a
+16 MiB URL is never parsed whole); the headers must be complete within
+HEADER_TIMEOUT of a request's first byte (slowloris), else 408 and close. An
+``Expect: 100-continue`` is answered only once every earlier pipelined
+response is written, so the interim response never overtakes them.
 """
 
 from __future__ import annotations
@@ -21,7 +28,9 @@ from protocols.http.codec import HttpRequest, HttpResponse
 log = logging.getLogger("broker.http")
 
 MAX_BODY = 10 * 1024 * 1024          # AWS front ends cap request payloads at 10 MB (413 above)
-MAX_HEADERS_BYTES = 64 * 1024
+MAX_URL = 16 * 1024                  # request-target bytes (414 above), as AWS's load balancers
+MAX_HEADERS_BYTES = 64 * 1024        # header block bytes (431 above)
+HEADER_TIMEOUT = 20.0                # seconds from a request's first byte to the end of its headers
 HIGH_WATER = 8                       # queued pipelined requests before pausing reads
 KEEPALIVE_TIMEOUT = 75.0
 
@@ -71,7 +80,9 @@ class HttpProtocol(asyncio.Protocol):
 
     __slots__ = ("app", "gateway", "transport", "parser", "_url", "_headers", "_body", "_body_len",
                  "_queue", "_busy", "_closing", "_paused", "_too_large", "_keepalive_handle",
-                 "scheme", "peer", "_draining", "_header_bytes", "_tls", "_reject_after", "_task")
+                 "scheme", "peer", "_draining", "_header_bytes", "_tls", "_reject_after", "_task",
+                 "_in_head", "_head_bytes", "_limit_status", "_header_timer", "_continue_pending",
+                 "_chunk")
 
     def __init__(self, app, gateway=None):
         self.app = app
@@ -92,6 +103,12 @@ class HttpProtocol(asyncio.Protocol):
         self._draining = False
         self._header_bytes = 0
         self._reject_after: bytes | None = None
+        self._in_head = False            # between a request's first byte and the end of its headers
+        self._head_bytes = 0             # bytes received while in the head (bounds parser buffering)
+        self._limit_status = 0           # 414 / 431 when a parser callback hit a limit
+        self._header_timer = None
+        self._continue_pending = False   # a 100 Continue waits behind earlier responses
+        self._chunk = 0                  # length of the data being fed
         self.scheme = "http"
         self.peer = None
 
@@ -119,6 +136,7 @@ class HttpProtocol(asyncio.Protocol):
             self._task.cancel()
         if self._keepalive_handle is not None:
             self._keepalive_handle.cancel()
+        self._cancel_header_timer()
         if self.gateway is not None:
             self.gateway.connections.discard(self)
 
@@ -129,11 +147,24 @@ class HttpProtocol(asyncio.Protocol):
         if self._reject_after is not None or self._closing:
             return  # a rejection is pending behind earlier responses: ignore the rest
         try:
+            self._chunk = len(data)
             self.parser.feed_data(data)
+            if self._in_head:
+                # httptools buffers a header value until it is complete: bound what it may hold
+                self._head_bytes += len(data)
+                if self._head_bytes > MAX_URL + MAX_HEADERS_BYTES:
+                    self._limit_status = 431 if self._headers or len(self._url) <= MAX_URL else 414
+                    raise httptools.HttpParserError("request head too large")
         except httptools.HttpParserUpgrade:
             self._reject(400, b"upgrade not supported")
         except httptools.HttpParserError as exc:
-            if self._too_large:
+            self._in_head = False
+            self._cancel_header_timer()
+            if self._limit_status == 414:
+                self._reject(414, b"request URI too long")
+            elif self._limit_status == 431:
+                self._reject(431, b"request header fields too large")
+            elif self._too_large:
                 self._reject(413, b"request body too large")
             else:
                 self._reject(400, f"malformed HTTP request: {exc}".encode())
@@ -145,13 +176,21 @@ class HttpProtocol(asyncio.Protocol):
         self._body = []
         self._body_len = 0
         self._header_bytes = 0
+        self._in_head = True
+        self._head_bytes = -self._chunk   # count whole chunks after this one (on_url bounds this one)
+        if self._header_timer is None:
+            self._header_timer = asyncio.get_event_loop().call_later(HEADER_TIMEOUT, self._header_timeout)
 
     def on_url(self, url: bytes):
         self._url += url
+        if len(self._url) > MAX_URL:
+            self._limit_status = 414
+            raise httptools.HttpParserError("request URI too long")
 
     def on_header(self, name: bytes, value: bytes):
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > MAX_HEADERS_BYTES:
+            self._limit_status = 431
             raise httptools.HttpParserError("headers too large")
         key = name.decode("latin-1").lower()
         val = value.decode("latin-1")
@@ -161,12 +200,17 @@ class HttpProtocol(asyncio.Protocol):
             self._headers[key] = val
 
     def on_headers_complete(self):
+        self._in_head = False
+        self._cancel_header_timer()
         cl = self._headers.get("content-length")
         if cl is not None and cl.isdigit() and int(cl) > MAX_BODY:
             self._too_large = True
             raise httptools.HttpParserError("body too large")
         if self._headers.get("expect", "").lower() == "100-continue":
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            if self._busy or self._queue:
+                self._continue_pending = True   # after the earlier responses (_run writes it)
+            else:
+                self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes):
         self._body_len += len(body)
@@ -220,6 +264,10 @@ class HttpProtocol(asyncio.Protocol):
                     self._closing = True
                     self.transport.close()
                     return
+                if self._continue_pending and not self._queue:
+                    # the request being received now is next: let its client send the body
+                    self._continue_pending = False
+                    self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         finally:
             self._busy = False
         if self._reject_after is not None and not self._closing:
@@ -244,6 +292,21 @@ class HttpProtocol(asyncio.Protocol):
         self.transport.write(data)
         self._closing = True
         self.transport.close()
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timeout(self) -> None:
+        """The headers did not arrive in time (a client trickling bytes): 408, then close."""
+        self._header_timer = None
+        if self._paused and self._in_head and not self._closing:   # we stopped reading, not the client
+            self._header_timer = asyncio.get_event_loop().call_later(HEADER_TIMEOUT, self._header_timeout)
+            return
+        if self._in_head and not self._closing and self._reject_after is None:
+            self._in_head = False
+            self._reject(408, b"request header timeout")
 
     def _arm_keepalive(self) -> None:
         if self._keepalive_handle is None and not self._closing:
