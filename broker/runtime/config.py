@@ -28,6 +28,7 @@ class Key:
     default: Any
     help: str
     choices: tuple = ()
+    secret: bool = False      # never written to disk (run.json): workers get it over the control socket
 
     @property
     def dotted(self) -> str:
@@ -67,12 +68,16 @@ SCHEMA: tuple[Key, ...] = (
         "File holding the 32-byte master key (raw or base64). Empty: systemd credential "
         "'master-key' if present, else <data_dir>/master.key generated at first start."),
     Key("security", "master_key", str, "",
-        "Master key as base64 (prefer master_key_file or a systemd credential)."),
+        "Master key as base64 (prefer master_key_file or a systemd credential).", secret=True),
+    Key("security", "admin_token", str, "",
+        "Token that authorizes admin requests (header X-Broker-Admin-Token or Authorization: Bearer) "
+        "when aws.credentials are configured; a SigV4-signed request with a configured key also does. "
+        "With no credentials (dev mode) the admin API is open.", secret=True),
     Key("aws", "default_account", str, "000000000000", "Account of unsigned and dev-mode requests."),
     Key("aws", "default_region", str, "us-east-1", "Region when a request names none."),
     Key("aws", "credentials", list, [],
         "Access keys: list of {access_key, secret_key, account_id, user_name}. "
-        "Empty: dev mode, any well-formed signature is accepted."),
+        "Empty: dev mode, any well-formed signature is accepted.", secret=True),
 )
 
 KEYS = {k.dotted: k for k in SCHEMA}
@@ -136,6 +141,18 @@ def _coerce(key: Key, value: Any, source: str) -> Any:
 @dataclass
 class Config:
     values: dict[str, Any]
+    secret_keys: frozenset = frozenset()    # keys never written to disk
+
+    def public_dict(self) -> dict[str, Any]:
+        """Values with every secret replaced by its empty default (what run.json holds)."""
+        out = dict(self.values)
+        for k in self.secret_keys:
+            v = out.get(k)
+            out[k] = [] if isinstance(v, list) else ""
+        return out
+
+    def secrets(self) -> dict[str, Any]:
+        return {k: self.values[k] for k in self.secret_keys if k in self.values}
 
     def __getitem__(self, dotted: str) -> Any:
         return self.values[dotted]
@@ -194,7 +211,7 @@ def load(config_file: str | None = None, env: dict[str, str] | None = None,
             raise ConfigError(f"aws.credentials[{i}].{sorted(extra)[0]}: unknown config key")
     if values["store.partitions"] < 1:
         raise ConfigError("store.partitions: must be at least 1")
-    return Config(values)
+    return Config(values, frozenset(k.dotted for k in schema if k.secret))
 
 
 def default_data_dir(env: dict[str, str] | None = None) -> Path:

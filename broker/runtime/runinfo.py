@@ -29,7 +29,9 @@ class RunInfo:
         return str(Path(self.run_dir) / "control.sock")
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=1))
+        """Written 0600; holds no secret (see Supervisor.secrets)."""
+        from broker.runtime.datadir import write_private
+        write_private(path, json.dumps(asdict(self), indent=1).encode())
 
     @classmethod
     def load(cls, path: str | Path) -> "RunInfo":

@@ -373,6 +373,13 @@ async def _http_session():
     return session
 
 
+async def close_http() -> None:
+    """Close this loop's HTTP client (process exit, tests)."""
+    session = _sessions.pop(asyncio.get_running_loop(), None)
+    if session is not None:
+        await session.close()
+
+
 def _status_ok(status: int, ok: list | None) -> bool:
     if ok:
         return ok[0] <= status <= ok[1]

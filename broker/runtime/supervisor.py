@@ -111,6 +111,8 @@ class Supervisor:
                                       "state": "running", "restarts": 0,
                                       "uptime": round(time.time() - sup.started, 3)}]
                                + [p.info() for p in sup.procs])
+                elif op == "secrets":      # over the 0600 socket in the 0700 run dir, never on disk
+                    conn.reply(rid, sup.config.secrets())
                 elif op == "endpoints":
                     conn.reply(rid, sup.endpoints())
                 else:
@@ -241,7 +243,7 @@ class Supervisor:
         self.run = RunInfo(
             data_dir=str(dd.root), run_dir=str(run_dir), shards=shards, workers=workers,
             partitions=dd.partitions, durability=cfg["store.durability"], host=host, ports=ports,
-            config=cfg.to_dict(), tls={"ca_cert": str(tls.ca_cert), "cert": str(tls.cert), "key": str(tls.key)},
+            config=cfg.public_dict(), tls={"ca_cert": str(tls.ca_cert), "cert": str(tls.cert), "key": str(tls.key)},
             endpoints=endpoints)
         self.run_path = str(run_dir / "run.json")
         self.run.save(Path(self.run_path))
@@ -318,6 +320,12 @@ class Supervisor:
         for s in self._reserved:
             s.close()
         self.listener_table.close()
+        for leftover in [getattr(self, "run_path", None), *(str(p) for p in Path(self.run_dir).glob("*.sock"))]:
+            try:
+                if leftover:
+                    os.unlink(leftover)
+            except FileNotFoundError:
+                pass
         if self.run_dir.name.startswith("broker-") and self.run_dir.parent == Path(tempfile.gettempdir()):
             shutil.rmtree(self.run_dir, ignore_errors=True)
         log.info("event=stopped seconds=%.2f", time.monotonic() - t0)
@@ -345,4 +353,7 @@ class _Stopped(Exception):
 
 
 def run(config: Config, listeners: list[ListenerSpec], worker_cmd: list[str]) -> int:
+    # Everything the server writes is private unless written public on purpose
+    # (endpoints.json, the CA certificate): stores, keys, run files.
+    os.umask(0o077)
     return asyncio.run(Supervisor(config, listeners, worker_cmd).main())

@@ -62,6 +62,8 @@ class ControlLink(ipc.Handler):
             raise RuntimeError("cannot reach the supervisor's control socket")
         self.conn.peer = "supervisor"
         await self.conn.call("hello", {"role": self.role, "index": self.index, "pid": os.getpid()})
+        # secrets (master key, credentials) never touch run.json: ask for them
+        self.run.config.update(await self.conn.call("secrets", {}))
 
     async def ready(self, **info) -> None:
         await self.conn.call("ready", {"role": self.role, "index": self.index, **info})

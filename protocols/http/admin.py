@@ -94,7 +94,41 @@ class AdminApi:
                 return HttpResponse(status, headers, body)
         return None
 
+    # Paths anyone may call: liveness for monitors, the API description, and
+    # public material such as the SNS signing certificate (clients fetch it unsigned).
+    _OPEN = ("/_broker/health", "/_localstack/health", "/_broker/openapi.json")
+
+    def _authorized(self, req) -> bool:
+        """With credentials configured, admin calls need the admin token or a SigV4
+        signature by a configured key; dev mode (no credentials) stays open."""
+        verifier = self.app.verifier
+        if verifier.dev_mode:
+            return True
+        path = req.path.rstrip("/") or "/"
+        if path in self._OPEN or path.endswith(".pem"):
+            return True
+        token = self.gateway.config.get("security.admin_token", "")
+        if token:
+            import hmac
+            given = req.headers.get("x-broker-admin-token", "")
+            auth = req.headers.get("authorization", "")
+            if auth.lower().startswith("bearer "):
+                given = given or auth[7:].strip()
+            if given and hmac.compare_digest(given.encode(), token.encode()):
+                return True
+        if "authorization" in req.headers or "x-amz-signature" in req.query.lower():
+            try:
+                verifier.authenticate(req.method, req.path, req.query, req.headers, req.body)
+                return True
+            except Exception:
+                return False
+        return False
+
     async def handle(self, req) -> HttpResponse | None:
+        if req.path.startswith(("/_broker", "/_localstack", "/_aws", "/moto-api")) and not self._authorized(req):
+            return _json(403, {"error": "AccessDenied",
+                               "message": "Admin requests need the admin token or a SigV4 signature by a "
+                                          "configured access key."})
         if self.routes:
             resp = await self._service_route(req)
             if resp is not None:

@@ -126,6 +126,7 @@ def test_http_delivery_retries_then_succeeds(http_endpoint):
         assert http_endpoint.hits[0][2]["x-test"] == "1"
         assert d.delivered == 1
         assert list(part.store.scan(sinks.KIND)) == []
+        await sinks.close_http()
         await http_endpoint.stop()
     asyncio.run(main())
 
@@ -158,6 +159,7 @@ def test_exhausted_and_permanent_failures_go_to_the_dead_letter_target(http_endp
         assert got[0][1]["source"] == {"sub": "b"}
         assert len(http_endpoint.hits) == 4
         await until(lambda: d.pending() == 0)
+        await sinks.close_http()
         await http_endpoint.stop()
     asyncio.run(main())
 
@@ -174,6 +176,7 @@ def test_pacing_spaces_a_backlog(http_endpoint):
         await until(lambda: d2.pending() == 0)
         times = [h[0] for h in http_endpoint.hits]
         assert times[-1] - times[0] >= 0.15   # 6 deliveries at 5/s after a burst of 5
+        await sinks.close_http()
         await http_endpoint.stop()
     asyncio.run(main())
 
