@@ -29,7 +29,7 @@ from typing import Any, Iterator
 
 import msgspec
 
-from broker.core.crypto import AesGcmKey
+from broker.core.crypto import AesGcmKey, KeyRing
 
 log = logging.getLogger("broker.store")
 
@@ -44,6 +44,8 @@ _DDL = """
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS entities (kind TEXT, key TEXT, v BLOB, PRIMARY KEY (kind, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS datakeys (scope INTEGER PRIMARY KEY, wrapped BLOB);
+CREATE TABLE IF NOT EXISTS datakeys2 (scope INTEGER, gen INTEGER, wrapped BLOB, created REAL, reserved INTEGER,
+                                      PRIMARY KEY (scope, gen)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS messages (
     rid INTEGER PRIMARY KEY,   -- qid << 40 | seq
     vis INTEGER, rc INTEGER, fr INTEGER, lease INTEGER, st INTEGER,
@@ -77,11 +79,15 @@ def _ident(m) -> tuple:
 
 
 class _Keys:
-    """Partition KMS key (wrapped by master) and per-scope data keys (wrapped by it)."""
+    """Partition KMS key (wrapped by master) and per-scope data keys (wrapped by it).
 
-    def __init__(self, master: AesGcmKey, partition: int, load_meta, save_meta, load_dk, save_dk):
-        self._cache: dict[int, AesGcmKey] = {}
-        self._load_dk, self._save_dk = load_dk, save_dk
+    A scope's data key is a `KeyRing` of generations (rotated by seal count and
+    age; older generations stay to open what they sealed) persisted in
+    ``datakeys2``; ``datakeys`` holds the generation-0 keys of older stores."""
+
+    def __init__(self, master: AesGcmKey, partition: int, load_meta, save_meta, db):
+        self._cache: dict[int, KeyRing] = {}
+        self._db = db
         aad = b"partition-kms-key:%d" % partition
         wrapped = load_meta("kms_key")
         if wrapped is None:
@@ -97,18 +103,42 @@ class _Keys:
         return hashlib.blake2b(key.encode(), digest_size=20, key=self.hash_key,
                                salt=scope.to_bytes(8, "big")[:16]).hexdigest()
 
-    def data_key(self, scope: int) -> AesGcmKey:
-        key = self._cache.get(scope)
-        if key is None:
-            aad = b"data-key:%d" % scope
-            wrapped = self._load_dk(scope)
-            if wrapped is None:
-                material = os.urandom(32)
-                self._save_dk(scope, self.kms.wrap(material, aad))
-            else:
-                material = self.kms.unwrap(wrapped, aad)
-            key = self._cache[scope] = AesGcmKey(material)
-        return key
+    def data_key(self, scope: int) -> KeyRing:
+        ring = self._cache.get(scope)
+        if ring is None:
+            db, kms = self._db, self.kms
+            gens: dict[int, tuple[bytes, float, int]] = {}
+            row = db.execute("SELECT wrapped FROM datakeys WHERE scope=?", (scope,)).fetchone()
+            if row is not None:
+                gens[0] = (kms.unwrap(row[0], b"data-key:%d" % scope), 0.0, 0)
+            for gen, wrapped, created, reserved in db.execute(
+                    "SELECT gen, wrapped, created, reserved FROM datakeys2 WHERE scope=?", (scope,)):
+                gens[gen] = (kms.unwrap(wrapped, b"data-key:%d:%d" % (scope, gen)), created, reserved)
+            ring = self._cache[scope] = KeyRing(gens, _RingStore(db, kms, scope))
+        return ring
+
+    def forget(self, scope: int) -> None:
+        self._cache.pop(scope, None)
+        self._db.execute("DELETE FROM datakeys WHERE scope=?", (scope,))
+        self._db.execute("DELETE FROM datakeys2 WHERE scope=?", (scope,))
+
+
+class _RingStore:
+    """Persists one scope's key generations (rows join the open transaction, if any)."""
+    __slots__ = ("db", "kms", "scope")
+
+    def __init__(self, db, kms: AesGcmKey, scope: int):
+        self.db, self.kms, self.scope = db, kms, scope
+
+    def new(self, gen: int) -> tuple[bytes, float]:
+        import time as _time
+        raw, created = os.urandom(32), _time.time()
+        self.db.execute("INSERT OR REPLACE INTO datakeys2 VALUES (?,?,?,?,?)",
+                        (self.scope, gen, self.kms.wrap(raw, b"data-key:%d:%d" % (self.scope, gen)), created, 0))
+        return raw, created
+
+    def reserve(self, gen: int, upto: int) -> None:
+        self.db.execute("UPDATE datakeys2 SET reserved=? WHERE scope=? AND gen=?", (upto, self.scope, gen))
 
 
 class PartitionStore:
@@ -229,8 +259,7 @@ class SqlitePartitionStore(PartitionStore):
             self._meta_put_now("partition", str(partition).encode())
         elif int(version) != SCHEMA_VERSION:
             raise StoreError(f"{path}: store schema version {int(version)}, this broker uses {SCHEMA_VERSION}")
-        self._keys = _Keys(master, partition, self._meta_get, self._meta_put_now,
-                           self._dk_get, self._dk_put_now)
+        self._keys = _Keys(master, partition, self._meta_get, self._meta_put_now, db)
         self._ekey = self._keys.data_key(ENTITY_SCOPE)
         # staged changes, applied by commit()
         self._ins: dict[int, tuple] = {}      # rid -> (qid, message)
@@ -254,13 +283,6 @@ class SqlitePartitionStore(PartitionStore):
 
     def _meta_put_now(self, k, v):
         self.db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", (k, v))
-
-    def _dk_get(self, scope):
-        row = self.db.execute("SELECT wrapped FROM datakeys WHERE scope=?", (scope,)).fetchone()
-        return row[0] if row else None
-
-    def _dk_put_now(self, scope, wrapped):
-        self.db.execute("INSERT OR REPLACE INTO datakeys (scope, wrapped) VALUES (?, ?)", (scope, wrapped))
 
     # -- entities
     def get(self, kind, key):
@@ -371,6 +393,7 @@ class SqlitePartitionStore(PartitionStore):
                 lo, hi = qid << SEQ_BITS, ((qid + 1) << SEQ_BITS) - 1
                 db.execute("DELETE FROM messages WHERE rid BETWEEN ? AND ?", (lo, hi))
                 db.execute("DELETE FROM dedup WHERE qid=?", (qid,))
+                keys.forget(qid)       # nothing sealed under its keys is left
             if self._ins:  # dedup ids are message identity: sealed like the rest
                 rows = []
                 for rid, (qid, m) in self._ins.items():
