@@ -57,6 +57,12 @@ class ShardLink:
                 try:
                     for hook in self.cluster.on_connect:
                         await hook(self)
+                except (ipc.ConnectionLost, ipc.RemoteError) as exc:
+                    # the shard died (or is restarting) while we re-synced: expected, retried
+                    log.info("event=resync_interrupted shard=%d reason=%s", self.index, exc)
+                    conn.close()
+                    await asyncio.sleep(delay)
+                    continue
                 except Exception:
                     log.exception("event=on_connect_failed shard=%d", self.index)
                     conn.close()
