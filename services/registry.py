@@ -40,6 +40,7 @@ SERVICES: list[Service] = [
     Service("sts", api="services.sts.api:StsApi"),
     Service("kms", api="services.kms.api:KmsApi", shard="services.kms.shard:KmsShard"),
     Service("sqs", api="services.sqs.api:SqsApi", shard="services.sqs.shard:SqsShard"),
+    Service("swf", api="services.swf.api:SwfApi", shard="services.swf.shard:SwfShard"),
 ]
 
 # Services whose requests the gateway recognises (model-driven routing), whether

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
     from . import ServiceCodec
 
 _json_encode = msgspec.json.encode
-_JSON_ERROR_NS = {"sqs": "com.amazonaws.sqs#", "cloudwatch": "com.amazonaws.cloudwatch#"}
+_JSON_ERROR_NS = {"sqs": "com.amazonaws.sqs#", "cloudwatch": "com.amazonaws.cloudwatch#",
+                  "swf": "com.amazonaws.swf.base.model#"}
 
 
 class OperationNotFound(ServiceError):
