@@ -91,8 +91,8 @@ class ServiceCodec(RestMixin, RpcMixin, ErrorsMixin):
         """The error for failed model constraints: ValidationException, or the service's own
         missing-parameter error where it has one (SQS: MissingParameter)."""
         if self.service_name in MISSING_PARAMETER_SERVICES:
-            for path, constraint, _v in errs:
-                if constraint == "Member must not be null":
+            for path, constraint, v in errs:
+                if constraint == "Member must not be null" and v is None:   # a missing member, not a null element
                     name = path.rsplit(".", 1)[-1]
                     return ServiceError(f"The request must contain the parameter {name[:1].upper() + name[1:]}.",
                                         code="MissingParameter")

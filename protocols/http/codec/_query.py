@@ -95,7 +95,8 @@ def compile_query_decoder(shape, cache):
                     continue
                 k = kf(entry[kname], path)
                 x = entry.get(vname)
-                out[k] = None if x is None else vf(x, f"{path}.{k}")
+                # a form entry with no value sent is an empty one (a JSON null has no form spelling)
+                out[k] = vf("" if x is None else x, f"{path}.{k}")
             return out
         return q_map
     conv = scalar_from_str(shape)

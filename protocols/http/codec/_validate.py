@@ -13,10 +13,12 @@ SERVICE_KEY = "service"   # entry of a validator cache naming its service (for E
 
 # A violation whose value AWS leaves out of the message (blobs: "Value at 'x' failed ...").
 OMIT = object()
+# The value of a violation for a null list element or map value (shown as null).
+NULL_ELEMENT = object()
 
 
 def _fmt_value(v) -> str:
-    if v is None:
+    if v is None or v is NULL_ELEMENT:
         return "null"
     if isinstance(v, str):
         return f"'{v}'"
@@ -105,25 +107,22 @@ def compile_validator(shape, cache):
         checks = _length_checks(md)
         cache[(_key(shape),)] = None
         item = compile_validator(shape.member, cache)
-        if not checks and item is None:
-            return None
 
         def v_list(v, path, errs):
             n = len(v)
             for bad, msg in checks:
                 if bad(n):
                     errs.append((path, msg, v))
-            if item is not None:
-                for i, x in enumerate(v, 1):
-                    if x is not None:
-                        item(x, f"{path}.{i}.member", errs)
+            for i, x in enumerate(v, 1):
+                if x is None:   # a JSON null element: AWS rejects it like a missing member
+                    errs.append((f"{path}.{i}.member", "Member must not be null", NULL_ELEMENT))
+                elif item is not None:
+                    item(x, f"{path}.{i}.member", errs)
         return v_list
     if t == "map":
         checks = _length_checks(md)
         kv = compile_validator(shape.key, cache)
         vv = compile_validator(shape.value, cache)
-        if not checks and kv is None and vv is None:
-            return None
 
         def v_map(v, path, errs):
             n = len(v)
@@ -133,7 +132,9 @@ def compile_validator(shape, cache):
             for k, x in v.items():
                 if kv is not None:
                     kv(k, f"{path}.{k}.key", errs)
-                if vv is not None and x is not None:
+                if x is None:
+                    errs.append((f"{path}.{k}", "Member must not be null", NULL_ELEMENT))
+                elif vv is not None:
                     vv(x, f"{path}.{k}.value", errs)
         return v_map
     if t in ("string", "blob"):

@@ -71,6 +71,19 @@ def test_enum_listed_in_aws_order():
                                 "HMAC_SHA_224, HMAC_SHA_512]")
 
 
+def test_null_elements_are_rejected():
+    """JSON nulls inside lists and maps never reach a service (they would crash it)."""
+    with pytest.raises(ValidationError) as ei:
+        decode(jreq("AmazonSQS.SendMessage", {"QueueUrl": "u", "MessageBody": "b", "MessageAttributes": {"a": None}}))
+    assert ei.value.message == ("1 validation error detected: Value null at 'messageAttributes.a' failed to satisfy "
+                                "constraint: Member must not be null")
+    with pytest.raises(ValidationError) as ei:
+        decode(jreq("AmazonSQS.SendMessageBatch", {"QueueUrl": "u", "Entries": [None]}))
+    assert ei.value.violations[0][0] == "entries.1.member"
+    with pytest.raises(ValidationError):
+        decode(jreq("TrentService.TagResource", {"KeyId": "k", "Tags": [None]}, "1.1"))
+
+
 def test_deep_json_is_a_client_error():
     deep = b'{"QueueUrl": "u", "MessageBody": "b", "MessageAttributes": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     with pytest.raises(SerializationError):
@@ -159,7 +172,7 @@ def test_malformed_xml_and_cbor_and_query():
     assert c.decode(m, req)["MessageAttributes"] == {"n": {"DataType": "String", "StringValue": "v"}}
     req.body = b"Action=CreateTopic&Name=t&Attributes.entry.1.key=a"
     c, m = R.route(req, "sns")
-    assert c.decode(m, req) == {"Name": "t", "Attributes": {"a": None}}
+    assert c.decode(m, req) == {"Name": "t", "Attributes": {"a": ""}}
     req = HttpRequest("GET", "/", "Action=ListTopics&Version=2010-03-31", {"host": "sns.us-east-1.amazonaws.com"}, b"")
     c, m = R.route(req, None)
     assert m.operation == "ListTopics" and c.service_name == "sns"
