@@ -140,11 +140,19 @@ async def _ipc_bench(run_dir: str, seconds: float, window: int) -> dict:
 # --------------------------------------------------------------------- HTTP
 
 
-def _request(key_id: str, i: int) -> bytes:
+def _auth(account: str | None) -> bytes:
+    """Dev mode accepts any well-formed signature; a 12-digit access key is that account."""
+    if account is None:
+        return b""
+    return (b"X-Amz-Date: 20200101T000000Z\r\nAuthorization: AWS4-HMAC-SHA256 Credential=" + account.encode()
+            + b"/20200101/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=00\r\n")
+
+
+def _request(key_id: str, i: int, account: str | None = None) -> bytes:
     body = json.dumps({"KeyId": key_id, "Tags": [{"TagKey": f"k{i % 40}", "TagValue": f"v{i}"}]}).encode()
     return (b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-amz-json-1.1\r\n"
-            b"X-Amz-Target: TrentService.TagResource\r\nConnection: keep-alive\r\n"
-            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+            b"X-Amz-Target: TrentService.TagResource\r\nConnection: keep-alive\r\n" + _auth(account)
+            + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -159,12 +167,16 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _http_conn(port: int, key_id: str, stop_at: float, counts: dict, offset: int) -> None:
+async def _http_conn(port: int, key_id, stop_at: float, counts: dict, offset: int) -> None:
+    """`key_id` is a KMS key id, or (key id, account) to sign as that account."""
+    account = None
+    if isinstance(key_id, tuple):
+        key_id, account = key_id
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = offset
     try:
         while time.perf_counter() < stop_at:
-            writer.write(_request(key_id, i))
+            writer.write(_request(key_id, i, account))
             i += 1
             status = await _read_response(reader)
             counts["ok" if status == 200 else "error"] += 1
@@ -172,29 +184,47 @@ async def _http_conn(port: int, key_id: str, stop_at: float, counts: dict, offse
         writer.close()
 
 
-async def _http_load(port: int, key_id: str, seconds: float, connections: int) -> dict:
+async def _http_load(port: int, key_id, seconds: float, connections: int) -> dict:
+    """`key_id`: one key for every connection, or a list (connection c uses key c % len)."""
+    keys = key_id if isinstance(key_id, list) else [key_id]
     counts = {"ok": 0, "error": 0}
     # warm-up: one request per connection path
-    await _http_conn(port, key_id, time.perf_counter() + 0.2, {"ok": 0, "error": 0}, 0)
+    await _http_conn(port, keys[0], time.perf_counter() + 0.2, {"ok": 0, "error": 0}, 0)
     t0 = time.perf_counter()
     stop_at = t0 + seconds
-    await asyncio.gather(*(_http_conn(port, key_id, stop_at, counts, c * 1_000_000) for c in range(connections)))
+    await asyncio.gather(*(_http_conn(port, keys[c % len(keys)], stop_at, counts, c * 1_000_000)
+                           for c in range(connections)))
     elapsed = time.perf_counter() - t0
     return {"acknowledged": counts["ok"], "errors": counts["error"], "seconds": round(elapsed, 3),
             "per_second": round(counts["ok"] / elapsed)}
 
 
-async def _create_key(port: int) -> str:
+async def _create_key(port: int, account: str | None = None) -> str:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     body = b'{"Description":"bench"}'
     writer.write(b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-amz-json-1.1\r\n"
-                 b"X-Amz-Target: TrentService.CreateKey\r\nContent-Length: " + str(len(body)).encode()
-                 + b"\r\n\r\n" + body)
+                 b"X-Amz-Target: TrentService.CreateKey\r\n" + _auth(account) + b"Content-Length: "
+                 + str(len(body)).encode() + b"\r\n\r\n" + body)
     head = await reader.readuntil(b"\r\n\r\n")
     length = next(int(line[15:]) for line in head.split(b"\r\n") if line[:15].lower() == b"content-length:")
     doc = json.loads(await reader.readexactly(length))
     writer.close()
     return doc["KeyMetadata"]["KeyId"]
+
+
+async def _keys_in_every_partition(port: int, partitions: int) -> list:
+    from broker.core.partition import partition_of
+    from services.kms.api import kms_key
+    accounts, seen = [], set()
+    n = 100000000000
+    while len(seen) < partitions:
+        n += 1
+        account = str(n)
+        p = partition_of(kms_key(account, "us-east-1"), partitions)
+        if p not in seen:
+            seen.add(p)
+            accounts.append(account)
+    return [(await _create_key(port, a), a) for a in accounts]
 
 
 def _null_http_server(port_q) -> None:
@@ -283,6 +313,21 @@ def main() -> int:
         fig["ratio_to_null_http"] = round(fig["per_second"] / max(1, baseline["per_second"]), 4)
         writes[mode] = fig
     out["writes"] = writes
+    # The same writes spread over every partition (one account per partition:
+    # KMS keys of an account live in its partition), so every tick dirties
+    # many partitions: what group commit costs per dirty partition.
+    spread: dict = {"what": "as writes, connections spread over one KMS key in each of the 16 partitions",
+                    "partitions": 16}
+    for mode in [m for m in args.modes.split(",") if m != "memory"]:
+        server = Server(mode)
+        try:
+            keys = asyncio.run(_keys_in_every_partition(server.port, 16))
+            fig = asyncio.run(_http_load(server.port, keys, args.seconds, args.connections))
+        finally:
+            server.close()
+        fig["ratio_to_single_partition"] = round(fig["per_second"] / max(1, writes[mode]["per_second"]), 4)
+        spread[mode] = fig
+    out["writes_spread"] = spread
     print(json.dumps(out, indent=2))
     return 0
 
