@@ -73,7 +73,13 @@ class Poller(threading.Thread):
             try:
                 task = poll(domain=self.domain, taskList={"name": self.task_list}, identity=self.name)
             except (botocore.exceptions.HTTPClientError, botocore.exceptions.ConnectionError):
-                continue     # the server went away (end of session) or the poll was cut
+                self._stop_event.wait(0.05)     # the server is down or restarting: poll again
+                continue
+            except botocore.exceptions.ClientError as exc:
+                if exc.response["ResponseMetadata"].get("HTTPStatusCode", 400) < 500:
+                    raise
+                self._stop_event.wait(0.05)     # a shard is restarting
+                continue
             if not task.get("taskToken") or self._stop_event.is_set():
                 continue
             try:
