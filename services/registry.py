@@ -40,6 +40,10 @@ SERVICES: list[Service] = [
     Service("sts", api="services.sts.api:StsApi"),
     Service("kms", api="services.kms.api:KmsApi", shard="services.kms.shard:KmsShard"),
     Service("sqs", api="services.sqs.api:SqsApi", shard="services.sqs.shard:SqsShard"),
+    Service("stepfunctions", api="services.stepfunctions.api:StepFunctionsApi",
+            shard="services.stepfunctions.shard:SfnShard", shard_name="sfn",
+            config="services.stepfunctions.config:KEYS",
+            admin_paths=("/_broker/stepfunctions/",), admin="services.stepfunctions.admin:handle"),
     Service("swf", api="services.swf.api:SwfApi", shard="services.swf.shard:SwfShard"),
 ]
 

@@ -1,0 +1,1 @@
+"""AWS Step Functions: the Amazon States Language interpreter and its API."""

@@ -1,0 +1,1 @@
+"""The Amazon States Language: definitions, paths, intrinsics, JSONata, Choice rules."""
