@@ -45,6 +45,9 @@ SERVICES: list[Service] = [
             config="services.stepfunctions.config:KEYS",
             admin_paths=("/_broker/stepfunctions/",), admin="services.stepfunctions.admin:handle"),
     Service("swf", api="services.swf.api:SwfApi", shard="services.swf.shard:SwfShard"),
+    Service("ses", api="services.ses.api:SesApi", shard="services.ses.shard:SesShard", config="services.ses.config:KEYS",
+            admin_paths=("/_broker/ses/", "/_aws/ses"), admin="services.ses.admin:handle"),
+    Service("sesv2", api="services.ses.apiv2:SesV2Api"),
 ]
 
 # Services whose requests the gateway recognises (model-driven routing), whether

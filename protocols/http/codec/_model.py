@@ -21,6 +21,9 @@ def _session():
 # message attribute names in AttributeNames and answers InvalidAttributeName
 # for unknown queue attributes, not a ValidationException).
 SERVICE_VALIDATES_ENUMS = frozenset({"sqs"})
+# The same for single shapes: SES takes any NotificationType and answers
+# InvalidParameterValue "Invalid notification type: X. Valid values are: ...".
+SHAPES_VALIDATED_BY_SERVICE: dict[str, frozenset[str]] = {"ses": frozenset({"NotificationType"})}
 
 
 # Enum values as AWS lists them in a validation message (its own order, and the set it
@@ -54,6 +57,10 @@ def _raw_model(name: str) -> dict:
     raw = _session().get_component("data_loader").load_service_model(name, "service-2")
     if name in SERVICE_VALIDATES_ENUMS:   # a copy: botocore's cached model stays intact
         raw = {**raw, "shapes": {k: {a: b for a, b in s.items() if a != "enum"} for k, s in raw["shapes"].items()}}
+    elif name in SHAPES_VALIDATED_BY_SERVICE:
+        own = SHAPES_VALIDATED_BY_SERVICE[name]
+        raw = {**raw, "shapes": {k: {a: b for a, b in s.items() if a != "enum" or k not in own}
+                                 for k, s in raw["shapes"].items()}}
     return raw
 
 

@@ -1,0 +1,61 @@
+"""Helpers shared by the SES tests (import as tests.services.ses._helpers)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from urllib.parse import urlencode
+
+
+class Mailbox:
+    """The mailbox admin API of one server."""
+
+    def __init__(self, base: str):
+        self.base = base
+
+    def request(self, method: str, path: str, timeout: float = 30.0):
+        req = urllib.request.Request(self.base + path, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as r:
+                status, ctype, body = r.status, r.headers.get("Content-Type", ""), r.read()
+        except urllib.error.HTTPError as exc:
+            status, ctype, body = exc.code, exc.headers.get("Content-Type", ""), exc.read()
+        if ctype.startswith("application/json") and body:
+            return status, json.loads(body)
+        return status, body
+
+    def list(self, **q) -> list[dict]:
+        status, doc = self.request("GET", "/_broker/ses/messages" + _qs(q))
+        assert status == 200, doc
+        return doc["messages"]
+
+    def get(self, mail_id: str) -> dict:
+        status, doc = self.request("GET", f"/_broker/ses/messages/{mail_id}")
+        assert status == 200, doc
+        return doc
+
+    def raw(self, mail_id: str) -> bytes:
+        status, body = self.request("GET", f"/_broker/ses/messages/{mail_id}/raw")
+        assert status == 200, body
+        return body
+
+    def wait(self, timeout: float = 10.0, **q):
+        status, doc = self.request("GET", "/_broker/ses/messages/wait" + _qs({**q, "timeout": timeout}),
+                                   timeout=timeout + 15)
+        return doc["message"] if status == 200 else None
+
+
+def _qs(q: dict) -> str:
+    q = {k: v for k, v in q.items() if v is not None}
+    return "?" + urlencode(q) if q else ""
+
+
+def error_of(exc_info) -> tuple[str, str]:
+    e = exc_info.value.response["Error"]
+    return e["Code"], e.get("Message", "")
+
+
+def registered(name: str) -> bool:
+    from services.registry import SERVICES
+    return any(s.name == name for s in SERVICES)
