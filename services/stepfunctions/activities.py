@@ -123,8 +123,9 @@ class Activities:
                 continue
             self.store.delete(KIND_TASK, key)
             target = arns.parse(rec["exec"]).key
-            self.outbox.send(target, "sfn.ActivityStarted", {"k": target, "token": rec["token"], "worker": worker})
-            return {"taskToken": rec["token"], "input": rec["input"]}
+            notice = {"k": target, "token": rec["token"], "worker": worker}
+            self.outbox.send(target, "sfn.ActivityStarted", notice)
+            return {"taskToken": rec["token"], "input": rec["input"], "_notice": notice}
         return None
 
     def _serve(self, q: _Queue) -> None:
@@ -143,10 +144,18 @@ class Activities:
         if self.store.get(KIND_ACTIVITY, arn) is None:
             raise activity_does_not_exist(arn)
         q = self._queue(arn)
-        got = self._take(q, worker)
-        if got is not None:
-            return got
-        return self._wait(q, worker, wait_s)
+        return self._get(q, worker, wait_s)
+
+    async def _get(self, q: _Queue, worker: str | None, wait_s: float) -> dict:
+        got = self._take(q, worker) or await self._wait(q, worker, wait_s)
+        if not got:
+            return {}
+        notice = got.pop("_notice")
+        try:    # the execution records ActivityStarted before the worker can answer (the outbox re-sends on loss)
+            await self.part.call(notice["k"], "sfn.ActivityStarted", dict(notice))
+        except Exception:
+            pass
+        return got
 
     async def _wait(self, q: _Queue, worker: str | None, wait_s: float):
         fut = asyncio.get_running_loop().create_future()
@@ -165,4 +174,4 @@ class Activities:
                 q.waiters.remove(entry)
             except ValueError:
                 pass
-        return got or {}
+        return got
