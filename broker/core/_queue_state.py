@@ -20,13 +20,14 @@ _SLACK = 1024
 
 
 class _Group:
-    __slots__ = ("name", "msgs", "inflight", "queued")
+    __slots__ = ("name", "msgs", "inflight", "queued", "back")
 
     def __init__(self, name: Any) -> None:
         self.name = name
         self.msgs: deque[Message] = deque()  # every non-GONE message, seq order (GONE ones lazily)
         self.inflight = 0
         self.queued: int | None = None  # head seq last pushed onto the group heap
+        self.back = False               # GROUP_HEAD: its head returned from flight (queue it last)
 
 
 class QueueState:
@@ -172,9 +173,28 @@ class QueueState:
         if self._fifo:
             self._groups[m.group].inflight += 1
 
+    def _hide(self, m: Message, now: int, lease_ms: int) -> None:
+        """READY -> INFLIGHT under its current lease token, without a new receive."""
+        self._n_ready -= 1
+        self._bytes_q -= m.size
+        self._n_inflight += 1
+        m.state = INFLIGHT
+        m.visible_at = now + lease_ms
+        self._push_lease(m)
+        if self._fifo:                  # its ready entry is lazy: dead while INFLIGHT
+            g = self._groups[m.group]
+            g.inflight += 1
+            self._group_check(g)
+
     def _make_ready(self, m: Message) -> None:
         """DELAYED or INFLIGHT -> READY, at its seq position."""
         prev = m.state
+        if prev == INFLIGHT and self._head_groups:
+            g = self._groups[m.group]
+            d = g.msgs
+            while d and d[0].state == GONE:
+                d.popleft()
+            g.back = bool(d) and d[0] is m
         if prev == DELAYED:
             self._n_delayed -= 1
         else:  # INFLIGHT
@@ -219,7 +239,11 @@ class QueueState:
             self._group_check(self._groups[m.group])
 
     def _group_check(self, g: _Group) -> None:
-        """Drop GONE heads; forget an empty group; queue the group if available."""
+        """Drop GONE heads; forget an empty group; queue the group if available.
+
+        Heap entries are ``(rank, head seq, name)``: rank is the head's seq, or for
+        GROUP_HEAD a group whose head came back from flight ranks after every message
+        sent so far (``_next_seq``), behind the groups still waiting."""
         d = g.msgs
         while d and d[0].state == GONE:
             d.popleft()
@@ -227,11 +251,13 @@ class QueueState:
             if g.inflight == 0 and self._groups.get(g.name) is g:
                 del self._groups[g.name]
             return
-        if g.inflight == 0:
+        if g.inflight == 0 or self._head_groups:
             h = d[0]
             if h.state == READY and g.queued != h.seq:
                 g.queued = h.seq
-                heappush(self._gheap, (h.seq, g.name))
+                rank = self._next_seq if g.back else h.seq
+                g.back = False
+                heappush(self._gheap, (rank, h.seq, g.name))
 
     def _push_delayed(self, m: Message) -> None:
         h = self._delayed
@@ -261,13 +287,13 @@ class QueueState:
 
     def _pop_group(self) -> _Group | None:
         """Pop the group heap's top; return the group if it is available with that head."""
-        seq, name = heappop(self._gheap)
+        _rank, seq, name = heappop(self._gheap)
         g = self._groups.get(name)
         if g is None:
             return None
         if g.queued == seq:
             g.queued = None
-        if g.inflight:
+        if g.inflight and not self._head_groups:
             return None
         d = g.msgs
         while d and d[0].state == GONE:

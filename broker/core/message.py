@@ -19,6 +19,8 @@ __all__ = [
     "TRANSITIONS",
     "DROP_HEAD",
     "REJECT_PUBLISH",
+    "GROUP_EXCLUSIVE",
+    "GROUP_HEAD",
     "Message",
     "DedupRecord",
     "QueueConfig",
@@ -141,10 +143,16 @@ class DedupRecord:
         return f"DedupRecord({self.to_record()!r})"
 
 
+GROUP_EXCLUSIVE = "exclusive"   # FIFO: a group with anything in flight hands out nothing
+GROUP_HEAD = "head"             # FIFO: a group is available while its oldest message is ready;
+                                # a group whose message returned goes behind the waiting groups
+
+
 class QueueConfig:
     __slots__ = (
         "fifo", "delay_ms", "lease_ms", "retention_ms", "max_length", "max_bytes",
         "overflow", "max_receives", "dedup_window_ms", "dedup_scope", "max_priority",
+        "group_mode",
     )
 
     def __init__(
@@ -153,11 +161,14 @@ class QueueConfig:
         max_bytes: int | None = None, overflow: str = DROP_HEAD,
         max_receives: int | None = None, dedup_window_ms: int | None = None,
         dedup_scope: str = "queue", max_priority: int | None = None,
+        group_mode: str = GROUP_EXCLUSIVE,
     ) -> None:
         if overflow not in (DROP_HEAD, REJECT_PUBLISH):
             raise ValueError(f"overflow must be {DROP_HEAD!r} or {REJECT_PUBLISH!r}")
         if dedup_scope not in ("queue", "group"):
             raise ValueError("dedup_scope must be 'queue' or 'group'")
+        if group_mode not in (GROUP_EXCLUSIVE, GROUP_HEAD):
+            raise ValueError(f"group_mode must be {GROUP_EXCLUSIVE!r} or {GROUP_HEAD!r}")
         self.fifo = fifo
         self.delay_ms = delay_ms
         self.lease_ms = lease_ms
@@ -169,6 +180,7 @@ class QueueConfig:
         self.dedup_window_ms = dedup_window_ms
         self.dedup_scope = dedup_scope
         self.max_priority = max_priority
+        self.group_mode = group_mode
 
     def __repr__(self) -> str:
         return "QueueConfig(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"

@@ -42,7 +42,7 @@ from typing import Any, Iterator
 from ._queue_state import QueueState, _Group, _lease_live
 from ._ready import PriorityReady, SeqReady
 from .message import (
-    DELAYED, DROP_HEAD, GONE, INFLIGHT, READY, REJECT_PUBLISH, DedupRecord,
+    DELAYED, DROP_HEAD, GONE, GROUP_HEAD, INFLIGHT, READY, REJECT_PUBLISH, DedupRecord,
     DispatchResult, EnqueueResult, Journal, LeaseError, Message, NullJournal,
     QueueConfig, ReceiveResult, TickResult,
 )
@@ -60,7 +60,7 @@ class Queue(PushMixin, QueueState):
         "qid", "config", "journal", "_next_seq", "_msgs", "_ready", "_order",
         "_groups", "_gheap", "_delayed", "_leases", "_ttl", "_dedup", "_dedup_heap",
         "_dedup_n", "_consumers", "_ring", "_n_ready", "_n_inflight", "_n_delayed",
-        "_bytes", "_bytes_q", "_fifo", "_max_receives", "_limits",
+        "_bytes", "_bytes_q", "_fifo", "_max_receives", "_limits", "_head_groups",
     )
 
     def __init__(self, qid: Any, config: QueueConfig | None = None,
@@ -73,6 +73,7 @@ class Queue(PushMixin, QueueState):
         self._fifo = cfg.fifo
         self._max_receives = cfg.max_receives
         self._limits = cfg.max_length is not None or cfg.max_bytes is not None
+        self._head_groups = cfg.fifo and cfg.group_mode == GROUP_HEAD
         if cfg.fifo:
             self._ready = None
             # oldest-ready order, only needed for drop-head overflow
@@ -139,7 +140,10 @@ class Queue(PushMixin, QueueState):
     def enqueue(self, now: int, payload: Any, size: int, *, msg_id: str = "",
                 delay_ms: int | None = None, dedup: str | None = None,
                 group: str | None = None, priority: int = 0,
-                ttl_ms: int | None = None) -> EnqueueResult:
+                ttl_ms: int | None = None, receive_count: int = 0,
+                first_receive_at: int | None = None) -> EnqueueResult:
+        """Store a message. ``receive_count``/``first_receive_at`` carry a moved
+        message's history (a dead-letter queue keeps its ApproximateReceiveCount)."""
         cfg = self.config
         journal = self.journal
         key = None
@@ -170,12 +174,12 @@ class Queue(PushMixin, QueueState):
         delay = cfg.delay_ms if delay_ms is None else delay_ms
         if delay > 0:
             m = Message(seq, msg_id, payload, size, group, dedup, priority, now,
-                        now + delay, expires_at, 0, None, 0, DELAYED)
+                        now + delay, expires_at, receive_count, first_receive_at, 0, DELAYED)
             self._n_delayed += 1
             self._push_delayed(m)
         else:
             m = Message(seq, msg_id, payload, size, group, dedup, priority, now,
-                        now, expires_at, 0, None, 0, READY)
+                        now, expires_at, receive_count, first_receive_at, 0, READY)
             self._n_ready += 1
         self._msgs[seq] = m
         self._bytes += size
@@ -262,11 +266,14 @@ class Queue(PushMixin, QueueState):
             self._group_check(g)
 
     # ------------------------------------------------------------------ leases
-    def change_lease(self, now: int, seq: int, lease: int, lease_ms: int) -> bool:
+    def change_lease(self, now: int, seq: int, lease: int, lease_ms: int, *, revive: bool = False) -> bool:
         """Change a pulled message's visibility timeout; ``lease_ms == 0`` makes it
         visible now. Raises ``LeaseError`` with reason ``not_found`` (no such
         message), ``stale`` (``lease`` is not the current token: someone received
-        it since) or ``not_inflight`` (current token but not leased any more)."""
+        it since) or ``not_inflight`` (current token but not leased any more).
+        ``revive``: a message whose lease ran out (READY again, same token) is
+        hidden again for ``lease_ms`` instead (SQS standard queues accept it); its
+        receive count is unchanged."""
         chg: dict[int, Message] = {}
         expired: list[Message] = []
         self._advance_if_due(now, chg, expired)
@@ -276,6 +283,10 @@ class Queue(PushMixin, QueueState):
                 raise LeaseError("not_found", seq)
             if m.lease != lease:
                 raise LeaseError("stale", seq)
+            if revive and m.state == READY and lease_ms > 0 and m.first_receive_at is not None:
+                self._hide(m, now, lease_ms)
+                chg[seq] = m
+                return True
             if m.state != INFLIGHT or m.consumer is not None:
                 raise LeaseError("not_inflight", seq)
             if lease_ms <= 0:
@@ -297,7 +308,22 @@ class Queue(PushMixin, QueueState):
         self.journal.removed(self, m)
         return True
 
-    def purge(self, include_inflight: bool = False) -> int:
+    def reconfigure(self, config: QueueConfig) -> None:
+        """Apply changed options (delay, lease, retention, delivery limit, limits);
+        ``fifo``, ``dedup_scope``, ``group_mode`` and priorities stay as created."""
+        self.config = config
+        self._max_receives = config.max_receives
+        self._limits = config.max_length is not None or config.max_bytes is not None
+
+    def purge(self, include_inflight: bool = False, clear_dedup: bool = False) -> int:
+        """Remove every stored message (leased ones too with ``include_inflight``);
+        ``clear_dedup`` also forgets the deduplication window."""
+        if clear_dedup and self._dedup:
+            journal = self.journal
+            for rec in self._dedup.values():
+                journal.dedup_expired(self, rec)
+            self._dedup.clear()
+            self._dedup_heap = []
         victims = [m for m in self._msgs.values() if include_inflight or m.state != INFLIGHT]
         journal = self.journal
         for m in victims:

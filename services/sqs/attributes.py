@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from services.sqs.errors import invalid_attribute_name, invalid_attribute_value, invalid_parameter
+from services.sqs.errors import err, invalid_attribute_name, invalid_attribute_value, invalid_parameter
 from services.sqs.limits import (
     FIFO_ONLY, MAX_DELAY, MAX_MESSAGE_SIZE, MAX_RECEIVE_COUNT, MAX_RETENTION, MAX_VISIBILITY, MAX_WAIT,
     MIN_MESSAGE_SIZE, MIN_RETENTION, SETTABLE,
@@ -84,19 +84,40 @@ def normalize(attrs: dict[str, str], *, fifo: bool, creating: bool) -> dict[str,
         else:  # KmsMasterKeyId
             out[name] = value
     if "FifoQueue" in out:
-        if not creating:
+        if not fifo:
             raise invalid_attribute_name("FifoQueue")
-        if out["FifoQueue"] == "false" and fifo:
-            raise invalid_parameter("The name of a FIFO queue can only include alphanumeric characters, hyphens, "
-                                    "or underscores, must end with .fifo suffix and be 1 to 80 in length.")
+        if out["FifoQueue"] == "false":
+            raise invalid_attribute_value("FifoQueue", "Modifying queue type is not supported.")
     if not fifo:
-        for name in FIFO_ONLY & set(out):
-            raise invalid_attribute_name(name)
+        for name in attrs:   # in the order sent: AWS names the first one
+            if name in FIFO_ONLY:
+                if name in _FIFO_ONLY_TEXT:
+                    raise err("InvalidAttributeName", _FIFO_ONLY_TEXT[name])
+                raise invalid_attribute_name(name)
     if out.get("KmsMasterKeyId") and out.get("SqsManagedSseEnabled") == "true":
-        raise invalid_attribute_value("SqsManagedSseEnabled",
-                                      "You can use one type of server-side encryption (SSE) at one time. "
-                                      "You can either enable KMS SSE or SQS SSE.")
+        raise err("InvalidAttributeName", "You can use one type of server-side encryption (SSE) at one time. "
+                  "You can either enable KMS SSE or SQS SSE.")
     return out
+
+
+_FIFO_ONLY_TEXT = {
+    "DeduplicationScope": "You can specify the DeduplicationScope only when FifoQueue is set to true.",
+    "FifoThroughputLimit": "You can specify the FifoThroughputLimit only when FifoQueue is set to true.",
+}
+
+
+def queue_type(name: str, attrs: dict) -> bool:
+    """CreateQueue: is the queue FIFO? Checks the name against FifoQueue as AWS does."""
+    value = attrs.get("FifoQueue")
+    fifo = value is not None and str(value).lower() == "true"
+    if fifo:
+        check_queue_name(name, True)
+    elif value is not None:
+        check_queue_name(name, False)
+        raise invalid_attribute_name("FifoQueue")    # FifoQueue=false is no attribute of a standard queue
+    else:
+        check_queue_name(name, False)
+    return fifo
 
 
 def _redrive_policy(value: str) -> str:

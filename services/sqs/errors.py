@@ -3,7 +3,8 @@
 Codes are the JSON shape names (the codec adds the legacy query code, e.g.
 ``AWS.SimpleQueueService.NonExistentQueue``, from the model); codes SQS
 returns without a modeled shape (MissingParameter, InvalidParameterValue)
-pass through as they are on both protocols.
+are the query codes, which the codec renames in JSON's ``__type``
+(``...#MissingRequiredParameterException``, ``...#InvalidParameterValueException``).
 """
 
 from __future__ import annotations
@@ -45,3 +46,16 @@ def invalid_attribute_value(name: str, detail: str = "") -> ServiceError:
 
 def receipt_handle_invalid(handle: str) -> ServiceError:
     return err("ReceiptHandleIsInvalid", f'The input receipt handle "{handle}" is not a valid receipt handle.')
+
+
+def receipt_handle_expired(handle: str) -> ServiceError:
+    return invalid_value(handle, "ReceiptHandle", "The receipt handle has expired.")
+
+
+def message_not_available(handle: str) -> ServiceError:
+    return invalid_value(handle, "ReceiptHandle", "Message does not exist or is not available for visibility "
+                         "timeout change.")
+
+
+def invalid_action(action: str) -> ServiceError:
+    return err("InvalidAction", f"The action {action} is not valid for this endpoint.")

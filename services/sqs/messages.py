@@ -13,7 +13,7 @@ from services.sqs.limits import MAX_MESSAGE_ATTRIBUTES
 _LEN = struct.Struct(">I")
 # XML 1.0 characters SQS accepts in a body or string attribute.
 _INVALID_CHARS = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-_ATTR_NAME = re.compile(r"^[A-Za-z0-9_\-.]{1,256}$")
+
 _BATCH_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 _TYPE_PREFIXES = ("String", "Number", "Binary")
 
@@ -71,12 +71,14 @@ def check_attributes(attrs: dict | None, *, system: bool = False) -> int:
             f"Number of message attributes [{len(attrs)}] exceeds the allowed maximum [{MAX_MESSAGE_ATTRIBUTES}].")
     size = 0
     for name, value in attrs.items():
+        if not isinstance(value, dict):
+            value = {}   # a null value: answered below as a value without a type
         if system:
             if name != "AWSTraceHeader":
                 raise invalid_parameter(f"Message system attribute name '{name}' is invalid.")
         else:
             low = name.lower()
-            if (not _ATTR_NAME.match(name) or name.startswith(".") or name.endswith(".") or ".." in name):
+            if (not _valid_attribute_name(name) or name.startswith(".") or name.endswith(".") or ".." in name):
                 raise invalid_parameter(
                     f"Message ({kind}) attribute name '{name}' is invalid. Message attribute names can contain "
                     "only alphanumeric characters, hyphens, underscores and periods, must not start or end "
@@ -101,22 +103,21 @@ def check_attributes(attrs: dict | None, *, system: bool = False) -> int:
                                     f"message attribute value for message attribute type '{base}'.")
         if base == "Binary":
             if bv is None or len(bv) == 0:
-                raise invalid_parameter(f"The message ({kind}) attribute '{name}' must contain a non-empty "
-                                        "message attribute value for message attribute type 'Binary'.")
+                raise invalid_parameter(f"Message ({kind}) attribute '{name}' must contain a non-empty value of "
+                                        "type 'Binary'.")
             if sv is not None:
                 raise invalid_parameter(f"Message ({kind}) attribute '{name}' with type '{dtype}' must use "
                                         "field 'Binary'.")
             vlen = len(bv)
         else:
             if sv is None or sv == "":
-                raise invalid_parameter(f"The message ({kind}) attribute '{name}' must contain a non-empty "
-                                        f"message attribute value for message attribute type '{base}'.")
+                raise invalid_parameter(f"Message ({kind}) attribute '{name}' must contain a non-empty value of "
+                                        f"type '{base}'.")
             if bv is not None:
                 raise invalid_parameter(f"Message ({kind}) attribute '{name}' with type '{dtype}' must use "
                                         "field 'String'.")
-            if _INVALID_CHARS.search(sv):
-                raise err("InvalidMessageContents",
-                          f"Invalid characters found in the message ({kind}) attribute '{name}'.")
+            if _INVALID_CHARS.search(sv):   # control characters: a parameter error, unlike in a body
+                raise invalid_parameter(f"Invalid characters found in the message ({kind}) attribute '{name}'.")
             if base == "Number":
                 _check_number(name, sv, kind)
             vlen = len(sv.encode())
@@ -137,11 +138,16 @@ def _check_number(name: str, text: str, kind: str) -> None:
                                 "numbers can have up to 38 digits of precision and be from 10^-128 to 10^+126.")
 
 
+def _valid_attribute_name(name: str) -> bool:
+    # letters and digits of any script (AWS accepts "attr.1øßä"), hyphen, underscore, period
+    return 0 < len(name) <= 256 and all(c.isalnum() or c in "-_." for c in name)
+
+
 def select_attributes(attrs: dict | None, names: list[str] | None) -> dict:
-    """MessageAttributeNames selection: All, .*, prefix.*, or exact names."""
+    """MessageAttributeNames selection: All, * or .*, prefix.* (Hel.*), or exact names."""
     if not attrs or not names:
         return {}
-    if "All" in names or ".*" in names:
+    if "All" in names or ".*" in names or "*" in names:
         return attrs
     out = {}
     prefixes = [n[:-1] for n in names if n.endswith(".*")]

@@ -15,9 +15,11 @@ from collections import deque
 
 import msgspec
 
-from broker.core.message import QueueConfig
+from broker.core.message import GROUP_HEAD, QueueConfig
 from broker.core.queue import Queue
 from services.sqs.limits import DEDUP_WINDOW_MS, DEFAULT_ATTRIBUTES, FIFO_DEFAULTS
+
+KIND_QUEUE = "sqs.queue"       # store kind of queue records
 
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder().decode
@@ -57,19 +59,36 @@ def parse_receipt_handle(handle: str) -> tuple[int, int, int] | None:
     return _RH.unpack(body)
 
 
+def apply_sse_rules(attrs: dict, changed: dict) -> None:
+    """Server-side encryption attributes after a change, as AWS shows them: a KMS key turns
+    SSE-SQS off ("false", and KmsDataKeyReusePeriodSeconds defaults to 300); turning SSE-SQS on
+    drops the KMS key; without a KMS key there is no KmsDataKeyReusePeriodSeconds."""
+    if changed.get("KmsMasterKeyId"):
+        attrs["SqsManagedSseEnabled"] = "false"
+        attrs.setdefault("KmsDataKeyReusePeriodSeconds", "300")
+    elif changed.get("SqsManagedSseEnabled") == "true":
+        attrs.pop("KmsMasterKeyId", None)
+    if not attrs.get("KmsMasterKeyId"):
+        attrs.pop("KmsMasterKeyId", None)
+        attrs.pop("KmsDataKeyReusePeriodSeconds", None)
+
+
 def sequence_number(seq: int) -> str:
     return str(10 ** 19 + seq)
 
 
 class SqsQueue:
     __slots__ = ("key", "name", "account", "region", "qid", "attrs", "tags", "created", "modified",
-                 "last_purge", "queue", "waiters", "attempts", "armed_for", "fifo", "dead")
+                 "last_purge", "queue", "waiters", "attempts", "armed_for", "fifo", "dead", "scope")
 
     def __init__(self, key: str, name: str, account: str, region: str, qid: int, attrs: dict,
-                 tags: dict, created: int, modified: int, last_purge: int = 0):
+                 tags: dict, created: int, modified: int, last_purge: int = 0, scope: str | None = None):
         self.key, self.name, self.account, self.region, self.qid = key, name, account, region, qid
         self.fifo = name.endswith(".fifo")
         self.attrs = attrs
+        # the deduplication scope in force: the one the queue was created with. AWS changes the
+        # DeduplicationScope attribute on SetQueueAttributes but keeps deduplicating as before.
+        self.scope = scope or ("group" if attrs.get("DeduplicationScope") == "messageGroup" else "queue")
         self.tags = tags
         self.created, self.modified, self.last_purge = created, modified, last_purge
         self.queue: Queue | None = None
@@ -93,21 +112,19 @@ class SqsQueue:
         full = dict(DEFAULT_ATTRIBUTES)
         if name.endswith(".fifo"):
             full.update(FIFO_DEFAULTS)
-        if attrs.get("KmsMasterKeyId"):
-            full.pop("SqsManagedSseEnabled", None)
-            full["KmsDataKeyReusePeriodSeconds"] = "300"
         full.update(attrs)
+        apply_sse_rules(full, attrs)
         return cls(key, name, account, region, qid, full, dict(tags), now_ms, now_ms)
 
     def record(self) -> dict:
         return {"name": self.name, "account": self.account, "region": self.region, "qid": self.qid,
                 "attrs": self.attrs, "tags": self.tags, "created": self.created, "modified": self.modified,
-                "last_purge": self.last_purge}
+                "last_purge": self.last_purge, "scope": self.scope}
 
     @classmethod
     def from_record(cls, key: str, rec: dict) -> "SqsQueue":
         return cls(key, rec["name"], rec["account"], rec["region"], rec["qid"], dict(rec["attrs"]),
-                   dict(rec["tags"]), rec["created"], rec["modified"], rec.get("last_purge", 0))
+                   dict(rec["tags"]), rec["created"], rec["modified"], rec.get("last_purge", 0), rec.get("scope"))
 
     def core_config(self) -> QueueConfig:
         a = self.attrs
@@ -120,7 +137,8 @@ class SqsQueue:
             retention_ms=int(a.get("MessageRetentionPeriod", "345600")) * 1000,
             max_receives=max_receives,
             dedup_window_ms=DEDUP_WINDOW_MS if self.fifo else None,
-            dedup_scope="group" if a.get("DeduplicationScope") == "messageGroup" else "queue",
+            dedup_scope=self.scope,
+            group_mode=GROUP_HEAD,
         )
 
     @property

@@ -5,7 +5,10 @@ record: a restarted shard resumes every RUNNING task. Each step leases up
 to the per-second rate of visible messages, enqueues them at their
 destination (the original source queue from DeadLetterQueueSourceArn, or
 DestinationArn) and deletes them from the source only after the destination
-acknowledged: at-least-once, never lost.
+acknowledged: at-least-once, never lost. Messages of the source that pass its
+own redrive limit on the way are dead-lettered, as any receive does.
+
+A TaskHandle is AWS's: base64 of ``{"taskId": "<uuid>", "sourceArn": "<arn>"}``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import logging
 import uuid
 
 from services.errors import ServiceError
-from services.sqs.errors import err
+from services.sqs.errors import err, invalid_parameter
 from services.sqs.model import P_DLQ_SRC, P_SENT, decode_payload
 from services.sqs.urls import entity_key, parse_arn
 
@@ -28,17 +31,21 @@ STEP_LEASE_MS = 30000
 DEFAULT_RATE = 500
 
 
-def task_handle(source_key: str, task_id: str) -> str:
-    raw = json.dumps({"k": source_key, "t": task_id}, separators=(",", ":")).encode()
+def task_handle(task_id: str, source_arn: str) -> str:
+    raw = json.dumps({"taskId": task_id, "sourceArn": source_arn}, separators=(",", ":")).encode()
     return base64.b64encode(raw).decode()
 
 
 def parse_task_handle(handle: str) -> tuple[str, str] | None:
+    """(task id, source ARN) of a TaskHandle, or None when it is not one."""
     try:
         doc = json.loads(base64.b64decode(handle, validate=True))
-        return doc["k"], doc["t"]
+        task_id, source_arn = doc["taskId"], doc["sourceArn"]
     except (ValueError, KeyError, TypeError):
         return None
+    if not isinstance(task_id, str) or not isinstance(source_arn, str):
+        return None
+    return task_id, source_arn
 
 
 class MoveTasks:
@@ -65,10 +72,9 @@ class MoveTasks:
         q = self.shard._get(a["k"])
         for rec in self.tasks.values():
             if rec["source_key"] == q.key and rec["status"] in ("RUNNING", "CANCELLING"):
-                raise err("UnsupportedOperation",
-                          "There is already a task running. Only one active task is allowed for a source queue "
-                          "arn at a given time.")
-        tid = uuid.uuid4().hex
+                raise invalid_parameter("There is already a task running. Only one active task is allowed for a "
+                                        "source queue arn at a given time.")
+        tid = str(uuid.uuid4())
         now = self.shard.part.now_ms()
         rec = {"id": tid, "source_key": q.key, "source_arn": q.arn, "dest_arn": a.get("dest"),
                "rate": a.get("rate") or DEFAULT_RATE, "explicit_rate": a.get("rate") is not None,
@@ -76,12 +82,11 @@ class MoveTasks:
         self.tasks[tid] = rec
         self._save(rec)
         self._run(tid)
-        return {"TaskHandle": task_handle(q.key, tid)}
+        return {"TaskHandle": task_handle(tid, q.arn)}
 
     def cancel(self, a):
-        parsed = parse_task_handle(a["handle"])
-        rec = self.tasks.get(parsed[1]) if parsed else None
-        if rec is None:
+        rec = self.tasks.get(a["task"])
+        if rec is None or rec["source_key"] != a["k"]:
             raise err("ResourceNotFoundException", "Task does not exist.", 404)
         if rec["status"] != "RUNNING":
             raise err("UnsupportedOperation", f"Task is in {rec['status']} status and cannot be cancelled.")
@@ -104,7 +109,7 @@ class MoveTasks:
                     "ApproximateNumberOfMessagesToMove": r["to_move"],
                     "StartedTimestamp": r["started"]}
             if r["status"] == "RUNNING":
-                item["TaskHandle"] = task_handle(r["source_key"], r["id"])
+                item["TaskHandle"] = task_handle(r["id"], r["source_arn"])
             if r["dest_arn"]:
                 item["DestinationArn"] = r["dest_arn"]
             if r.get("explicit_rate"):
@@ -142,6 +147,8 @@ class MoveTasks:
                 now = shard.part.now_ms()
                 batch = min(rec["rate"], rec["to_move"] - rec["moved"])
                 res = q.queue.receive(now, batch, STEP_LEASE_MS)
+                if res.dead:   # past the source's own redrive limit: on to its dead-letter queue
+                    shard._dead_letter(q, res.dead)
                 by_dest: dict[str, list] = {}
                 taken = []
                 failure = None

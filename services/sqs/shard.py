@@ -3,35 +3,35 @@
 Ops are ``sqs.<Name>`` with compact args built by the gateway half
 (services/sqs/api.py). Each runs synchronously against memory and stages its
 writes; the runtime commits them before the reply leaves the shard. Long
-polls and SSE-KMS checks return awaitables.
+polls and SSE-KMS checks return awaitables. Queue attributes, tags and
+permissions live in services/sqs/_shard_queues.py (a mixin of this class).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
-from broker.core.message import INFLIGHT, LeaseError, Message
+from broker.core.message import INFLIGHT, READY, LeaseError, Message
 from broker.core.store import open_queue
 from broker.core.timers import arm_queue
 from broker.runtime.outbox import Outbox
 from services.sqs import movetasks
-from services.sqs.errors import err, invalid_parameter, queue_does_not_exist
+from services.sqs._shard_queues import QueuesMixin
+from services.sqs.errors import (
+    err, invalid_parameter, message_not_available, queue_does_not_exist, receipt_handle_expired, receipt_handle_invalid,
+)
 from services.sqs.limits import (
     MAX_INFLIGHT_FIFO, MAX_INFLIGHT_STANDARD, PURGE_INTERVAL_MS, RECEIVE_ATTEMPT_WINDOW_MS,
 )
 from services.sqs.model import (
-    P_DLQ_SRC, P_SENT, SqsQueue, decode_payload, encode_payload, parse_receipt_handle, receipt_handle,
+    KIND_QUEUE, P_DLQ_SRC, P_SENT, SqsQueue, decode_payload, encode_payload, parse_receipt_handle, receipt_handle,
     sequence_number,
 )
 from services.sqs.urls import entity_key, parse_arn
 
 log = logging.getLogger("broker.sqs")
 
-QUEUE_REUSE_DELAY_MS = 60_000   # AWS: wait 60 s after DeleteQueue before reusing the name
-
-KIND_QUEUE = "sqs.queue"
 KIND_OUTBOX = "sqs.outbox"
 
 _KMS_ERRORS = {
@@ -43,7 +43,7 @@ _KMS_ERRORS = {
 }
 
 
-class SqsShard:
+class SqsShard(QueuesMixin):
     def __init__(self, part):
         self.part = part
         self.store = part.store
@@ -66,10 +66,9 @@ class SqsShard:
         self.tasks.close()
         self.outbox.close()
 
-    # -- queue lifecycle ----------------------------------------------------
+    # -- queue plumbing -----------------------------------------------------
     def _attach_core(self, q: SqsQueue, now: int, restore: bool = False) -> None:
-        core = open_queue(self.store, q.qid, q.core_config(), now, restore=restore)
-        q.queue = core
+        q.queue = open_queue(self.store, q.qid, q.core_config(), now, restore=restore)
         self._arm(q)
 
     def _get(self, key: str) -> SqsQueue:
@@ -81,154 +80,18 @@ class SqsShard:
     def _save(self, q: SqsQueue) -> None:
         self.store.put(KIND_QUEUE, q.key, q.record())
 
-    def op_CreateQueue(self, a):
-        key, now = a["k"], self.part.now_ms()
-        q = self.queues.get(key)
-        if q is not None:
-            for name, value in a["attrs"].items():
-                if q.attrs.get(name, "") != value:
-                    raise err("QueueNameExists",
-                              f"A queue already exists with the same name and a different value for attribute {name}")
-            return {"created": False}
-        gone = self.deleted_at.get(key)
-        if gone is not None and now - gone < QUEUE_REUSE_DELAY_MS:
-            raise err("QueueDeletedRecently", "You must wait 60 seconds after deleting a queue before you can "
-                      "create another with the same name.")
-        self.deleted_at.pop(key, None)
-        qid = self.store.allocate_id("qid")  # one counter per partition: qids key message rows
-        q = SqsQueue.new(key, a["name"], a["account"], a["region"], qid, a["attrs"], a.get("tags") or {}, now)
-        self._attach_core(q, now)
-        self.queues[key] = q
-        self._save(q)
-        return {"created": True}
-
-    def op_DeleteQueue(self, a):
-        q = self._get(a["k"])
-        del self.queues[q.key]
-        q.dead = True
-        now = self.part.now_ms()
-        self.deleted_at = {k: t for k, t in self.deleted_at.items() if now - t < QUEUE_REUSE_DELAY_MS}
-        self.deleted_at[q.key] = now
-        self._release_waiters(q)
-        self.store.delete(KIND_QUEUE, q.key)
-        self.store.drop_queue(q.qid)
-        self.tasks.queue_deleted(q)
-        return {}
-
-    def op_GetQueue(self, a):
-        """What another queue needs to know of this one (redrive checks)."""
-        q = self.queues.get(a["k"])
-        if q is None:
-            return None
-        return {"arn": q.arn, "fifo": q.fifo, "allow": q.attrs.get("RedriveAllowPolicy", ""),
-                "dlq": q.dlq_arn}
-
-    def op_GetQueueAttributes(self, a):
-        q = self._get(a["k"])
-        core = q.queue
-        out = dict(q.attrs)
-        out.update({
-            "ApproximateNumberOfMessages": str(core.visible),
-            "ApproximateNumberOfMessagesNotVisible": str(core.inflight),
-            "ApproximateNumberOfMessagesDelayed": str(core.delayed),
-            "CreatedTimestamp": str(q.created // 1000),
-            "LastModifiedTimestamp": str(q.modified // 1000),
-            "QueueArn": q.arn,
-        })
-        return {k: v for k, v in out.items() if v != ""}
-
-    def op_SetQueueAttributes(self, a):
-        q = self._get(a["k"])
-        attrs = dict(q.attrs)
-        for name, value in a["attrs"].items():
-            if value == "" and name in ("RedrivePolicy", "RedriveAllowPolicy", "Policy", "KmsMasterKeyId"):
-                attrs.pop(name, None)
-            else:
-                attrs[name] = value
-        if a["attrs"].get("KmsMasterKeyId"):
-            attrs.pop("SqsManagedSseEnabled", None)
-            attrs.setdefault("KmsDataKeyReusePeriodSeconds", "300")
-        elif a["attrs"].get("SqsManagedSseEnabled") == "true":
-            attrs.pop("KmsMasterKeyId", None)
-        if attrs.get("FifoThroughputLimit") == "perMessageGroupId" and attrs.get("DeduplicationScope") != "messageGroup":
-            raise invalid_parameter("The perMessageGroupId value is allowed only when the value for "
-                                    "DeduplicationScope is messageGroup")
-        q.attrs = attrs
-        q.modified = self.part.now_ms()
-        self._reconfigure(q)
-        self._save(q)
-        return {}
-
-    def _reconfigure(self, q: SqsQueue) -> None:
-        core = q.queue
-        cfg = q.core_config()
-        reconfigure = getattr(core, "reconfigure", None)
-        if reconfigure is not None:
-            reconfigure(cfg)
-        else:
-            core.config = cfg
-            core._max_receives = cfg.max_receives
-        self._arm(q)
-
-    def op_TagQueue(self, a):
-        q = self._get(a["k"])
-        tags = dict(q.tags)
-        tags.update(a["tags"])
-        if len(tags) > 50:
-            raise invalid_parameter("Too many tags added for queue " + q.name + ".")
-        q.tags = tags
-        self._save(q)
-        return {}
-
-    def op_UntagQueue(self, a):
-        q = self._get(a["k"])
-        for k in a["keys"]:
-            q.tags.pop(k, None)
-        self._save(q)
-        return {}
-
-    def op_ListQueueTags(self, a):
-        return dict(self._get(a["k"]).tags)
-
-    def op_ListQueues(self, a):
-        """Broadcast: names of this partition's queues in a namespace, by prefix."""
-        acct, region, prefix = a["account"], a["region"], a.get("prefix") or ""
-        return [q.name for q in self.queues.values()
-                if q.account == acct and q.region == region and q.name.startswith(prefix)]
-
-    def op_ListDeadLetterSourceQueues(self, a):
-        arn = a["arn"]
-        return [[q.account, q.name] for q in self.queues.values() if q.dlq_arn == arn]
-
-    def op_Permission(self, a):
-        q = self._get(a["k"])
-        policy = json.loads(q.attrs["Policy"]) if q.attrs.get("Policy") else None
-        label = a["label"]
-        if a["add"]:
-            if policy is None:
-                policy = {"Version": "2012-10-17", "Id": f"{q.arn}/SQSDefaultPolicy", "Statement": []}
-            stmts = policy.setdefault("Statement", [])
-            if any(s.get("Sid") == label for s in stmts):
-                raise invalid_parameter(f"Value {label} for parameter Label is invalid. Reason: Already exists.")
-            principals = [f"arn:aws:iam::{acct}:root" for acct in a["accounts"]]
-            stmts.append({"Sid": label, "Effect": "Allow",
-                          "Principal": {"AWS": principals[0] if len(principals) == 1 else principals},
-                          "Action": [f"SQS:{act}" for act in a["actions"]] if len(a["actions"]) > 1
-                          else f"SQS:{a['actions'][0]}",
-                          "Resource": q.arn})
-        else:
-            stmts = (policy or {}).get("Statement", [])
-            kept = [s for s in stmts if s.get("Sid") != label]
-            if len(kept) == len(stmts):
-                raise invalid_parameter(
-                    f"Value {label} for parameter Label is invalid. Reason: can't find label on existing policy.")
-            policy["Statement"] = kept
-        q.attrs["Policy"] = json.dumps(policy, separators=(",", ":")) if policy and policy["Statement"] else ""
-        if not q.attrs["Policy"]:
-            del q.attrs["Policy"]
-        q.modified = self.part.now_ms()
-        self._save(q)
-        return {}
+    async def _kms_usable(self, q: SqsQueue, key_id: str) -> None:
+        """SSE-KMS: the queue's key must be usable, for sends and receives alike (AWS answers
+        KMS.DisabledException etc. once SQS cannot use the key)."""
+        from broker.runtime.ipc import RemoteError
+        try:
+            await self.part.call(f"kms/{q.account}/{q.region}", "kms.ResolveUsableKey",
+                                 {"a": q.account, "r": q.region, "key": key_id})
+        except RemoteError as exc:
+            code = _KMS_ERRORS.get(exc.code)
+            if code is None:
+                raise
+            raise err(code, exc.message) from None
 
     # -- send ---------------------------------------------------------------
     def op_SendMessages(self, a):
@@ -236,24 +99,13 @@ class SqsShard:
         kms = q.attrs.get("KmsMasterKeyId")
         if kms:
             return self._send_after_kms(q, kms, a)
-        return self._send(q, a["m"])
+        return self._send(q, a["m"], a.get("batch", False))
 
     async def _send_after_kms(self, q: SqsQueue, kms_key_id: str, a):
-        from broker.runtime.ipc import RemoteError
-        try:
-            await self.part.call(f"kms/{q.account}/{q.region}", "kms.ResolveUsableKey",
-                                 {"a": q.account, "r": q.region, "key": kms_key_id})
-        except RemoteError as exc:
-            code = _KMS_ERRORS.get(exc.code)
-            if code is None:
-                raise
-            raise err(code, exc.message) from None
-        q2 = self.queues.get(a["k"])
-        if q2 is None:
-            raise queue_does_not_exist()
-        return self._send(q2, a["m"])
+        await self._kms_usable(q, kms_key_id)
+        return self._send(self._get(a["k"]), a["m"], a.get("batch", False))
 
-    def _send(self, q: SqsQueue, entries: list):
+    def _send(self, q: SqsQueue, entries: list, batch: bool = False):
         """entries: [payload, size, msg_id, delay_s|None, group, dedup, content_sha]; -> per entry result."""
         now = self.part.now_ms()
         core = q.queue
@@ -261,20 +113,25 @@ class SqsShard:
         fifo = q.fifo
         cbd = q.attrs.get("ContentBasedDeduplication") == "true"
         max_size = int(q.attrs.get("MaximumMessageSize", "1048576"))
+        if fifo and batch and not cbd and any(e[5] is None for e in entries):
+            # a FIFO batch entry without a deduplication id fails the whole request (AWS)
+            raise invalid_parameter("The queue should either have ContentBasedDeduplication enabled or "
+                                    "MessageDeduplicationId provided explicitly")
         for payload, size, msg_id, delay, group, dedup, sha in entries:
             if size > max_size:
-                out.append(["e", "InvalidParameterValue", "One or more parameters are invalid. Reason: Message "
+                # AWS words the batch entry failure differently from SendMessage's
+                how = "cannot be validated" if batch else "are invalid"
+                out.append(["e", "InvalidParameterValue", f"One or more parameters {how}. Reason: Message "
                             f"must be shorter than {max_size} bytes."])
                 continue
-            if fifo:
-                if dedup is None:
-                    if not cbd:
-                        out.append(["e", "InvalidParameterValue",
-                                    "The queue should either have ContentBasedDeduplication enabled or "
-                                    "MessageDeduplicationId provided explicitly"])
-                        continue
-                    dedup = sha
-                    payload = _with_dedup(payload, dedup)
+            if fifo and dedup is None:
+                if not cbd:
+                    out.append(["e", "InvalidParameterValue",
+                                "The queue should either have ContentBasedDeduplication enabled or "
+                                "MessageDeduplicationId provided explicitly"])
+                    continue
+                dedup = sha
+                payload = _with_dedup(payload, dedup)
             res = core.enqueue(now, payload, size, msg_id=msg_id,
                                delay_ms=None if delay is None else delay * 1000,
                                dedup=dedup, group=group)
@@ -288,21 +145,36 @@ class SqsShard:
         return out
 
     def op_Enqueue(self, a):
-        """Cross-partition delivery (dead-letter moves, move tasks): [payload, size, msg_id, group, dedup, sent]."""
+        """Cross-partition delivery (dead letters, move tasks):
+        [payload, size, msg_id, group, dedup, sent, receive_count?, first_receive?]."""
         q = self.queues.get(a["k"])
         if q is None:
             raise queue_does_not_exist()
         now = self.part.now_ms()
         retention = int(q.attrs.get("MessageRetentionPeriod", "345600")) * 1000
-        for payload, size, msg_id, group, dedup, sent in a["m"]:
+        for rec in a["m"]:
+            payload, size, msg_id, group, dedup, sent = rec[:6]
+            rc, first = (rec[6], rec[7]) if len(rec) > 6 else (0, None)
             ttl = None if q.fifo or not sent else max(1, retention - (now - sent))
-            q.queue.enqueue(now, payload, size, msg_id=msg_id, delay_ms=0, dedup=dedup, group=group, ttl_ms=ttl)
+            q.queue.enqueue(now, payload, size, msg_id=msg_id, delay_ms=0, dedup=dedup, group=group, ttl_ms=ttl,
+                            receive_count=rc, first_receive_at=first)
         self._after_change(q)
         return len(a["m"])
 
     # -- receive ------------------------------------------------------------
     def op_ReceiveMessage(self, a):
         q = self._get(a["k"])
+        kms = q.attrs.get("KmsMasterKeyId")
+        if kms:
+            return self._receive_after_kms(q, kms, a)
+        return self._receive(q, a)
+
+    async def _receive_after_kms(self, q: SqsQueue, kms_key_id: str, a):
+        await self._kms_usable(q, kms_key_id)
+        got = self._receive(self._get(a["k"]), a)
+        return (await got) if asyncio.isfuture(got) else got
+
+    def _receive(self, q: SqsQueue, a):
         now = self.part.now_ms()
         attempt = a.get("attempt")
         if attempt and q.fifo:
@@ -329,11 +201,8 @@ class SqsShard:
         return fut
 
     def _receive_now(self, q: SqsQueue, max_n: int, vt, now: int) -> list:
-        core = q.queue
-        res = core.receive(now, max_n, None if vt is None else vt * 1000)
-        out = []
-        for m in res.messages:
-            out.append(self._wire(q, m))
+        res = q.queue.receive(now, max_n, None if vt is None else vt * 1000)
+        out = [self._wire(q, m) for m in res.messages]
         if res.dead:
             self._dead_letter(q, res.dead)
         self._arm(q)
@@ -361,7 +230,7 @@ class SqsShard:
         now = self.part.now_ms()
         while waiters and q.queue.visible > 0:
             fut, a, _g = waiters[0]
-            if fut.done():
+            if fut.done():          # answered, timed out, or its client went away (cancelled)
                 waiters.popleft()
                 continue
             got = self._receive_now(q, a["max"], a.get("vt"), now)
@@ -395,44 +264,66 @@ class SqsShard:
         return True
 
     # -- delete / visibility ------------------------------------------------
+    def _handle(self, q: SqsQueue, handle: str):
+        rh = parse_receipt_handle(handle)
+        if rh is None or rh[0] != q.handle_tag:
+            return None
+        return rh
+
     def op_DeleteMessages(self, a):
+        """Standard queues accept an expired handle (the message goes) and an older one (the
+        request succeeds, the message stays, as AWS documents). FIFO queues refuse a handle
+        whose visibility timeout passed: InvalidParameterValue, the message kept."""
         q = self._get(a["k"])
-        out = []
         core = q.queue
+        now = self.part.now_ms()
+        out = []
         for handle in a["h"]:
-            rh = parse_receipt_handle(handle)
-            if rh is None or rh[0] != q.handle_tag:
-                out.append(["e", "ReceiptHandleIsInvalid",
-                            f'The input receipt handle "{handle}" is not a valid receipt handle.'])
+            rh = self._handle(q, handle)
+            if rh is None:
+                out.append(_error(receipt_handle_invalid(handle)))
                 continue
-            # an older receipt handle: the request succeeds but the message is not deleted (AWS)
-            core.delete(rh[1], rh[2])
+            _tag, seq, lease = rh
+            m = core.get(seq)
+            if m is None:
+                out.append(["ok"])       # already deleted: deleting again is fine
+                continue
+            if q.fifo and (m.lease != lease or m.state != INFLIGHT or m.visible_at <= now):
+                out.append(_error(receipt_handle_expired(handle)))
+                continue
+            core.delete(seq, lease)
             out.append(["ok"])
         self._after_change(q)
         return out
 
     def op_ChangeVisibility(self, a):
+        """Standard queues apply an older or expired handle to the message (an expired one hides
+        it again); FIFO queues refuse a handle whose visibility timeout passed."""
         q = self._get(a["k"])
         now = self.part.now_ms()
         core = q.queue
         out = []
         for handle, vt in a["e"]:
-            rh = parse_receipt_handle(handle)
-            if rh is None or rh[0] != q.handle_tag:
-                out.append(["e", "ReceiptHandleIsInvalid",
-                            f'The input receipt handle "{handle}" is not a valid receipt handle.'])
+            rh = self._handle(q, handle)
+            if rh is None:
+                out.append(_error(receipt_handle_invalid(handle)))
                 continue
-            m = core.get(rh[1])
-            if m is None or m.state != INFLIGHT:
-                out.append(["e", "MessageNotInflight", "Message does not exist or is not available for visibility "
-                            "timeout change."])
+            _tag, seq, lease = rh
+            m = core.get(seq)
+            if m is None or m.first_receive_at is None:
+                out.append(_error(message_not_available(handle)))
+                continue
+            if q.fifo:
+                if m.lease != lease or m.state != INFLIGHT or m.visible_at <= now:
+                    out.append(_error(receipt_handle_expired(handle)))
+                    continue
+            elif m.state == READY and vt == 0:
+                out.append(["ok"])      # already visible
                 continue
             try:
-                core.change_lease(now, rh[1], rh[2], vt * 1000)
+                core.change_lease(now, seq, m.lease, vt * 1000, revive=not q.fifo)
             except LeaseError:
-                out.append(["e", "InvalidParameterValue",
-                            f"Value {handle} for parameter ReceiptHandle is invalid. Reason: The receipt handle "
-                            "has expired."])
+                out.append(_error(message_not_available(handle)))
                 continue
             out.append(["ok"])
         self._after_change(q)
@@ -444,19 +335,22 @@ class SqsShard:
         if q.last_purge and now - q.last_purge < PURGE_INTERVAL_MS:
             raise err("PurgeQueueInProgress",
                       f"Only one PurgeQueue operation on {q.name} is allowed every 60 seconds.", 403)
-        q.queue.purge(include_inflight=True)
+        # a purged FIFO queue forgets its deduplication ids: a re-send is a new message (AWS)
+        q.queue.purge(include_inflight=True, clear_dedup=True)
         q.last_purge = now
         self._save(q)
+        self._arm(q)
         return {}
 
     # -- dead-letter queues ---------------------------------------------------
     def _dead_letter(self, q: SqsQueue, dead: list[Message]) -> None:
+        """Move messages past the redrive limit to the queue's DLQ; they keep their
+        ApproximateReceiveCount and first-receive time (AWS)."""
         arn = q.dlq_arn
         parsed = parse_arn(arn) if arn else None
         if parsed is None:
             return
-        region, account, name = parsed
-        key = entity_key(region, account, name)
+        key = entity_key(*parsed)
         recs = []
         for m in dead:
             payload = m.payload if m.payload is not None else self.store.load_payload(q.qid, m.seq)
@@ -464,11 +358,11 @@ class SqsShard:
                 continue
             fields = decode_payload(payload)
             fields[P_DLQ_SRC] = q.arn
-            recs.append([encode_payload(*fields), m.size, m.msg_id, m.group, m.dedup, fields[P_SENT]])
+            recs.append([encode_payload(*fields), m.size, m.msg_id, m.group, m.dedup, fields[P_SENT],
+                         m.receive_count, m.first_receive_at])
         if not recs:
             return
-        target = self.queues.get(key)
-        if target is not None:  # same partition: one atomic commit
+        if key in self.queues:   # same partition: one atomic commit
             self.op_Enqueue({"k": key, "m": recs})
             return
         # another partition: durable outbox entry, committed with the removal
@@ -504,6 +398,10 @@ class SqsShard:
         if q.waiters:
             self._wake(q)
         self._arm(q)
+
+
+def _error(exc) -> list:
+    return ["e", exc.code, exc.message]
 
 
 def _with_dedup(payload: bytes, dedup: str) -> bytes:

@@ -167,7 +167,8 @@ def test_message_move_task_to_destination_and_cancel(sqs, make_queue):
                                          MaxNumberOfMessagesPerSecond=1)["TaskHandle"]
     with pytest.raises(ClientError) as ei:     # one active task per source
         sqs.start_message_move_task(SourceArn=dlq_arn)
-    assert error_of(ei)[0] == "AWS.SimpleQueueService.UnsupportedOperation"
+    assert error_of(ei) == ("InvalidParameterValue", "There is already a task running. Only one active task is "
+                                                     "allowed for a source queue arn at a given time.")
     (t,) = sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"]
     assert t["Status"] == "RUNNING" and t["TaskHandle"] == handle
     assert t["MaxNumberOfMessagesPerSecond"] == 1 and t["DestinationArn"] == arn(sqs, dest)
@@ -196,7 +197,7 @@ def test_message_move_task_errors(any_sqs, sqs, make_queue):
     assert error_of(ei)[0] == "ResourceNotFoundException"
     with pytest.raises(ClientError) as ei:
         any_sqs.cancel_message_move_task(TaskHandle="bm90LWEtaGFuZGxl")
-    assert error_of(ei)[0] == "ResourceNotFoundException"
+    assert error_of(ei) == ("InvalidParameterValue", "Value for parameter TaskHandle is invalid.")
 
 
 def test_message_move_task_resumes_after_restart(tmp_path):

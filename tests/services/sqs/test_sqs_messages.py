@@ -171,9 +171,11 @@ def test_change_message_visibility(any_sqs, make_queue):
         any_sqs.change_message_visibility(QueueUrl=url, ReceiptHandle="garbage", VisibilityTimeout=5)
     assert error_of(ei)[0] == "ReceiptHandleIsInvalid"
     any_sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    with pytest.raises(ClientError) as ei:   # deleted: not in flight any more
+    with pytest.raises(ClientError) as ei:   # the message is gone
         any_sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=5)
-    assert error_of(ei)[0] == "AWS.SimpleQueueService.MessageNotInflight"
+    assert error_of(ei) == ("InvalidParameterValue", f"Value {m['ReceiptHandle']} for parameter ReceiptHandle is "
+                            "invalid. Reason: Message does not exist or is not available for visibility timeout "
+                            "change.")
 
 
 def test_delete_invalid_receipt_handle(any_sqs, make_queue):

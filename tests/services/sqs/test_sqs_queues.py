@@ -17,7 +17,8 @@ NON_EXISTENT = "AWS.SimpleQueueService.NonExistentQueue"
 def test_create_get_list_delete(any_sqs, server, qname):
     name = qname("life")
     url = any_sqs.create_queue(QueueName=name)["QueueUrl"]
-    assert url == f"{server.url}/{ACCOUNT}/{name}"
+    # the region is part of the URL (the Host is ours, so it goes in the path)
+    assert url == f"{server.url}/queue/us-east-1/{ACCOUNT}/{name}"
     # idempotent with the same attributes
     assert any_sqs.create_queue(QueueName=name)["QueueUrl"] == url
     assert any_sqs.get_queue_url(QueueName=name)["QueueUrl"] == url
@@ -194,7 +195,8 @@ def test_fifo_attributes_settable(any_sqs, make_queue):
     assert error_of(ei)[0] == "InvalidAttributeValue"
     with pytest.raises(ClientError) as ei:  # FifoQueue cannot be changed
         any_sqs.set_queue_attributes(QueueUrl=url, Attributes={"FifoQueue": "false"})
-    assert error_of(ei)[0] == "InvalidAttributeName"
+    assert error_of(ei) == ("InvalidAttributeValue", "Invalid value for the parameter FifoQueue. Reason: "
+                                                     "Modifying queue type is not supported.")
 
 
 def test_redrive_policy_validation(sqs, make_queue):
@@ -227,13 +229,14 @@ def test_sse_attributes(sqs, make_queue):
     a = attrs_of(sqs, url)
     assert a["KmsMasterKeyId"] == "alias/aws/sqs"
     assert a["KmsDataKeyReusePeriodSeconds"] == "300"
-    assert "SqsManagedSseEnabled" not in a or a["SqsManagedSseEnabled"] == "false"
+    assert a["SqsManagedSseEnabled"] == "false"
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"KmsDataKeyReusePeriodSeconds": "600"})
     assert attrs_of(sqs, url, "KmsDataKeyReusePeriodSeconds")["KmsDataKeyReusePeriodSeconds"] == "600"
     with pytest.raises(ClientError) as ei:
         sqs.create_queue(QueueName=f"sse-both-{time.time_ns()}",
                          Attributes={"KmsMasterKeyId": "alias/aws/sqs", "SqsManagedSseEnabled": "true"})
-    assert error_of(ei)[0] == "InvalidAttributeValue"
+    assert error_of(ei) == ("InvalidAttributeName", "You can use one type of server-side encryption (SSE) at "
+                                                    "one time. You can either enable KMS SSE or SQS SSE.")
 
 
 @pytest.mark.parametrize("form", [
