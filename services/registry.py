@@ -40,6 +40,7 @@ SERVICES: list[Service] = [
     Service("sts", api="services.sts.api:StsApi"),
     Service("kms", api="services.kms.api:KmsApi", shard="services.kms.shard:KmsShard"),
     Service("sqs", api="services.sqs.api:SqsApi", shard="services.sqs.shard:SqsShard"),
+    Service("mq", shard="services.mq.shard:MqShard", config="services.mq.config:KEYS"),
     Service("stepfunctions", api="services.stepfunctions.api:StepFunctionsApi",
             shard="services.stepfunctions.shard:SfnShard", shard_name="sfn",
             config="services.stepfunctions.config:KEYS",

@@ -32,11 +32,12 @@ def _dest(d: Any) -> Hashable:
 
 
 class Exchange:
-    __slots__ = ("name", "kind", "matcher", "_bindings", "_by_dest")
+    __slots__ = ("name", "kind", "matcher", "_bindings", "_by_dest", "props")
 
-    def __init__(self, name: str, kind: str = "direct", matcher: Any = None) -> None:
+    def __init__(self, name: str, kind: str = "direct", matcher: Any = None, props: dict | None = None) -> None:
         self.name = name
         self.kind = kind
+        self.props = props or {}   # the front-end's declaration (flags, alternate exchange...)
         self.matcher = matcher if matcher is not None else make_matcher(kind)
         self._bindings: dict[tuple[Hashable, Hashable], Any] = {}  # (canon key, dest) -> key
         self._by_dest: dict[Hashable, set[Hashable]] = {}          # dest -> canon keys
@@ -122,14 +123,15 @@ class ExchangeTable:
     def names(self) -> list[str]:
         return list(self._ex)
 
-    def declare(self, name: str, kind: str, matcher: Any = None) -> Exchange:
+    def declare(self, name: str, kind: str, matcher: Any = None, props: dict | None = None) -> Exchange:
         """Create, or return the existing exchange of the same kind (ValueError otherwise)."""
         ex = self._ex.get(name)
         if ex is not None:
             if ex.kind != kind:
                 raise ValueError(f"exchange {name!r} exists with kind {ex.kind!r}")
             return ex
-        ex = self._ex[name] = Exchange(name, kind, matcher if matcher is not None else self._factory(kind))
+        ex = self._ex[name] = Exchange(name, kind, matcher if matcher is not None else self._factory(kind),
+                                       props)
         return ex
 
     def delete(self, name: str, *, unbind_sources: bool = True) -> Exchange | None:

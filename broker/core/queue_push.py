@@ -19,9 +19,10 @@ __all__ = ["PushMixin"]
 
 
 class _Consumer:
-    __slots__ = ("tag", "credit", "window", "unacked", "in_ring", "active", "blocked")
+    __slots__ = ("tag", "credit", "window", "unacked", "in_ring", "active", "blocked", "autoack", "standby")
 
-    def __init__(self, tag: Any, credit: int | None, window: bool) -> None:
+    def __init__(self, tag: Any, credit: int | None, window: bool, autoack: bool = False,
+                 standby: bool = False) -> None:
         self.tag = tag
         self.credit = credit
         self.window = window
@@ -29,9 +30,11 @@ class _Consumer:
         self.in_ring = False
         self.active = True
         self.blocked = False      # its connection cannot take more right now (backpressure)
+        self.autoack = autoack    # a delivery settles the message (at-most-once, AMQP no-ack)
+        self.standby = standby    # waits its turn (single active consumer)
 
     def has_capacity(self) -> bool:
-        if self.blocked:
+        if self.blocked or self.standby:
             return False
         c = self.credit
         if c is None:
@@ -53,15 +56,56 @@ class PushMixin:
         c = self._consumers.get(tag)
         return list(c.unacked.values()) if c is not None else []
 
-    def add_consumer(self, tag: Any, credit: int | None = None, *, window: bool = True) -> None:
+    def add_consumer(self, tag: Any, credit: int | None = None, *, window: bool = True,
+                     autoack: bool = False, standby: bool = False) -> None:
         """Register a push consumer. ``credit`` None = unlimited. ``window=True``
         (AMQP prefetch, MQTT receive-maximum): credit is the max number of unacked
         deliveries, replenished by ack/nack. ``window=False`` (AMQP 1.0 link
-        credit): each delivery consumes one credit; only add/set_credit restore it."""
+        credit): each delivery consumes one credit; only add/set_credit restore it.
+        ``autoack``: a message is removed as it is handed out (never unacked).
+        ``standby``: registered but given nothing until ``set_standby(tag, False)``."""
         if tag in self._consumers:
             raise ValueError(f"consumer {tag!r} already registered")
-        c = self._consumers[tag] = _Consumer(tag, credit, window)
+        c = self._consumers[tag] = _Consumer(tag, credit, window, autoack, standby)
         self._maybe_ring(c)
+
+    def set_standby(self, tag: Any, standby: bool) -> None:
+        c = self._consumers.get(tag)
+        if c is not None and c.standby != standby:
+            c.standby = standby
+            if not standby:
+                self._maybe_ring(c)
+
+    def consumer_count(self) -> int:
+        return len(self._consumers)
+
+    def get_for(self, tag: Any, now: int, autoack: bool = False) -> DispatchResult:
+        """Hand the next READY message to consumer ``tag`` regardless of its credit
+        (AMQP basic.get on a channel's pseudo consumer); it stays unacked on that
+        consumer unless ``autoack``. At most one delivery."""
+        res = DispatchResult()
+        c = self._consumers[tag]
+        chg: dict[int, Message] = {}
+        self._advance_if_due(now, chg, res.expired)
+        if self._fifo:
+            m = self._pop_fifo_one(now, res.dead, res.expired, chg)
+        else:
+            pop = self._ready.pop
+            while True:
+                m = pop()
+                if m is None or not self._undeliverable(m, now, res.dead, res.expired):
+                    break
+                chg[m.seq] = m
+        if m is not None:
+            self._deliver(m, now, 0, tag)
+            if autoack:
+                self._remove(m)
+            else:
+                c.unacked[m.seq] = m
+            res.append((tag, m))
+            chg[m.seq] = m
+        self._flush(chg)
+        return res
 
     def set_credit(self, tag: Any, credit: int | None) -> None:
         c = self._consumers[tag]
@@ -134,7 +178,10 @@ class PushMixin:
                 break
             ring.popleft()
             self._deliver(m, now, 0, c.tag)
-            c.unacked[m.seq] = m
+            if c.autoack:
+                self._remove(m)
+            else:
+                c.unacked[m.seq] = m
             if not c.window and c.credit is not None:
                 c.credit -= 1
             if c.has_capacity():

@@ -17,8 +17,11 @@ import logging
 import os
 from typing import Any, Callable
 
+from broker.core.errors import OpError
 from broker.core.exchange import QUEUE, ExchangeTable
 from broker.core.partition import partition_of
+from broker.runtime import ipc
+from broker.runtime.cluster import RETRYABLE
 from broker.runtime.routing import exchange_key, queue_key
 
 log = logging.getLogger("broker.edge")
@@ -30,12 +33,14 @@ class NoSuchExchange(Exception):
 
 class EdgeConsumer:
     """A push consumer held by a client connection in this gateway."""
-    __slots__ = ("ns", "queue", "key", "core_tag", "tag", "conn_id", "credit", "on_delivery", "on_cancel")
+    __slots__ = ("ns", "queue", "key", "core_tag", "tag", "conn_id", "credit", "on_delivery", "on_cancel",
+                 "opts")
 
-    def __init__(self, ns, queue, key, core_tag, tag, conn_id, credit, on_delivery, on_cancel):
+    def __init__(self, ns, queue, key, core_tag, tag, conn_id, credit, on_delivery, on_cancel, opts=None):
         self.ns, self.queue, self.key, self.core_tag = ns, queue, key, core_tag
         self.tag, self.conn_id, self.credit = tag, conn_id, credit
         self.on_delivery, self.on_cancel = on_delivery, on_cancel
+        self.opts = opts or {}       # autoack, exclusive, owner (sent again on re-registration)
 
 
 class EdgeRouter:
@@ -46,6 +51,10 @@ class EdgeRouter:
         self.origin: dict[tuple[str, str], int] = {}        # (ns, exchange) -> owning shard
         self.consumers: dict[tuple[str, str], EdgeConsumer] = {}   # (queue key, core tag) -> consumer
         self._conn_ids = itertools.count(1)
+        self._enq: dict[str, list] = {}        # queue key -> [entry...] sent at the end of this tick
+        self._enq_cbs: dict[str, list] = {}    # queue key -> [callback(result)...]
+        self._settle: dict[tuple, list] = {}   # (queue key, op, requeue) -> [seq...]
+        self._flush_scheduled = False
         cluster.request_handlers["edge.apply"] = self._apply
         cluster.push_handlers["core.deliver"] = self._deliver
         cluster.push_handlers["core.cancel"] = self._cancelled
@@ -72,17 +81,18 @@ class EdgeRouter:
                     t.delete(name, unbind_sources=False)
                 del self.origin[(ns, name)]
         for _p, exchanges in rows:
-            for ns, name, kind, bindings in exchanges:
+            for ns, name, kind, bindings, props in exchanges:
                 t = self.table(ns)
                 t.delete(name, unbind_sources=False)
-                t.declare(name, kind).load_bindings(bindings)
+                t.declare(name, kind, props=props).load_bindings(bindings)
                 self.origin[(ns, name)] = link.index
         # consumers on queues of that shard: register again (a restarted shard
         # requeued what they had unacked; it is redelivered to them)
         for c in list(self.consumers.values()):
             if self._shard_of(c.key) == link.index:
                 try:
-                    await link.conn.call("core.Consume", {"k": c.key, "tag": c.core_tag, "credit": c.credit,
+                    await link.conn.call("core.Consume", {**c.opts, "k": c.key, "tag": c.core_tag,
+                                                          "credit": c.credit,
                                                           "p": partition_of(c.key, self.cluster.partitions)})
                 except Exception as exc:   # the queue is gone (or the tag is live): the consumer ends
                     log.info("event=consumer_not_restored queue=%s error=%s", c.key, exc)
@@ -92,7 +102,7 @@ class EdgeRouter:
         op, ns, name = update["op"], update.get("ns", ""), update.get("x", "")
         t = self.table(ns)
         if op == "declare":
-            t.declare(name, update["kind"])
+            t.declare(name, update["kind"], props=update.get("props"))
             self.origin[(ns, name)] = self._shard_of(exchange_key(ns, name))
         elif op == "delete":
             t.delete(name, unbind_sources=False)
@@ -122,9 +132,10 @@ class EdgeRouter:
         return partition_of(key, self.cluster.partitions) % self.cluster.shards
 
     # -- declarations (go to the owner) -----------------------------------------
-    async def declare_exchange(self, ns: str, name: str, kind: str) -> dict:
+    async def declare_exchange(self, ns: str, name: str, kind: str, props: dict | None = None) -> dict:
         key = exchange_key(ns, name)
-        return await self.cluster.call(key, "core.ExchangeDeclare", {"k": key, "ns": ns, "name": name, "kind": kind})
+        return await self.cluster.call(key, "core.ExchangeDeclare", {"k": key, "ns": ns, "name": name, "kind": kind,
+                                                                     "props": props or {}})
 
     async def delete_exchange(self, ns: str, name: str):
         key = exchange_key(ns, name)
@@ -182,20 +193,21 @@ class EdgeRouter:
         return f"{self.owner}/{conn_id}/{tag}"
 
     async def consume(self, ns: str, queue: str, tag, credit: int | None, on_delivery: Callable,
-                      conn_id=0, on_cancel: Callable | None = None) -> EdgeConsumer:
+                      conn_id=0, on_cancel: Callable | None = None, **opts) -> EdgeConsumer:
         """Register a push consumer for a client connection (`conn_id` from
         new_connection_id). on_delivery(key, seq, body, redelivered, msg_id);
-        on_cancel() when the server cancels it (queue deleted)."""
+        on_cancel() when the server cancels it (queue deleted). `opts`: autoack,
+        exclusive, owner (see broker/runtime/_routing_consumers.py)."""
         key = queue_key(ns, queue)
         core_tag = self._core_tag(conn_id, tag)
-        c = EdgeConsumer(ns, queue, key, core_tag, tag, conn_id, credit, on_delivery, on_cancel)
+        c = EdgeConsumer(ns, queue, key, core_tag, tag, conn_id, credit, on_delivery, on_cancel, opts)
         if (key, core_tag) in self.consumers:
-            from broker.core.errors import OpError
             raise OpError(f"NOT_ALLOWED - attempt to reuse consumer tag '{tag}'", code="ConsumerTagInUse",
                           status=530)
         self.consumers[(key, core_tag)] = c
+        self.flush()
         try:
-            await self.cluster.call(key, "core.Consume", {"k": key, "tag": core_tag, "credit": credit})
+            await self.cluster.call(key, "core.Consume", {**opts, "k": key, "tag": core_tag, "credit": credit})
         except BaseException:
             self.consumers.pop((key, core_tag), None)
             raise
@@ -243,3 +255,111 @@ class EdgeRouter:
     async def ack(self, ns: str, queue: str, seq: int) -> bool:
         key = queue_key(ns, queue)
         return await self.cluster.call(key, "core.Ack", {"k": key, "seq": seq})
+
+    # -- batched traffic: one call per queue per loop tick ---------------------------
+    def call_soon(self, key: str, op: str, args: dict) -> asyncio.Future:
+        """Send `op` to the owner of `key` now (in order with every call made before
+        it on this process's link), without a task per call; a call cut by a shard
+        restart is retried (at-least-once)."""
+        p = partition_of(key, self.cluster.partitions)
+        args["p"] = p
+        link = self.cluster.links[p % self.cluster.shards]
+        conn = link.conn
+        if conn is None or conn.closed:
+            return asyncio.ensure_future(link.call(op, args))
+        inner = conn.call_nowait(op, args)
+        out = asyncio.get_running_loop().create_future()
+
+        def chain(src):
+            if out.done():
+                return
+            if src.cancelled():
+                out.cancel()
+            elif src.exception() is not None:
+                out.set_exception(src.exception())
+            else:
+                out.set_result(src.result())
+
+        def done(f):
+            exc = f.exception()
+            if exc is None:
+                if not out.done():
+                    out.set_result(f.result())
+            elif isinstance(exc, ipc.ConnectionLost) or (isinstance(exc, ipc.RemoteError)
+                                                         and exc.code in RETRYABLE):
+                asyncio.ensure_future(link._call_retrying(op, args)).add_done_callback(chain)
+            elif not out.done():
+                out.set_exception(exc)
+        inner.add_done_callback(done)
+        return out
+
+    def enqueue(self, key: str, entry: list, callback: Callable) -> None:
+        """Queue one [payload, size, msg_id, opts] for `key`; sent with the others of
+        this tick in one core.Enqueue. callback(result): "ok", "rejected",
+        "duplicate", "gone" (the queue no longer exists) or "error"."""
+        entries = self._enq.get(key)
+        if entries is None:
+            self._enq[key] = [entry]
+            self._enq_cbs[key] = [callback]
+        else:
+            entries.append(entry)
+            self._enq_cbs[key].append(callback)
+        self._schedule()
+
+    def settle(self, key: str, seq: int, requeue: bool | None = None) -> None:
+        """Ack (requeue None) or nack a delivery, batched per queue and tick."""
+        k = (key, requeue)
+        seqs = self._settle.get(k)
+        if seqs is None:
+            self._settle[k] = [seq]
+        else:
+            seqs.append(seq)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Send what this tick batched. Front-ends call it before any other call
+        that must be ordered after those publishes and acks."""
+        self._flush_scheduled = False
+        if self._enq:
+            enq, cbs = self._enq, self._enq_cbs
+            self._enq, self._enq_cbs = {}, {}
+            for key, entries in enq.items():
+                self.call_soon(key, "core.Enqueue", {"k": key, "m": entries}).add_done_callback(
+                    lambda f, c=cbs[key]: _enqueued(f, c))
+        if self._settle:
+            settle, self._settle = self._settle, {}
+            for (key, requeue), seqs in settle.items():
+                if requeue is None:
+                    fut = self.call_soon(key, "core.Ack", {"k": key, "seqs": seqs})
+                else:
+                    fut = self.call_soon(key, "core.Nack", {"k": key, "seqs": seqs, "requeue": requeue})
+                fut.add_done_callback(_log_failure)
+
+
+def _enqueued(fut, callbacks) -> None:
+    if fut.cancelled():
+        results = ["error"] * len(callbacks)
+    elif fut.exception() is not None:
+        exc = fut.exception()
+        if getattr(exc, "code", None) != "NotFound":
+            log.warning("event=enqueue_failed error=%s", exc)
+        results = ["gone" if getattr(exc, "code", None) == "NotFound" else "error"] * len(callbacks)
+    else:
+        results = fut.result()
+    for cb, r in zip(callbacks, results):
+        try:
+            cb(r)
+        except Exception:
+            log.exception("event=enqueue_callback_failed")
+
+
+def _log_failure(fut) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        exc = fut.exception()
+        if getattr(exc, "code", None) != "NotFound":
+            log.warning("event=settle_failed error=%s", exc)

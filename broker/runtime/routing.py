@@ -3,8 +3,8 @@
 Protocol front-ends (AMQP, MQTT, SNS fan-out) map onto these ops:
 
     core.QueueDeclare / QueueDelete / Enqueue / Receive / Delete / ChangeLease / Purge / Counts
-    core.Consume / Credit / Cancel / Ack / Nack     push with credit, on the calling connection
-    core.ExchangeDeclare / ExchangeDelete / Bind / Unbind / Subscribe
+    core.Consume / Credit / Cancel / Ack / Nack / Get / Recover   push with credit, on the calling connection
+    core.ExchangeDeclare / ExchangeInfo / ExchangeDelete / Bind / Unbind / Subscribe / Publish
 
 Queues and exchanges each live in the partition of their key
 (``cq/<ns>/<name>``, ``cx/<ns>/<name>``). The exchange's owner holds the
@@ -17,23 +17,33 @@ before the bind is confirmed. Publishes are routed at the edge
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from typing import Callable
 
 from broker.core.errors import OpError
-from broker.core.exchange import Exchange
-from broker.core.message import LeaseError, Message, QueueConfig
+from broker.core.message import LeaseError, Message, NullJournal, QueueConfig
+from broker.core.queue import Queue
 from broker.core.store import open_queue
 from broker.core.timers import DurableTimers, arm_queue
+from broker.runtime._routing_consumers import ConsumersMixin
+from broker.runtime._routing_exchanges import KIND_BINDING, KIND_EXCHANGE, ExchangesMixin  # noqa: F401
 from broker.runtime.outbox import Outbox
 
 log = logging.getLogger("broker.routing")
 
 KIND_QUEUE = "core.queue"
-KIND_EXCHANGE = "core.exchange"
-KIND_BINDING = "core.binding"
 KIND_OUTBOX = "core.outbox"
-REPLICATION_TIMEOUT = 5.0
+
+# Dead-letter codecs by name (queue config "dlx": {"x", "rk", "codec"}): a
+# front-end registers how its payloads record why they were dead-lettered
+# (AMQP's x-death header lives in services/mq, not here).
+#   codec(payload, reason, queue_name, now_ms, dlx) -> (payload, size, [routing keys], headers, opts)
+# reason: "rejected" | "expired" | "maxlen" | "delivery_limit".
+DEAD_LETTER_CODECS: dict[str, Callable] = {}
+
+
+def register_dead_letter_codec(name: str, codec: Callable) -> None:
+    DEAD_LETTER_CODECS[name] = codec
 
 
 def queue_key(ns: str, name: str) -> str:
@@ -56,29 +66,43 @@ def _config(c: dict) -> QueueConfig:
                        dedup_scope=c.get("dedup_scope", "queue"), max_priority=c.get("max_priority"))
 
 
-def _binding_id(key, dest) -> str:
-    return repr((key if not isinstance(key, dict) else sorted(key.items()), tuple(dest)))
-
-
 class _HostedQueue:
-    __slots__ = ("key", "ns", "name", "qid", "config", "queue", "armed_for", "dead")
+    __slots__ = ("key", "ns", "name", "qid", "config", "queue", "armed_for", "dead", "getters", "cancelled",
+                 "exclusive_consumer", "owner_conn", "doomed", "last_used", "expiry_armed")
 
     def __init__(self, key, ns, name, qid, config):
         self.key, self.ns, self.name, self.qid, self.config = key, ns, name, qid, config
         self.queue = None            # broker.core.queue.Queue
         self.armed_for = None
         self.dead = False
+        self.getters: set = set()    # per-channel pseudo consumers of core.Get
+        self.cancelled: set = set()  # cancelled consumers still holding unacked deliveries
+        self.exclusive_consumer = None
+        self.owner_conn = None       # IPC connection of the gateway owning an exclusive queue
+        self.doomed = False          # auto-delete: its last consumer went
+        self.last_used = 0
+        self.expiry_armed = None
 
 
-class CoreShard:
-    """Per-partition state of the routing core (a built-in shard service)."""
+class CoreShard(ConsumersMixin, ExchangesMixin):
+    """Per-partition state of the routing core (a built-in shard service).
+
+    Queue config (plain data, persisted with the queue) understood here besides
+    the QueueConfig fields: "dlq" (queue name: dead letters go there), "dlx"
+    ({"x": exchange, "rk": routing key or None, "codec": name}: dead letters are
+    routed through an exchange), "reject_dlx" (publishes refused by overflow are
+    dead-lettered), "transient" (memory only: gone after a shard restart),
+    "exclusive" + "owner" (owned by one client connection: refused to others,
+    deleted when its gateway goes), "auto_delete" (deleted when its last consumer
+    goes), "expires_ms" (deleted after that long unused), "single_active", and
+    "meta" (the front-end's own, returned on a re-declare)."""
 
     def __init__(self, part):
         self.part = part
         self.store = part.store
         self.shard = part.shard
         self.queues: dict[str, _HostedQueue] = {}
-        self.exchanges: dict[str, tuple[str, Exchange]] = {}   # key -> (ns, exchange)
+        self.exchanges: dict = {}                              # key -> (ns, Exchange)
         self.consumers: dict[tuple, object] = {}               # (queue key, tag) -> connection
         self.by_conn: dict[object, set] = {}                   # connection -> {(queue key, tag)}
         self.closed = False
@@ -86,17 +110,12 @@ class CoreShard:
         for key, rec in self.store.scan(KIND_QUEUE):
             hq = _HostedQueue(key, rec["ns"], rec["name"], rec["qid"], rec["config"])
             self._attach(hq, now, restore=True)
-        for key, rec in self.store.scan(KIND_EXCHANGE):
-            self.exchanges[key] = (rec["ns"], Exchange(rec["name"], rec["kind"]))
-        for _bid, rec in self.store.scan(KIND_BINDING):
-            entry = self.exchanges.get(rec["x"])
-            if entry is not None:
-                entry[1].bind(rec["key"], tuple(rec["dest"]))
+        self._load_exchanges()
         self.shard.conn_lost_hooks.append(self._conn_lost)
         self.shard.pause_hooks.append(self._conn_paused)
         # durable timers of this partition; services add handlers by kind
         self.timers = DurableTimers(part, {"core.enqueue": self._timed_enqueue})
-        # dead letters bound for queues in other partitions
+        # dead letters bound for queues and exchanges in other partitions
         self.outbox = Outbox(part, KIND_OUTBOX, give_up_codes=("NotFound",))
 
     def close(self) -> None:
@@ -111,10 +130,15 @@ class CoreShard:
 
     # -- queues ---------------------------------------------------------------
     def _attach(self, hq: _HostedQueue, now: int, restore: bool = False) -> None:
-        core = open_queue(self.store, hq.qid, _config(hq.config), now, restore=restore)
+        if hq.config.get("transient"):
+            core = Queue(hq.qid, _config(hq.config), NullJournal())
+        else:
+            core = open_queue(self.store, hq.qid, _config(hq.config), now, restore=restore)
         hq.queue = core
+        hq.last_used = now
         self.queues[hq.key] = hq
         self._arm(hq)
+        self._arm_expiry(hq)
 
     def _q(self, key: str) -> _HostedQueue:
         hq = self.queues.get(key)
@@ -122,32 +146,63 @@ class CoreShard:
             raise not_found(f"queue '{key}'")
         return hq
 
+    def _check_owner(self, hq: _HostedQueue, a: dict) -> None:
+        """An exclusive queue serves only the connection that declared it."""
+        owner = hq.config.get("owner")
+        if owner is not None and a.get("owner") != owner:
+            raise OpError(f"RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '{hq.name}'",
+                          code="ResourceLocked", status=405)
+
     def op_QueueDeclare(self, a):
+        """Create (or find, with "passive") a queue; answers {"created", "counts",
+        "config"} so the caller can check the existing queue's equivalence."""
         key = a["k"]
         hq = self.queues.get(key)
         if hq is not None:
-            return {"created": False, "counts": self._counts(hq)}
+            if a.get("check_owner", True):
+                self._check_owner(hq, a)
+            self._touch(hq)
+            return {"created": False, "counts": self._counts(hq), "config": hq.config}
+        if a.get("passive"):
+            raise not_found(f"queue '{a['name']}'")
         qid = self.store.allocate_id("qid")
-        hq = _HostedQueue(key, a["ns"], a["name"], qid, a.get("config") or {})
+        config = a.get("config") or {}
+        hq = _HostedQueue(key, a["ns"], a["name"], qid, config)
+        if config.get("owner") is not None:
+            hq.owner_conn = self.shard.current_conn
         self._attach(hq, self.part.now_ms())
-        self.store.put(KIND_QUEUE, key, {"ns": hq.ns, "name": hq.name, "qid": qid, "config": hq.config})
-        return {"created": True, "counts": self._counts(hq)}
+        if not config.get("transient"):
+            self.store.put(KIND_QUEUE, key, {"ns": hq.ns, "name": hq.name, "qid": qid, "config": hq.config})
+        return {"created": True, "counts": self._counts(hq), "config": hq.config}
 
     def op_QueueDelete(self, a):
         """Delete a queue; its consumers are told (``core.cancel``) and every binding
         to it is removed from every exchange and every gateway's read copy before
-        the answer."""
+        the answer. "if_unused" / "if_empty" refuse (code InUse / NotEmpty)."""
         hq = self._q(a["k"])
+        self._check_owner(hq, a)
+        if a.get("if_unused") and self._live_consumers(hq):
+            raise OpError(f"PRECONDITION_FAILED - queue '{hq.name}' in use", code="InUse", status=406)
+        if a.get("if_empty") and hq.queue.total:
+            raise OpError(f"PRECONDITION_FAILED - queue '{hq.name}' not empty", code="NotEmpty", status=406)
+        return self._delete_queue(hq, keep_bindings=a.get("keep_bindings", False))
+
+    def _delete_queue(self, hq: _HostedQueue, keep_bindings: bool = False):
         del self.queues[hq.key]
         hq.dead = True
         self.store.delete(KIND_QUEUE, hq.key)
         self.store.drop_queue(hq.qid)
-        for ck in [ck for ck in self.consumers if ck[0] == hq.key]:
-            conn = self._drop_consumer(ck)
-            if conn is not None and not conn.closed:
-                conn.push("core.cancel", [ck[0], ck[1]])
         result = {"messages": hq.queue.total}
-        if a.get("keep_bindings"):
+        for ck in [ck for ck in self.consumers if ck[0] == hq.key]:
+            conn = self.consumers.pop(ck)
+            s = self.by_conn.get(conn)
+            if s is not None:
+                s.discard(ck)
+                if not s:
+                    del self.by_conn[conn]
+            if conn is not None and not conn.closed and ck[1] not in hq.getters:
+                conn.push("core.cancel", [ck[0], ck[1]])
+        if keep_bindings:
             return result
 
         async def unbind_everywhere():
@@ -155,37 +210,50 @@ class CoreShard:
             return result
         return unbind_everywhere()
 
-    def op_UnbindDest(self, a):
-        """Remove every binding of this partition's exchanges in namespace ``ns``
-        to ``dest`` (a deleted queue or exchange), here and at every edge."""
-        ns, dest = a["ns"], tuple(a["dest"])
-        waits = []
-        for xkey, (xns, ex) in self.exchanges.items():
-            if xns != ns or not ex.has_dest(dest):
-                continue
-            for bkey, bdest in ex.bindings():
-                if tuple(bdest) == dest:
-                    self.store.delete(KIND_BINDING, xkey + "|" + _binding_id(bkey, dest))
-            ex.unbind_dest(dest)
-            r = self._replicate({"op": "unbind_dest", "ns": ns, "x": ex.name, "dest": list(dest)}, True)
-            if not isinstance(r, bool):
-                waits.append(r)
-        if not waits:
-            return True
+    def _touch(self, hq: _HostedQueue) -> None:
+        hq.last_used = self.part.now_ms()
+        if hq.config.get("expires_ms"):
+            self._arm_expiry(hq)
 
-        async def wait_all():
-            await asyncio.gather(*waits)
-            return True
-        return wait_all()
+    def _arm_expiry(self, hq: _HostedQueue) -> None:
+        ttl = hq.config.get("expires_ms")
+        if not ttl:
+            return
+        due = hq.last_used + ttl
+        if hq.expiry_armed is not None and hq.expiry_armed <= due:
+            return          # an earlier check re-arms itself for the later deadline
+        hq.expiry_armed = due
+        self.part.schedule(due, lambda now, h=hq: self._expiry_check(h, now))
 
-    @staticmethod
-    def _counts(hq: _HostedQueue) -> dict:
+    def _expiry_check(self, hq: _HostedQueue, now: int) -> None:
+        hq.expiry_armed = None
+        if hq.dead or self.closed or self.queues.get(hq.key) is not hq:
+            return
+        if self._live_consumers(hq) == 0 and now >= hq.last_used + hq.config["expires_ms"]:
+            self._reap(hq)
+        else:
+            if self._live_consumers(hq):
+                hq.last_used = now
+            self._arm_expiry(hq)
+
+    def _reap(self, hq: _HostedQueue) -> None:
+        """Delete a queue the core decided to remove (expired, auto-delete)."""
+        res = self._delete_queue(hq)
+        if not isinstance(res, dict):
+            task = self.shard.loop.create_task(res)
+            task.add_done_callback(lambda t: t.cancelled() or t.exception() is None
+                                   or log.warning("event=queue_reap_unbind_failed error=%s", t.exception()))
+        self.part.flush_soon()
+
+    def _counts(self, hq: _HostedQueue) -> dict:
         q = hq.queue
-        return {"visible": q.visible, "inflight": q.inflight, "delayed": q.delayed}
+        return {"visible": q.visible, "inflight": q.inflight, "delayed": q.delayed,
+                "consumers": self._live_consumers(hq)}
 
     def op_Purge(self, a):
         """Remove ready and delayed messages (in flight too with "inflight": true)."""
         hq = self._q(a["k"])
+        self._check_owner(hq, a)
         n = hq.queue.purge(include_inflight=a.get("inflight", False))
         self._changed(hq)
         return n
@@ -194,19 +262,28 @@ class CoreShard:
         return self._counts(self._q(a["k"]))
 
     def op_Enqueue(self, a):
-        """[[payload, size, msg_id, opts]...]; opts may hold delay_ms, dedup, group, priority, ttl_ms."""
+        """[[payload, size, msg_id, opts]...]; opts may hold delay_ms, dedup, group, priority, ttl_ms.
+        Answers one of "ok" / "rejected" (overflow) / "duplicate" per message."""
         hq = self._q(a["k"])
         now = self.part.now_ms()
         q = hq.queue
         out = []
+        enq = q.enqueue
         for payload, size, msg_id, opts in a["m"]:
-            opts = opts or {}
-            res = q.enqueue(now, payload, size, msg_id=msg_id, delay_ms=opts.get("delay_ms"),
-                            dedup=opts.get("dedup"), group=opts.get("group"), priority=opts.get("priority", 0),
-                            ttl_ms=opts.get("ttl_ms"))
-            out.append("rejected" if res.rejected else "duplicate" if res.duplicate_of is not None else "ok")
+            if opts:
+                res = enq(now, payload, size, msg_id=msg_id, delay_ms=opts.get("delay_ms"),
+                          dedup=opts.get("dedup"), group=opts.get("group"), priority=opts.get("priority", 0),
+                          ttl_ms=opts.get("ttl_ms"))
+            else:
+                res = enq(now, payload, size, msg_id=msg_id)
+            if res.rejected:
+                out.append("rejected")
+                if hq.config.get("reject_dlx"):
+                    self._dead_letter(hq, [(payload, size, msg_id)], "maxlen")
+            else:
+                out.append("duplicate" if res.duplicate_of is not None else "ok")
             if res.dropped:
-                self._dead_letter(hq, res.dropped)
+                self._dead_letter(hq, res.dropped, "maxlen")
         self._changed(hq)
         return out
 
@@ -214,24 +291,55 @@ class CoreShard:
         hq = self._q(a["k"])
         res = hq.queue.receive(self.part.now_ms(), a.get("max", 1), a.get("lease_ms"))
         out = [[m.seq, m.lease, self._payload(hq, m), m.receive_count, m.msg_id] for m in res.messages]
-        self._dead_letter(hq, res.dead + res.expired)
+        self._dead_letter(hq, res.dead, "delivery_limit")
+        self._dead_letter(hq, res.expired, "expired")
         self._changed(hq)
         return out
 
-    def _dead_letter(self, hq: _HostedQueue, msgs: list) -> None:
+    def _dead_letter(self, hq: _HostedQueue, msgs: list, reason: str) -> None:
         """Messages removed by the delivery limit, TTL, overflow or a reject go to
-        the queue's dead-letter queue (config "dlq", same namespace), if any."""
-        target = hq.config.get("dlq")
-        if not msgs or not target:
+        the queue's dead-letter queue (config "dlq", same namespace) or through its
+        dead-letter exchange (config "dlx"), if any. Items are Messages or
+        (payload, size, msg_id) tuples."""
+        if not msgs:
             return
-        key = queue_key(hq.ns, target)
-        entries = [[self._payload(hq, m), m.size, m.msg_id, {"group": m.group} if m.group else None]
-                   for m in msgs]
-        entries = [e for e in entries if e[0] is not None]
-        if key in self.queues:      # same partition: part of this tick's commit
-            self.op_Enqueue({"k": key, "m": entries})
-        else:
-            self.outbox.send(key, "core.Enqueue", {"k": key, "m": entries})
+        config = hq.config
+        target = config.get("dlq")
+        dlx = config.get("dlx")
+        if not target and not dlx:
+            return
+        entries = []
+        for m in msgs:
+            if isinstance(m, Message):
+                entries.append((self._payload(hq, m), m.size, m.msg_id, m.group, m.priority))
+            else:
+                entries.append((m[0], m[1], m[2], None, 0))
+        if target:
+            key = queue_key(hq.ns, target)
+            batch = [[p, size, mid, {"group": g} if g else None] for p, size, mid, g, _ in entries if p is not None]
+            if key in self.queues:      # same partition: part of this tick's commit
+                self.op_Enqueue({"k": key, "m": batch})
+            else:
+                self.outbox.send(key, "core.Enqueue", {"k": key, "m": batch})
+            return
+        codec = DEAD_LETTER_CODECS.get(dlx.get("codec"))
+        xkey = exchange_key(hq.ns, dlx["x"])
+        now = self.part.now_ms()
+        for payload, size, mid, _g, prio in entries:
+            if payload is None:
+                continue
+            rks, headers, opts = [dlx.get("rk") or ""], None, ({"priority": prio} if prio else {})
+            if codec is not None:
+                try:
+                    payload, size, rks, headers, opts = codec(payload, reason, hq.name, now, dlx)
+                except Exception:
+                    log.exception("event=dead_letter_codec_failed queue=%s", hq.name)
+                    continue
+            args = {"k": xkey, "rks": rks, "h": headers, "m": [payload, size, mid, opts]}
+            if xkey in self.exchanges:
+                self.op_Publish(args)
+            else:
+                self.outbox.send(xkey, "core.Publish", args)
 
     def _payload(self, hq: _HostedQueue, m: Message) -> bytes:
         return m.payload if m.payload is not None else self.store.load_payload(hq.qid, m.seq)
@@ -250,205 +358,6 @@ class CoreShard:
             raise OpError(str(exc), code="LeaseError") from None
         self._changed(hq)
         return ok
-
-    # -- push consumers -------------------------------------------------------
-    # A consumer is (queue key, tag) on the IPC connection of the gateway that
-    # holds its client connection; tags arrive namespaced by gateway and client
-    # connection (edge.py), so two clients never collide. When that connection
-    # (its gateway) goes, its consumers go and their unacked deliveries are
-    # requeued (redelivered); while it cannot take more (its socket is full),
-    # its consumers are blocked, so a slow gateway never buffers without bound.
-    def op_Consume(self, a):
-        hq = self._q(a["k"])
-        tag = a["tag"]
-        ck = (hq.key, tag)
-        if ck in self.consumers:
-            raise OpError(f"NOT_ALLOWED - attempt to reuse consumer tag '{tag}'", code="ConsumerTagInUse",
-                          status=530)
-        conn = self.shard.current_conn
-        self.consumers[ck] = conn
-        self.by_conn.setdefault(conn, set()).add(ck)
-        hq.queue.add_consumer(tag, a.get("credit"))
-        if getattr(conn, "paused", False):
-            hq.queue.set_blocked(tag, True)
-        self._changed(hq)
-        return True
-
-    def op_Credit(self, a):
-        hq = self._q(a["k"])
-        if not hq.queue.has_consumer(a["tag"]):
-            raise not_found(f"consumer '{a['tag']}'")
-        if "set" in a:
-            hq.queue.set_credit(a["tag"], a["set"])
-        else:
-            hq.queue.add_credit(a["tag"], a["n"])
-        self._changed(hq)
-        return True
-
-    def op_Block(self, a):
-        """Flow control from a front-end: stop/resume pushing to one consumer."""
-        hq = self._q(a["k"])
-        hq.queue.set_blocked(a["tag"], bool(a["blocked"]))
-        self._changed(hq)
-        return True
-
-    def op_Cancel(self, a):
-        """Remove a consumer; its unacked deliveries are requeued unless "keep"
-        (AMQP basic.cancel leaves them to be acked): returns how many were requeued."""
-        hq = self._q(a["k"])
-        ck = (hq.key, a["tag"])
-        self._drop_consumer(ck, requeue=not a.get("keep", False))
-        self._changed(hq)
-        return True
-
-    def _drop_consumer(self, ck, requeue: bool = True):
-        conn = self.consumers.pop(ck, None)
-        if conn is not None:
-            s = self.by_conn.get(conn)
-            if s is not None:
-                s.discard(ck)
-                if not s:
-                    del self.by_conn[conn]
-        hq = self.queues.get(ck[0])
-        if hq is not None and requeue:
-            hq.queue.remove_consumer(ck[1])
-        return conn
-
-    def op_Ack(self, a):
-        hq = self._q(a["k"])
-        ok = hq.queue.ack(a["seq"])
-        self._changed(hq)
-        return ok
-
-    def op_Nack(self, a):
-        hq = self._q(a["k"])
-        requeue = a.get("requeue", True)
-        m = hq.queue.nack(a["seq"], requeue)
-        if m is not None and not requeue:
-            self._dead_letter(hq, [m])      # rejected without requeue
-        self._changed(hq)
-        return m is not None
-
-    def _dispatch(self, hq: _HostedQueue) -> None:
-        if not self.consumers:
-            return
-        q = hq.queue
-        deliveries = q.dispatch(self.part.now_ms())
-        if deliveries.dead or deliveries.expired:
-            self._dead_letter(hq, deliveries.dead + deliveries.expired)
-        for tag, m in deliveries:
-            conn = self.consumers.get((hq.key, tag))
-            if conn is None or conn.closed:
-                q.nack(m.seq, True)
-                continue
-            conn.push("core.deliver", [hq.key, tag, m.seq, self._payload(hq, m), m.receive_count > 1, m.msg_id])
-
-    def _conn_lost(self, conn) -> None:
-        """A gateway went away: its consumers go, their deliveries are requeued."""
-        cks = self.by_conn.pop(conn, None)
-        if not cks:
-            return
-        touched = set()
-        for ck in cks:
-            self.consumers.pop(ck, None)
-            hq = self.queues.get(ck[0])
-            if hq is not None:
-                hq.queue.remove_consumer(ck[1])
-                touched.add(hq.key)
-        for key in touched:
-            self._changed(self.queues[key])
-        self.part.flush_soon()
-
-    def _conn_paused(self, conn, paused: bool) -> None:
-        cks = self.by_conn.get(conn)
-        if not cks:
-            return
-        touched = set()
-        for key, tag in cks:
-            hq = self.queues.get(key)
-            if hq is not None:
-                hq.queue.set_blocked(tag, paused)
-                touched.add(key)
-        if not paused:
-            for key in touched:
-                self._changed(self.queues[key])
-            self.part.flush_soon()
-
-    # -- exchanges ------------------------------------------------------------
-    def _x(self, key: str) -> tuple[str, Exchange]:
-        entry = self.exchanges.get(key)
-        if entry is None:
-            raise not_found(f"exchange '{key}'")
-        return entry
-
-    def op_ExchangeDeclare(self, a):
-        key, ns, name, kind = a["k"], a["ns"], a["name"], a["kind"]
-        entry = self.exchanges.get(key)
-        if entry is not None:
-            if entry[1].kind != kind:
-                raise OpError(f"PRECONDITION_FAILED - inequivalent arg 'type' for exchange '{name}': received "
-                              f"'{kind}' but current is '{entry[1].kind}'", code="PreconditionFailed", status=406)
-            return {"created": False}
-        self.exchanges[key] = (ns, Exchange(name, kind))
-        self.store.put(KIND_EXCHANGE, key, {"ns": ns, "name": name, "kind": kind})
-        return self._replicate({"op": "declare", "ns": ns, "x": name, "kind": kind}, {"created": True})
-
-    def op_ExchangeDelete(self, a):
-        ns, ex = self._x(a["k"])
-        del self.exchanges[a["k"]]
-        self.store.delete(KIND_EXCHANGE, a["k"])
-        for key, dest in ex.bindings():
-            self.store.delete(KIND_BINDING, a["k"] + "|" + _binding_id(key, dest))
-        replicated = self._replicate({"op": "delete", "ns": ns, "x": ex.name}, True)
-
-        async def unbind_everywhere():
-            if not isinstance(replicated, bool):
-                await replicated
-            await self.part.call_all("core.UnbindDest", {"ns": ns, "dest": ["exchange", ex.name]})
-            return True
-        return unbind_everywhere()
-
-    def op_Bind(self, a):
-        ns, ex = self._x(a["k"])
-        key, dest = a["key"], tuple(a["dest"])
-        changed = ex.bind(key, dest)
-        if not changed:
-            return False
-        self.store.put(KIND_BINDING, a["k"] + "|" + _binding_id(key, dest), {"x": a["k"], "key": key, "dest": dest})
-        return self._replicate({"op": "bind", "ns": ns, "x": ex.name, "key": key, "dest": dest}, True)
-
-    def op_Unbind(self, a):
-        ns, ex = self._x(a["k"])
-        key, dest = a["key"], tuple(a["dest"])
-        changed = ex.unbind(key, dest)
-        if not changed:
-            return False
-        self.store.delete(KIND_BINDING, a["k"] + "|" + _binding_id(key, dest))
-        return self._replicate({"op": "unbind", "ns": ns, "x": ex.name, "key": key, "dest": dest}, True)
-
-    def op_Subscribe(self, a):
-        """A gateway's read copy: register the caller for updates; snapshot this partition."""
-        self.shard.replicas.add(self.shard.current_conn)
-        return [[ns, ex.name, ex.kind, ex.bindings()] for ns, ex in self.exchanges.values()]
-
-    def _replicate(self, update: dict, result):
-        replicas = [c for c in self.shard.replicas if not c.closed]
-        if not replicas:
-            return result
-
-        async def wait_all():
-            futs = [c.call_nowait("edge.apply", update) for c in replicas]
-            self.part.flush_soon()
-            done, pending = await asyncio.wait(futs, timeout=REPLICATION_TIMEOUT)
-            for c, f in zip(replicas, futs):
-                if f in pending or (f.done() and f.exception() is not None):
-                    # A replica that cannot confirm is cut off; it resubscribes
-                    # (fresh snapshot) when it reconnects.
-                    log.warning("event=replica_dropped reason=%s", "timeout" if f in pending else f.exception())
-                    self.shard.replicas.discard(c)
-                    c.close()
-            return result
-        return wait_all()
 
     # -- durable timers (schedules, delayed publishes, workflow timeouts) -------
     def op_TimerSchedule(self, a):
@@ -469,6 +378,10 @@ class CoreShard:
 
     # -- timers ---------------------------------------------------------------
     def _changed(self, hq: _HostedQueue) -> None:
+        if hq.doomed:
+            if not hq.dead and self.queues.get(hq.key) is hq:
+                self._reap(hq)
+            return
         self._dispatch(hq)
         self._arm(hq)
 
@@ -481,5 +394,5 @@ class CoreShard:
         hq.armed_for = None
         res = hq.queue.tick(now)
         if res.expired:
-            self._dead_letter(hq, res.expired)
+            self._dead_letter(hq, res.expired, "expired")
         self._changed(hq)
