@@ -214,3 +214,46 @@ def test_state_histories(sfn, case):
     if output is not None:
         import json
         assert json.loads(desc["output"]) == output
+
+
+# One intrinsic function per execution, each through a Pass state's Parameters on the server.
+INTRINSIC_INPUT = {"s": "a,b,,c", "arr": [1, 2, 2, 3], "obj": {"x": 1}, "n": 1.5, "str": "Data to encode",
+                   "json": '{"k": [1, 2]}'}
+INTRINSICS = {
+    "States.Format": ("States.Format('{} of {}', $.n, $.obj)", "1.5 of {x=1}"),
+    "States.StringToJson": ("States.StringToJson($.json)", {"k": [1, 2]}),
+    "States.JsonToString": ("States.JsonToString($.obj)", '{"x":1}'),
+    "States.Array": ("States.Array($.n, 'b')", [1.5, "b"]),
+    "States.ArrayPartition": ("States.ArrayPartition($.arr, 2)", [[1, 2], [2, 3]]),
+    "States.ArrayContains": ("States.ArrayContains($.arr, 2)", True),
+    "States.ArrayRange": ("States.ArrayRange(0, 4, 2)", [0, 2, 4]),
+    "States.ArrayGetItem": ("States.ArrayGetItem($.arr, 0)", 1),
+    "States.ArrayLength": ("States.ArrayLength($.arr)", 4),
+    "States.ArrayUnique": ("States.ArrayUnique($.arr)", [1, 2, 3]),
+    "States.Base64Encode": ("States.Base64Encode($.str)", "RGF0YSB0byBlbmNvZGU="),
+    "States.Base64Decode": ("States.Base64Decode('RGF0YSB0byBlbmNvZGU=')", "Data to encode"),
+    "States.Hash": ("States.Hash($.str, 'SHA-1')", "72a42d0f8593b8ce67954a60e19afdaa929600e5"),
+    "States.JsonMerge": ("States.JsonMerge($.obj, States.StringToJson('{\"y\":2}'), false)", {"x": 1, "y": 2}),
+    "States.MathAdd": ("States.MathAdd($.n, 1)", 3),
+    "States.StringSplit": ("States.StringSplit($.s, ',')", ["a", "b", "c"]),
+}
+
+
+@pytest.mark.parametrize("fn", sorted(INTRINSICS))
+def test_intrinsic_histories(sfn, fn):
+    call, want = INTRINSICS[fn]
+    ex, desc = run(sfn, {"StartAt": "F", "States": {"F": {"Type": "Pass", "Parameters": {"r.$": call},
+                                                            "End": True}}}, INTRINSIC_INPUT)
+    assert_history(history(sfn, ex), [(S, 0), ("PassStateEntered", 0, {"input": INTRINSIC_INPUT}),
+                                      ("PassStateExited", 2, {"output": {"r": want}}),
+                                      ("ExecutionSucceeded", 3, {"output": {"r": want}})])
+
+
+@pytest.mark.parametrize("call,pattern", [("States.UUID()", r"^[0-9a-f-]{36}$"),
+                                          ("States.MathRandom(1, 3)", r"^[12]$")])
+def test_intrinsic_nondeterministic(sfn, call, pattern):
+    import re
+    ex, desc = run(sfn, {"StartAt": "F", "States": {"F": {"Type": "Pass", "Parameters": {"r.$": call},
+                                                            "End": True}}})
+    import json
+    assert re.match(pattern, str(json.loads(desc["output"])["r"]))
