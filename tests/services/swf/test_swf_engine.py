@@ -358,3 +358,23 @@ def test_history_event_limit_terminates(h, monkeypatch):
             break
     ev = h.history("d", "w", rid)
     assert len(ev) == 51 and attrs(ev[-1])["cause"] == "EVENT_LIMIT_EXCEEDED"
+
+
+def test_cloudwatch_metrics_emitted(h):
+    from broker.runtime import telemetry
+    telemetry.TELEMETRY.drain()
+    h.start("d", "w")
+    h.decide(h.poll_decision("d"), activity("a"))
+    h.finish(h.poll_activity("d"), result="r")
+    h.decide(h.poll_decision("d"), decision("CompleteWorkflowExecution"))
+    points, _ = telemetry.TELEMETRY.drain()
+    got = {(p[2], p[3]): (dict(p[4]), p[5], p[7][0]) for p in points}
+    wf_dims = {"Domain": "d", "WorkflowTypeName": "wf", "WorkflowTypeVersion": "1"}
+    act_dims = {"Domain": "d", "ActivityTypeName": "act", "ActivityTypeVersion": "1"}
+    assert got[("AWS/SWF", "WorkflowsCompleted")] == (wf_dims, "Count", 1)
+    assert got[("AWS/SWF", "DecisionTasksCompleted")] == (wf_dims, "Count", 2)
+    assert got[("AWS/SWF", "ActivityTasksCompleted")] == (act_dims, "Count", 1)
+    for name in ("DecisionTaskScheduleToStartTime", "DecisionTaskStartToCloseTime", "WorkflowStartToCloseTime"):
+        assert got[("AWS/SWF", name)][:2] == (wf_dims, "Milliseconds")
+    for name in ("ActivityTaskScheduleToStartTime", "ActivityTaskStartToCloseTime", "ActivityTaskScheduleToCloseTime"):
+        assert got[("AWS/SWF", name)][:2] == (act_dims, "Milliseconds")

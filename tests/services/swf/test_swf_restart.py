@@ -96,3 +96,21 @@ def test_restart_mid_workflow(tmp_path):
         assert attrs(after[-1])["result"] == "a3-done"
     finally:
         b.close()
+
+
+def test_sigterm_ends_parked_polls_with_empty_tasks(tmp_path):
+    import threading
+    with BrokerProcess(tmp_path / "data", "--workers", "1", "--shards", "1") as b:
+        swf = _client(b)
+        swf.register_domain(name="r", workflowExecutionRetentionPeriodInDays="1")
+        before = b.health()["gateway"]["connections"]
+        got = {}
+        poller = _client(b)
+        t = threading.Thread(target=lambda: got.update(poller.poll_for_activity_task(
+            domain="r", taskList={"name": "al"})))
+        t.start()
+        wait_for(lambda: b.health()["gateway"]["connections"] > before, what="the poll to reach the server")
+        rc, _seconds = b.stop()
+        t.join(10)
+        assert rc == 0 and not t.is_alive()
+        assert got["taskToken"] == "" and got["startedEventId"] == 0
