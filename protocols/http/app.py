@@ -25,6 +25,10 @@ log = logging.getLogger("broker.aws")
 
 _request_id = uuid4
 
+# Operations AWS serves without a signature: the SubscribeURL and UnsubscribeURL
+# links SNS puts in its messages are plain GETs.
+UNSIGNED_OPERATIONS = frozenset({("sns", "ConfirmSubscription"), ("sns", "Unsubscribe")})
+
 
 def _credentials(config: dict) -> dict[str, Credential]:
     out = {}
@@ -69,8 +73,11 @@ class AwsApp:
         try:
             principal = self.verifier.authenticate(req.method, path, req.query, headers, req.body)
         except AuthError as exc:
-            err = ServiceError(exc.message, code=exc.code_for(match.protocol), status=exc.status_for(match.protocol))
-            return codec.encode_error(match, err, request_id)
+            unsigned = (codec.service_name, match.operation) in UNSIGNED_OPERATIONS
+            if not (unsigned and exc.code == "MissingAuthenticationToken"):
+                err = ServiceError(exc.message, code=exc.code_for(match.protocol), status=exc.status_for(match.protocol))
+                return codec.encode_error(match, err, request_id)
+            principal = self.verifier._anonymous
         try:
             params = codec.decode(match, req)
             api = self.apis.get(codec.service_name)
@@ -84,7 +91,8 @@ class AwsApp:
                 access_key=principal.access_key, user_name=principal.user_name,
                 service=codec.service_name, operation=match.operation, protocol=match.protocol,
                 host=headers.get("host", "localhost"), scheme=conn.scheme, path=path,
-                cluster=self.gateway.cluster, gateway=self.gateway)
+                cluster=self.gateway.cluster, gateway=self.gateway,
+                trace_header=headers.get("x-amzn-trace-id"))
             result = await api.handle(ctx, match.operation, params)
             return codec.encode_result(match, result or {}, request_id)
         except ServiceError as exc:

@@ -31,10 +31,14 @@ TOO_COMPLEX = ("Rule is too complex - try using fewer wildcard characters or few
 Branch = dict[str, list[Value]]
 
 
-def compile_branches(text: str) -> list[Branch]:
-    """Compile pattern text; raises InvalidPattern with AWS's reason text."""
+def compile_branches(text: str, *, extensions: bool = True) -> list[Branch]:
+    """Compile pattern text; raises InvalidPattern with AWS's reason text.
+
+    ``extensions=False`` is the earlier Ruler grammar (the one SNS filter
+    policies are still checked with): no ``wildcard``, no ``equals-ignore-case``
+    inside ``prefix``/``suffix``, and only ``prefix`` inside ``anything-but``."""
     try:
-        rules = _Compiler(text).run()
+        rules = _Compiler(text, extensions).run()
     except J.JsonSyntaxError as exc:
         raise InvalidPattern(str(exc)) from None
     _check_complexity(rules)
@@ -42,10 +46,11 @@ def compile_branches(text: str) -> list[Branch]:
 
 
 class _Compiler:
-    __slots__ = ("lx",)
+    __slots__ = ("lx", "ext")
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, extensions: bool = True):
         self.lx = J.Lexer(text)
+        self.ext = extensions
 
     def barf(self, message: str, twice: bool = False):
         loc = self.lx.location()
@@ -140,7 +145,7 @@ class _Compiler:
             v: Value = Exact(self._string("exact match pattern must be a string"))
         elif op in ("prefix", "suffix"):
             tok = lx.next()
-            if tok == J.START_OBJECT:
+            if tok == J.START_OBJECT and self.ext:
                 return self.affix_ignore_case(op)
             if tok != J.STRING:
                 self.barf(f"{op} match pattern must be a string")
@@ -164,7 +169,7 @@ class _Compiler:
             v = cidr(text)
         elif op == "equals-ignore-case":
             v = EqualsIgnoreCase(self._string("equals-ignore-case match pattern must be a string"))
-        elif op == "wildcard":
+        elif op == "wildcard" and self.ext:
             text = self._string("wildcard match pattern must be a string")
             self._checked_wildcard(text)
             v = Wildcard(text)
@@ -223,6 +228,8 @@ class _Compiler:
         top = lx.number()
         if lx.next() != J.END_ARRAY:
             self.barf("Too many terms in numeric range expression")
+        if top <= val:
+            self.barf("Bottom must be less than top")
         return Numeric(val, op == ">", top, top_op == "<")
 
     def anything_but(self) -> Value:
@@ -233,9 +240,11 @@ class _Compiler:
             if lx.next() != J.FIELD_NAME:
                 self.barf("Anything-But expression name not found")
             kind = lx.name()
-            if kind not in ("equals-ignore-case", "prefix", "suffix", "wildcard"):
+            if kind not in (("equals-ignore-case", "prefix", "suffix", "wildcard") if self.ext else ("prefix",)):
                 self.barf(f"Unsupported anything-but pattern: {kind}")
             tok = lx.next()
+            if not self.ext and tok != J.STRING:
+                self.barf(f"{kind} match pattern must be a string")
         if tok not in (J.START_ARRAY, J.STRING, J.NUMBER_INT, J.NUMBER_FLOAT):
             self.barf("Value of anything-but must be an array or single string/number value.")
         if kind is None:

@@ -25,7 +25,9 @@ from services.errors import ServiceError
 from ._errors import (
     ErrorsMixin, OperationNotFound, RejectedRequest, UnknownOperationXml, _violation_error, encode_protocol_error,
 )
-from ._model import _ALIASES, _OVERLAY_DIR, MISSING_PARAMETER_SERVICES, _apply_overlay, _raw_model
+from ._model import (
+    _ALIASES, _OVERLAY_DIR, MISSING_PARAMETER_SERVICES, VALIDATION_ERROR_CODES, _apply_overlay, _raw_model,
+)
 # _CBOR_PATH, _is_form and query_params_of are also imported from here by protocols.http.router
 from ._request import _CBOR_PATH, _is_form, query_params_of
 from ._rest import RestMixin
@@ -96,7 +98,11 @@ class ServiceCodec(RestMixin, RpcMixin, ErrorsMixin):
                     name = path.rsplit(".", 1)[-1]
                     return ServiceError(f"The request must contain the parameter {name[:1].upper() + name[1:]}.",
                                         code="MissingParameter")
-        return _violation_error(errs)
+        err = _violation_error(errs)
+        code = VALIDATION_ERROR_CODES.get(self.service_name)
+        if code is not None:
+            err.code = code
+        return err
 
     def _collect_host_prefixes(self) -> set[str]:
         out = set()

@@ -52,6 +52,12 @@ INVALID_ACTION_TEXT = {"sqs": "The action {} is not valid for this endpoint."}
 # ValidationException: SQS says MissingParameter "The request must contain the parameter X."
 MISSING_PARAMETER_SERVICES = frozenset({"sqs"})
 
+# Query services whose constraint violations carry another code than ValidationException
+# and name a map's values "member" in the path (SNS: ValidationError, "Value null at
+# 'messageAttributes.attr1.member.dataType' failed to satisfy constraint: ...").
+VALIDATION_ERROR_CODES: dict[str, str] = {"sns": "ValidationError"}
+MAP_VALUE_LABELS: dict[str, str] = {"sns": "member"}
+
 
 def _raw_model(name: str) -> dict:
     raw = _session().get_component("data_loader").load_service_model(name, "service-2")

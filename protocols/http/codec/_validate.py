@@ -6,7 +6,7 @@ from typing import Any
 
 from ._values import lower_camel
 from ._common import _FLOAT_TYPES, _INT_TYPES, _cached, _key
-from ._model import ENUM_MESSAGE_ORDER
+from ._model import ENUM_MESSAGE_ORDER, MAP_VALUE_LABELS
 
 SERVICE_KEY = "service"   # entry of a validator cache naming its service (for ENUM_MESSAGE_ORDER)
 
@@ -123,6 +123,7 @@ def compile_validator(shape, cache):
         checks = _length_checks(md)
         kv = compile_validator(shape.key, cache)
         vv = compile_validator(shape.value, cache)
+        label = MAP_VALUE_LABELS.get(cache.get(SERVICE_KEY), "value")
 
         def v_map(v, path, errs):
             n = len(v)
@@ -135,7 +136,7 @@ def compile_validator(shape, cache):
                 if x is None:
                     errs.append((f"{path}.{k}", "Member must not be null", NULL_ELEMENT))
                 elif vv is not None:
-                    vv(x, f"{path}.{k}.value", errs)
+                    vv(x, f"{path}.{k}.{label}", errs)
         return v_map
     if t in ("string", "blob"):
         checks = _length_checks(md)

@@ -1,0 +1,232 @@
+"""Delivery kinds of SNS subscriptions (handlers of broker/runtime/sinks.py).
+
+Each delivery's body references the published message and the subscription
+(``{"m", "s", "t"}``); the handler renders what that subscriber gets and
+hands it over: SQS through its own API (services/internal.py), HTTP(S) as a
+signed POST, Lambda and Firehose through theirs (not hosted yet: treated as
+unavailable, so retried per AWS's policy and then dead-lettered), SMS, push
+and email recorded. A handler returns when the endpoint took the message
+and raises `sinks.Failed` otherwise: retryable for server-side errors,
+final for client-side ones (AWS does not retry those). When a delivery gives
+up, ``sns.dead`` sends it to the subscription's redrive DLQ, if any.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from broker.runtime import sinks
+from broker.runtime.ipc import RemoteError
+from services.errors import ServiceError
+from services.internal import caller
+from services.sns import envelope
+from services.sns.arns import parse_endpoint, sqs_arn_parts
+from services.sns.attributes import DEFAULT_REQUEST, RAW_PROTOCOLS, effective_sub_policy
+from services.sns.signing import signer_for
+
+log = logging.getLogger("broker.sns")
+
+_RETRYABLE_CODES = frozenset({"ServiceUnavailable", "InternalFailure", "InternalError", "ThrottlingException",
+                              "RequestThrottled", "KMSThrottling", "KMSThrottlingException", "Throttled",
+                              "TooManyRequestsException"})
+
+
+def _shard(d: sinks.Delivery):
+    return d.partition.services["sns"]
+
+
+def _signer(d: sinks.Delivery):
+    part = d.partition
+    return signer_for(part.shard.run.data_dir, part.master)
+
+
+def _failure(exc) -> sinks.Failed:
+    code = getattr(exc, "code", "") or type(exc).__name__
+    status = getattr(exc, "status", 500) or 500
+    retryable = status >= 500 or status == 429 or code in _RETRYABLE_CODES
+    return sinks.Failed(f"{code}: {getattr(exc, 'message', exc)}", retryable, code, status)
+
+
+async def _call(d: sinks.Delivery, service: str, op: str, params: dict, *, account: str, region: str,
+                source_arn: str, trace: str | None = None) -> None:
+    try:
+        await caller(d.partition.shard).call(service, op, params, account=account, region=region,
+                                              source_arn=source_arn, trace_header=trace)
+    except (ServiceError, RemoteError) as exc:
+        raise _failure(exc) from None
+
+
+def _resolve(d: sinks.Delivery):
+    """(shard, message, topic, subscription); None when nothing is left to deliver."""
+    shard = _shard(d)
+    msg, t, s = shard.resolve(d.body)
+    if msg is None:
+        return None
+    if s is None:               # unsubscribed (or topic deleted) since the publish
+        shard.fanout.release(d.body["m"])
+        return None
+    return shard, msg, t, s
+
+
+def _queue_url(d: sinks.Delivery, region: str, account: str, name: str) -> str:
+    """A URL SqsApi resolves to the queue an ARN names (the path form keeps its region)."""
+    return f"http://{caller(d.partition.shard).netloc}/queue/{region}/{account}/{name}"
+
+
+async def deliver_sqs(d: sinks.Delivery) -> None:
+    r = _resolve(d)
+    if r is None:
+        return
+    shard, msg, t, s = r
+    region, account, name = sqs_arn_parts(s.endpoint)
+    params = envelope.sqs_params(msg, s.arn, _queue_url(d, region, account, name), name.endswith(".fifo"), s.raw,
+                                 _signer(d))
+    await _call(d, "sqs", "SendMessage", params, account=account, region=region, source_arn=t.arn,
+                trace=msg.get("tr"))
+    shard.delivered(d.body, t)
+
+
+async def _post(url: str, headers: list, body: bytes) -> None:
+    try:
+        status, _h, _b = await sinks.http_request("POST", url, headers, body)
+    except Exception as exc:     # connection refused, DNS, TLS, timeout: server-side
+        raise sinks.Failed(f"{type(exc).__name__}: {exc}", True, "ConnectionError") from None
+    if not 200 <= status < 300:
+        raise sinks.Failed(f"HTTP {status}", status >= 500 or status in (408, 429), f"HTTP{status}", status)
+
+
+async def deliver_http(d: sinks.Delivery) -> None:
+    r = _resolve(d)
+    if r is None:
+        return
+    shard, msg, t, s = r
+    eff = effective_sub_policy(s.attrs.get("DeliveryPolicy"), t.attrs.get("DeliveryPolicy"))
+    ctype = (eff.get("requestPolicy") or DEFAULT_REQUEST).get("headerContentType") or \
+        DEFAULT_REQUEST["headerContentType"]
+    headers, body = envelope.http_request(msg, s.arn, s.protocol, s.raw, ctype, _signer(d))
+    await _post(s.endpoint, headers, body)
+    shard.delivered(d.body, t)
+
+
+async def deliver_lambda(d: sinks.Delivery) -> None:
+    r = _resolve(d)
+    if r is None:
+        return
+    shard, msg, t, s = r
+    parts = s.endpoint.split(":")
+    payload = json.dumps(envelope.lambda_event(msg, s.arn, _signer(d))).encode()
+    await _call(d, "lambda", "Invoke", {"FunctionName": s.endpoint, "InvocationType": "Event", "Payload": payload},
+                account=parts[4], region=parts[3], source_arn=t.arn, trace=msg.get("tr"))
+    shard.delivered(d.body, t)
+
+
+async def deliver_firehose(d: sinks.Delivery) -> None:
+    r = _resolve(d)
+    if r is None:
+        return
+    shard, msg, t, s = r
+    parts = s.endpoint.split(":")
+    text = envelope.text_for(msg, "firehose")
+    data = text if s.raw else envelope.dumps(envelope.notification(msg, s.arn, text, _signer(d), "firehose"))
+    await _call(d, "firehose", "PutRecord", {"DeliveryStreamName": parts[-1].split("/")[-1],
+                                             "Record": {"Data": (data + "\n").encode()}},
+                account=parts[4], region=parts[3], source_arn=t.arn)
+    shard.delivered(d.body, t)
+
+
+def _record_doc(msg: dict, t, s, text: str) -> dict:
+    return {"TopicArn": t.arn, "SubscriptionArn": s.arn, "MessageId": msg["id"], "Message": text,
+            "MessageAttributes": envelope.record_attributes(msg.get("a")),
+            "MessageStructure": "json" if msg.get("st") else None, "Subject": msg.get("sj")}
+
+
+async def deliver_sms(d: sinks.Delivery) -> None:
+    r = _resolve(d)
+    if r is None:
+        return
+    shard, msg, t, s = r
+    shard.records.add("sms", t.account, t.region,
+                      {"PhoneNumber": s.endpoint, **_record_doc(msg, t, s, envelope.text_for(msg, "sms"))})
+    shard.delivered(d.body, t)
+
+
+async def deliver_email(d: sinks.Delivery) -> None:
+    r = _resolve(d)
+    if r is None:
+        return
+    shard, msg, t, s = r
+    text = envelope.text_for(msg, s.protocol)
+    if s.protocol == "email-json":
+        text = envelope.dumps(envelope.notification(msg, s.arn, text, _signer(d), "email-json"))
+    shard.records.add("email", t.account, t.region, {
+        "Type": "Notification", "Endpoint": s.endpoint, "Protocol": s.protocol, "Timestamp": msg["ts"],
+        **_record_doc(msg, t, s, text)})
+    shard.delivered(d.body, t)
+
+
+async def deliver_push(d: sinks.Delivery) -> None:
+    r = _resolve(d)
+    if r is None:
+        return
+    shard, msg, t, s = r
+    try:
+        app, eid, _region, _account = parse_endpoint(s.endpoint)
+    except ServiceError as exc:
+        raise _failure(exc) from None
+    platform = s.endpoint.split(":", 5)[5].split("/")[1]
+    doc = {"TargetArn": s.endpoint, **_record_doc(msg, t, s, envelope.text_for(msg, platform))}
+    try:
+        await d.partition.call(app, "sns.PushToEndpoint", {"k": app, "eid": eid, "doc": doc})
+    except RemoteError as exc:
+        raise _failure(exc) from None
+    shard.delivered(d.body, t)
+
+
+async def deliver_confirmation(d: sinks.Delivery) -> None:
+    """SubscriptionConfirmation / UnsubscribeConfirmation to an HTTP(S) endpoint."""
+    b = d.body
+    env = envelope.confirmation(b["kind"], b["topic"], b["id"], b["token"], b["b"], b["ts"], b["text"], _signer(d),
+                                b.get("sv") or "1")
+    headers = [("Content-Type", b["ct"]), ("User-Agent", envelope.USER_AGENT),
+               ("x-amz-sns-message-type", b["kind"]), ("x-amz-sns-message-id", b["id"]),
+               ("x-amz-sns-topic-arn", b["topic"])]
+    if b["kind"] == "UnsubscribeConfirmation":
+        headers.append(("x-amz-sns-subscription-arn", b["sub"]))
+    await _post(b["ep"], headers, envelope.dumps(env).encode())
+
+
+async def dead_letter(d: sinks.Delivery) -> None:
+    """A delivery gave up: into the subscription's redrive DLQ, or counted as failed."""
+    shard = _shard(d)
+    msg, t, s = shard.resolve(d.body)
+    if msg is None:
+        return
+    error = (d.meta or {}).get("error") or {}
+    policy = s.attrs.get("RedrivePolicy") if s is not None else None
+    if not policy:
+        log.info("event=sns_delivery_failed sub=%s attempts=%s error=%s", s.arn if s else d.body.get("s"),
+                 error.get("attempts"), error.get("reason"))
+        shard.failed(d.body, t, None)
+        return
+    region, account, name = sqs_arn_parts(json.loads(policy)["deadLetterTargetArn"])
+    raw = s.raw and s.protocol in RAW_PROTOCOLS
+    params = envelope.sqs_params(msg, s.arn, _queue_url(d, region, account, name), name.endswith(".fifo"), raw,
+                                 _signer(d), s.protocol)
+    try:
+        await _call(d, "sqs", "SendMessage", params, account=account, region=region, source_arn=t.arn,
+                    trace=msg.get("tr"))
+    except sinks.Failed as exc:
+        if exc.retryable:
+            raise
+        log.info("event=sns_redrive_failed sub=%s dlq=%s error=%s", s.arn, name, exc.reason)
+        shard.failed(d.body, t, False)
+        return
+    shard.failed(d.body, t, True)
+
+
+for _kind, _handler in (("sns.sqs", deliver_sqs), ("sns.http", deliver_http), ("sns.lambda", deliver_lambda),
+                        ("sns.firehose", deliver_firehose), ("sns.sms", deliver_sms), ("sns.email", deliver_email),
+                        ("sns.push", deliver_push), ("sns.confirm", deliver_confirmation),
+                        ("sns.dead", dead_letter)):
+    sinks.register_kind(_kind, _handler)
