@@ -153,15 +153,23 @@ class ConsumersMixin:
         hq = self._q(a["k"])
         requeue = a.get("requeue", True)
         seqs = a.get("seqs") or (a["seq"],)
-        dead = []
+        dead, spent = [], []
         n = 0
+        q = hq.queue
+        maxr = hq.config.get("max_receives")
         for seq in seqs:
-            m = hq.queue.nack(seq, requeue)
+            back = requeue
+            if back and maxr:       # a delivery limit is checked when the message returns
+                cur = q.get(seq)
+                if cur is not None and cur.receive_count >= maxr:
+                    back = False
+            m = q.nack(seq, back)
             if m is not None:
                 n += 1
-                if not requeue:
-                    dead.append(m)
+                if not back:
+                    (dead if not requeue else spent).append(m)
         self._dead_letter(hq, dead, "rejected")
+        self._dead_letter(hq, spent, "delivery_limit")
         self._settled(hq)
         self._changed(hq)
         return n if "seqs" in a else n > 0

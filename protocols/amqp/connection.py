@@ -304,8 +304,6 @@ class AmqpConnection(asyncio.Protocol):
             self._close_handle = None
         self.state = OPEN
         self.send_method(0, C.Connection.OpenOk())
-        if self.server.alarm and self.capability("connection.blocked"):
-            self.send_blocked(self.server.alarm)
         self.flush()
 
     def _handshake_timeout(self) -> None:
@@ -353,6 +351,8 @@ class AmqpConnection(asyncio.Protocol):
             raise AmqpError(CHANNEL_ERROR, "expected 'channel.open'")
         if kind == METHOD and payload.name == "Basic.Publish":
             self.published = True
+            if self.server.alarm and "alarm" not in self.pause_reasons:
+                self.send_blocked(self.server.alarm)      # RabbitMQ blocks a publisher when it publishes
         chan.frame(kind, payload)
 
     def forget_channel(self, number: int) -> None:
@@ -447,11 +447,12 @@ class AmqpConnection(asyncio.Protocol):
         """A resource alarm started (reason) or cleared (None): tell the client and
         stop reading from a connection that publishes, as RabbitMQ does."""
         if reason:
+            if not self.published:
+                return               # blocked when it next publishes
             if self.capability("connection.blocked") and not self.blocked_sent:
                 self.send_method(0, C.Connection.Blocked(reason=reason))
                 self.blocked_sent = True
-            if self.published:
-                self._pause("alarm")
+            self._pause("alarm")
         else:
             if self.blocked_sent:
                 self.send_method(0, C.Connection.Unblocked())

@@ -132,4 +132,4 @@ class Realm:
     def allowed(user: User, vhost: str, what: int, name: str) -> bool:
         """what: 0 configure, 1 write, 2 read."""
         p = user.permissions(vhost)
-        return p is not None and p[what].fullmatch(name) is not None
+        return p is not None and p[what].search(name) is not None
