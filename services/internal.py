@@ -16,9 +16,14 @@ codec would have produced (blobs as bytes, timestamps as datetimes).
 
 from __future__ import annotations
 
+import time
+
 from broker.core.ids import uuid4
 from services.context import RequestContext
 from services.errors import NotImplementedOperation
+
+# hook(ctx, params, started, error) after every traced call (X-Ray: services/xray/record.py)
+TRACED_CALL_OBSERVERS: list = []
 
 
 class ServiceCaller:
@@ -44,7 +49,20 @@ class ServiceCaller:
             access_key="", user_name="root", service=service, operation=operation, protocol="internal",
             host=self.netloc, scheme="http", path="/", cluster=self.host.cluster, gateway=self.host,
             source_arn=source_arn, trace_header=trace_header, internal=True)
-        return await api.handle(ctx, operation, params) or {}
+        if not (trace_header and TRACED_CALL_OBSERVERS):
+            return await api.handle(ctx, operation, params) or {}
+        started, error = time.time(), None
+        try:
+            return await api.handle(ctx, operation, params) or {}
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            for hook in TRACED_CALL_OBSERVERS:
+                try:
+                    hook(ctx, params, started, error)
+                except Exception:   # observing never changes the call's outcome
+                    pass
 
 
 def caller(host) -> ServiceCaller:

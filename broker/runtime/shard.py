@@ -18,7 +18,7 @@ import time
 from broker.core.errors import OpError
 from broker.core.store import open_store
 from broker.core.timers import LoopTimer, now_ms
-from broker.runtime import ipc
+from broker.runtime import ipc, telemetry
 from broker.runtime.cluster import Cluster
 from broker.runtime.datadir import open_data_dir
 from broker.runtime.plugins import Plugins
@@ -110,6 +110,7 @@ class Shard:
         self.current_conn: ipc.Connection | None = None   # the caller, for ops that push to it
         self.replicas: set[ipc.Connection] = set()        # gateways holding binding read copies
         self._after_commit: list = []
+        self._committed_requests = 0        # requests handled up to the last commit (batch sizes)
         self._commit_pool = None
 
     # -- lifecycle --------------------------------------------------------
@@ -322,6 +323,7 @@ class Shard:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        commits, t0 = self.commits, time.perf_counter()
         try:
             self._commit_all()
         except Exception:
@@ -329,6 +331,10 @@ class Shard:
             # us from the last commit and the clients retry.
             log.critical("event=commit_failed action=exit", exc_info=True)
             os._exit(70)
+        if self.commits != commits:
+            telemetry.observe("broker_group_commit_duration_seconds", None, time.perf_counter() - t0)
+            telemetry.observe("broker_group_commit_requests", None, self.requests - self._committed_requests)
+            self._committed_requests = self.requests
         for conn in list(self.conns):
             conn.flush()
         if self._after_commit:

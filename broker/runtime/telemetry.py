@@ -1,4 +1,4 @@
-"""One emission path for metrics and audit events, cheap on hot paths.
+"""One emission path for metrics, audit events and trace segments, cheap on hot paths.
 
 Any code in any process records with one call:
 
@@ -6,18 +6,24 @@ Any code in any process records with one call:
     telemetry.metric("AWS/SQS", "NumberOfMessagesSent", {"QueueName": "orders"}, 1,
                      account="000000000000", region="us-east-1")
     telemetry.audit({...CloudTrail event...})
+    telemetry.segment({...X-Ray segment document...}, account=..., region=...)
     telemetry.count("broker_requests_total", {"service": "sqs"})        # process metric
-    telemetry.observe("broker_request_seconds", {"service": "sqs"}, 0.0012)
+    telemetry.observe("broker_request_duration_seconds", {"service": "sqs"}, 0.0012)
+    telemetry.gauge("broker_queue_messages", {"queue": "orders"}, 12)
 
 Nothing is sent per call: metric data points are aggregated per process into
 per-second statistic sets (SampleCount, Sum, Minimum, Maximum, plus a
-bounded sample of values for percentiles), audit events are queued, and a
-flush once a second hands both, in one batch each, to the sinks the
-composition registered (`set_metric_sink`, `set_audit_sink`: async
-callables, e.g. a CloudWatch or CloudTrail owner reached over IPC). With no
-sink registered the batches are dropped (bounded memory). Process metrics
-(`count`, `observe`, `gauge`) stay in this process for the Prometheus
-endpoint (`process_metrics()`).
+bounded sample of values for percentiles), audit events and segments are
+queued, and a flush once a second hands each kind, in one batch, to the sink
+the composition registered (`set_metric_sink`, `set_audit_sink`,
+`set_segment_sink`: async callables, e.g. the CloudWatch, CloudTrail and
+X-Ray owners reached over IPC). With no sink registered the batches are
+dropped (bounded memory). Process metrics (`count`, `observe`, `gauge`) and
+running totals of the AWS metrics this process emitted stay here for the
+Prometheus endpoint (`process_metrics()`).
+
+`TELEMETRY.enabled = False` (config ``telemetry.enabled``) turns every
+recording call into a no-op.
 """
 
 from __future__ import annotations
@@ -32,9 +38,12 @@ log = logging.getLogger("broker.telemetry")
 
 FLUSH_INTERVAL = 1.0
 MAX_SAMPLES = 64          # values kept per statistic set for percentiles (reservoir)
-MAX_AUDIT_QUEUE = 10_000  # audit events held between flushes when a sink is slow
-# Prometheus-style latency buckets (seconds)
+MAX_QUEUE = 10_000        # audit events / segments held between flushes when a sink is slow
+MAX_TOTALS = 50_000       # AWS metric series whose running totals this process keeps
+# Prometheus-style latency buckets (seconds); other families register their own
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
+_BUCKETS_BY_NAME: dict[str, tuple] = {}
 
 
 class StatSet:
@@ -68,16 +77,17 @@ class StatSet:
 
 
 class Histogram:
-    __slots__ = ("buckets", "sum", "count")
+    __slots__ = ("bounds", "buckets", "sum", "count")
 
-    def __init__(self) -> None:
-        self.buckets = [0] * (len(BUCKETS) + 1)
+    def __init__(self, bounds: tuple = BUCKETS) -> None:
+        self.bounds = bounds
+        self.buckets = [0] * (len(bounds) + 1)
         self.sum = 0.0
         self.count = 0
 
     def observe(self, value: float) -> None:
         i = 0
-        for b in BUCKETS:
+        for b in self.bounds:
             if value <= b:
                 break
             i += 1
@@ -90,16 +100,25 @@ def _labels(d: dict | None) -> tuple:
     return tuple(sorted(d.items())) if d else ()
 
 
+def set_buckets(name: str, bounds: tuple) -> None:
+    """Histogram bucket upper bounds for the process metric `name` (default: BUCKETS)."""
+    _BUCKETS_BY_NAME[name] = tuple(bounds)
+
+
 class Telemetry:
     def __init__(self) -> None:
         # (account, region, namespace, name, dims, unit, second) -> StatSet
         self._points: dict[tuple, StatSet] = {}
         self._audit: list[dict] = []
+        self._segments: list[list] = []          # [account, region, document]
         self.counters: dict[tuple[str, tuple], float] = {}
         self.gauges: dict[tuple[str, tuple], float] = {}
         self.histograms: dict[tuple[str, tuple], Histogram] = {}
+        # (account, region, namespace, name, dims, unit) -> [count, sum, last update]
+        self.totals: dict[tuple, list] = {}
         self.metric_sink: Callable[[list], Awaitable[Any]] | None = None
         self.audit_sink: Callable[[list], Awaitable[Any]] | None = None
+        self.segment_sink: Callable[[list], Awaitable[Any]] | None = None
         self._handle = None
         self.enabled = True
 
@@ -117,22 +136,55 @@ class Telemetry:
         s.add(value, n)
 
     def audit(self, event: dict) -> None:
-        if len(self._audit) < MAX_AUDIT_QUEUE:
+        if self.enabled and len(self._audit) < MAX_QUEUE:
             self._audit.append(event)
             self._arm()
 
+    def segment(self, document: dict, *, account: str = "000000000000", region: str = "us-east-1") -> None:
+        """Queue an X-Ray segment document recorded by this process."""
+        if self.enabled and len(self._segments) < MAX_QUEUE:
+            self._segments.append([account, region, document])
+            self._arm()
+
     def count(self, name: str, labels: dict | None = None, value: float = 1.0) -> None:
+        if not self.enabled:
+            return
         key = (name, _labels(labels))
         self.counters[key] = self.counters.get(key, 0.0) + value
 
-    def gauge(self, name: str, labels: dict | None, value: float) -> None:
-        self.gauges[(name, _labels(labels))] = value
+    def gauge(self, name: str, labels: dict | None, value: float | None) -> None:
+        """Set a process gauge; None removes it (e.g. a deleted queue's depth)."""
+        key = (name, _labels(labels))
+        if value is None:
+            self.gauges.pop(key, None)
+        elif self.enabled:
+            self.gauges[key] = value
 
     def observe(self, name: str, labels: dict | None, value: float) -> None:
+        if not self.enabled:
+            return
         key = (name, _labels(labels))
         h = self.histograms.get(key)
         if h is None:
-            h = self.histograms[key] = Histogram()
+            h = self.histograms[key] = Histogram(_BUCKETS_BY_NAME.get(name, BUCKETS))
+        h.observe(value)
+
+    # Pre-keyed variants for per-request paths: build the key once (`key`), then
+    # count or observe without sorting labels each time.
+    @staticmethod
+    def key(name: str, labels: dict | None) -> tuple:
+        return (name, _labels(labels))
+
+    def count_key(self, key: tuple, value: float = 1.0) -> None:
+        if self.enabled:
+            self.counters[key] = self.counters.get(key, 0.0) + value
+
+    def observe_key(self, key: tuple, value: float) -> None:
+        if not self.enabled:
+            return
+        h = self.histograms.get(key)
+        if h is None:
+            h = self.histograms[key] = Histogram(_BUCKETS_BY_NAME.get(key[0], BUCKETS))
         h.observe(value)
 
     # -- shipping -------------------------------------------------------------
@@ -149,16 +201,44 @@ class Telemetry:
         """Take the pending batches: ([[account, region, ns, name, dims, unit, ts, stats]...], [events])."""
         points = [[*k, s.to_list()] for k, s in self._points.items()]
         self._points = {}
+        self._add_totals(points)
         events, self._audit = self._audit, []
         return points, events
+
+    def drain_segments(self) -> list:
+        segs, self._segments = self._segments, []
+        return segs
+
+    def _add_totals(self, points: list) -> None:
+        totals = self.totals
+        now = time.time()
+        for p in points:
+            key = tuple(p[:6])
+            t = totals.get(key)
+            if t is None:
+                if len(totals) >= MAX_TOTALS:
+                    self._evict_totals()
+                t = totals[key] = [0.0, 0.0, now]
+            t[0] += p[7][0]
+            t[1] += p[7][1]
+            t[2] = now
+
+    def _evict_totals(self) -> None:
+        """Forget the least recently updated tenth (series of deleted resources)."""
+        by_age = sorted(self.totals.items(), key=lambda kv: kv[1][2])
+        for key, _ in by_age[:max(1, len(by_age) // 10)]:
+            del self.totals[key]
 
     def _flush(self) -> None:
         self._handle = None
         points, events = self.drain()
+        segments = self.drain_segments()
         if points and self.metric_sink is not None:
             self._ship(self.metric_sink, points)
         if events and self.audit_sink is not None:
             self._ship(self.audit_sink, events)
+        if segments and self.segment_sink is not None:
+            self._ship(self.segment_sink, segments)
 
     def _ship(self, sink, batch) -> None:
         async def run():
@@ -169,17 +249,23 @@ class Telemetry:
         asyncio.get_running_loop().create_task(run())
 
     def process_metrics(self) -> dict:
+        """Everything this process holds for the Prometheus endpoint (msgpack-friendly)."""
         return {"counters": [[n, list(l), v] for (n, l), v in self.counters.items()],
                 "gauges": [[n, list(l), v] for (n, l), v in self.gauges.items()],
-                "histograms": [[n, list(l), h.buckets, h.sum, h.count] for (n, l), h in self.histograms.items()]}
+                "histograms": [[n, list(l), h.buckets, h.sum, h.count, list(h.bounds)]
+                               for (n, l), h in self.histograms.items()],
+                "aws": [[*k[:4], list(k[4]), k[5], t[0], t[1]] for k, t in self.totals.items()]}
 
 
 TELEMETRY = Telemetry()
 metric = TELEMETRY.metric
 audit = TELEMETRY.audit
+segment = TELEMETRY.segment
 count = TELEMETRY.count
 gauge = TELEMETRY.gauge
 observe = TELEMETRY.observe
+
+set_buckets("broker_group_commit_requests", SIZE_BUCKETS)
 
 
 def set_metric_sink(sink: Callable[[list], Awaitable[Any]] | None) -> None:
@@ -188,3 +274,7 @@ def set_metric_sink(sink: Callable[[list], Awaitable[Any]] | None) -> None:
 
 def set_audit_sink(sink: Callable[[list], Awaitable[Any]] | None) -> None:
     TELEMETRY.audit_sink = sink
+
+
+def set_segment_sink(sink: Callable[[list], Awaitable[Any]] | None) -> None:
+    TELEMETRY.segment_sink = sink

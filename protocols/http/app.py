@@ -9,6 +9,7 @@ or error in the protocol's exact shape.
 from __future__ import annotations
 
 import logging
+import time
 
 from broker.core.ids import uuid4
 from broker.runtime.ipc import RemoteError
@@ -40,6 +41,15 @@ def _credentials(config: dict) -> dict[str, Credential]:
     return out
 
 
+class RequestRecord:
+    """What an observer sees of one AWS request (filled in as the request goes)."""
+    __slots__ = ("started", "service", "match", "principal", "ctx", "params", "result", "error")
+
+    def __init__(self, started: float):
+        self.started = started
+        self.service = self.match = self.principal = self.ctx = self.params = self.result = self.error = None
+
+
 class AwsApp:
     def __init__(self, gateway):
         self.gateway = gateway
@@ -51,6 +61,9 @@ class AwsApp:
         self.apis = gateway_apis(gateway)
         gateway.services = self.apis
         self.admin = AdminApi(gateway, self)
+        # observer(record, req, conn, resp) after every AWS request (metrics, CloudTrail,
+        # X-Ray); set by a process hook (services/cloudwatch/observe.py)
+        self.observer = None
 
     async def handle(self, req, conn) -> HttpResponse:
         path = req.path
@@ -58,6 +71,19 @@ class AwsApp:
             resp = await self.admin.handle(req)
             if resp is not None:
                 return resp
+        observer = self.observer
+        if observer is None:
+            return await self._handle(req, conn, None)
+        rec = RequestRecord(time.perf_counter())
+        resp = await self._handle(req, conn, rec)
+        try:
+            observer(rec, req, conn, resp)
+        except Exception:
+            log.exception("event=request_observer_failed")
+        return resp
+
+    async def _handle(self, req, conn, rec: RequestRecord | None) -> HttpResponse:
+        path = req.path
         request_id = _request_id()
         headers = req.headers
         scope = scope_of(req.query, headers)
@@ -70,6 +96,8 @@ class AwsApp:
             if isinstance(routed, OperationNotFound):
                 return self._not_found(req, routed, request_id)
             codec, match = routed
+        if rec is not None:
+            rec.service, rec.match = codec.service_name, match
         try:
             principal = self.verifier.authenticate(req.method, path, req.query, headers, req.body)
         except AuthError as exc:
@@ -78,6 +106,8 @@ class AwsApp:
                 err = ServiceError(exc.message, code=exc.code_for(match.protocol), status=exc.status_for(match.protocol))
                 return codec.encode_error(match, err, request_id)
             principal = self.verifier._anonymous
+        if rec is not None:
+            rec.principal = principal
         try:
             params = codec.decode(match, req)
             api = self.apis.get(codec.service_name)
@@ -93,13 +123,21 @@ class AwsApp:
                 host=headers.get("host", "localhost"), scheme=conn.scheme, path=path,
                 cluster=self.gateway.cluster, gateway=self.gateway,
                 trace_header=headers.get("x-amzn-trace-id"))
+            if rec is not None:
+                rec.ctx, rec.params = ctx, params
             result = await api.handle(ctx, match.operation, params)
+            if rec is not None:
+                rec.result = result
             return codec.encode_result(match, result or {}, request_id)
         except ServiceError as exc:
+            if rec is not None:
+                rec.error = exc
             return codec.encode_error(match, exc, request_id)
         except RemoteError as exc:
             err = ServiceError(exc.message, code=exc.code, status=exc.status, sender_fault=exc.sender_fault,
                                **(exc.fields or {}))
+            if rec is not None:
+                rec.error = err
             return codec.encode_error(match, err, request_id)
         except Exception:
             log.exception("event=operation_failed service=%s operation=%s", codec.service_name, match.operation)

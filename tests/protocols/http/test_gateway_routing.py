@@ -213,10 +213,11 @@ def cbor_cloudwatch(server, tmp_path_factory):
                           config=client.meta.config)
 
 
-@pytest.mark.parametrize("call,kwargs,operation", [
-    ("list_metrics", {}, "ListMetrics"),
-    ("describe_alarms", {"AlarmNames": ["a"]}, "DescribeAlarms"),
-    ("put_metric_data", {"Namespace": "ns", "MetricData": [{"MetricName": "m", "Value": 1.0}]}, "PutMetricData"),
+@pytest.mark.parametrize("call,kwargs,operation", [   # CloudWatch operations the broker does not implement
+    ("list_metric_streams", {}, "ListMetricStreams"),
+    ("describe_anomaly_detectors", {}, "DescribeAnomalyDetectors"),
+    ("put_anomaly_detector", {"SingleMetricAnomalyDetector": {"Namespace": "ns", "MetricName": "m", "Stat": "Sum"}},
+     "PutAnomalyDetector"),
 ])
 def test_cbor_cloudwatch_routed_and_error_shape(cbor_cloudwatch, call, kwargs, operation):
     cw = cbor_cloudwatch
@@ -246,20 +247,20 @@ def test_cbor_cloudwatch_validation_error(cbor_cloudwatch):
 def test_json_cloudwatch_query_compatible_default_client(server):
     cw = server.client("cloudwatch")  # boto3's default protocol pick for cloudwatch
     with pytest.raises(botocore.exceptions.ClientError) as ei:
-        cw.list_metrics()
+        cw.list_metric_streams()
     code, msg, status, headers = _err(ei)
-    assert code == "NotImplemented" and status == 501 and "ListMetrics" in msg
+    assert code == "NotImplemented" and status == 501 and "ListMetricStreams" in msg
     assert headers["x-amzn-query-error"] == "NotImplemented;Receiver"
 
 
 def test_cbor_raw_wire_shape(server):
-    status, headers, body = _raw(server, "POST", "/service/GraniteServiceVersion20100801/operation/ListMetrics",
+    status, headers, body = _raw(server, "POST", "/service/GraniteServiceVersion20100801/operation/ListMetricStreams",
                                  cbor2.dumps({}), {"Content-Type": "application/cbor",
                                                    "smithy-protocol": "rpc-v2-cbor", "Accept": "application/cbor"})
     doc = cbor2.loads(body)
     assert status == 501
     assert doc["__type"].rsplit("#", 1)[-1] == "NotImplemented"
-    assert "ListMetrics" in doc["message"]
+    assert "ListMetricStreams" in doc["message"]
 
 
 def test_cbor_unknown_operation(server):
@@ -334,6 +335,8 @@ def test_query_action_shared_by_services_routed_by_scope(server, scope, service)
     assert headers["content-type"].startswith("text/xml"), data
     if service == "sqs":
         assert b"NonExistentQueue" in data or b"QueueDoesNotExist" in data, data
+    elif service in ("cloudwatch", "sns"):  # implemented: the service itself answers (no such alarm/topic)
+        assert status == 404 and b"<Code>ResourceNotFound" in data, data
     else:
         assert status == 501 and f"The {service} service is not implemented".encode() in data, data
         assert b"<Code>NotImplemented</Code>" in data

@@ -1,0 +1,168 @@
+"""CloudTrail shard half: the trails and events of the accounts whose partition
+this is, plus (in one partition) the global copy of data-event selectors
+that gateways poll.
+
+Ops: ``cloudtrail.Handle`` (API operations), ``cloudtrail.Record`` (event
+batches shipped by every gateway), ``cloudtrail.SetDataSelectors`` /
+``cloudtrail.DataSelectors`` (the gateways' read copy).
+"""
+
+from __future__ import annotations
+
+import time
+
+from services.cloudtrail.events import EVENTS_DDL, EventStore
+from services.cloudtrail.trails import PENDING_DDL, Trails
+from services.cloudwatch.sidestore import SideStore
+
+KIND_SELECTORS = "ct.dataselectors"
+SWEEP_INTERVAL = 600.0
+WRITES = {"CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging", "PutEventSelectors",
+          "AddTags", "RemoveTags"}
+
+
+class CloudTrailShard:
+    def __init__(self, part):
+        self.part = part
+        self.store = part.store
+        self.side = SideStore(part, "cloudtrail", EVENTS_DDL + PENDING_DDL, ("events", "pending"))
+        run = getattr(getattr(part, "shard", None), "run", None)
+        self.interval = float((run.config if run else {}).get("cloudtrail.delivery_interval", 300.0))
+        self.trails = Trails(part, self.side, run.data_dir if run else None)
+        self.events = EventStore(self.side)
+        self.closed = False
+        now = time.time()
+        part.schedule(int((now + self.interval) * 1000), self._deliver)
+        part.schedule(int((now + 30) * 1000), self._sweep)
+
+    def close(self) -> None:
+        self.closed = True
+        self.side.close()
+
+    def _deliver(self, _now_ms: int) -> None:
+        if self.closed:
+            return
+        try:
+            self.trails.deliver(time.time())
+        finally:
+            self.part.flush_soon()
+            self.part.schedule(int((time.time() + self.interval) * 1000), self._deliver)
+
+    def _sweep(self, _now_ms: int) -> None:
+        if self.closed:
+            return
+        self.events.sweep(time.time())
+        self.part.schedule(int((time.time() + SWEEP_INTERVAL) * 1000), self._sweep)
+
+    # -- ops ------------------------------------------------------------------------------
+    def op_Record(self, args):
+        events = args["events"]
+        self.events.add([e for e in events if e.get("eventCategory") != "Data"])
+        self.trails.route(events)
+        return None
+
+    def op_SetDataSelectors(self, args):
+        doc = self.store.get(KIND_SELECTORS, "all") or {"version": 0, "accounts": {}}
+        accounts = dict(doc["accounts"])
+        if args["trails"]:
+            accounts[args["account"]] = args["trails"]
+        else:
+            accounts.pop(args["account"], None)
+        self.store.put(KIND_SELECTORS, "all", {"version": doc["version"] + 1, "accounts": accounts})
+        return {}
+
+    def op_DataSelectors(self, args):
+        doc = self.store.get(KIND_SELECTORS, "all") or {"version": 0, "accounts": {}}
+        return None if doc["version"] == args.get("since") else doc
+
+    def op_Handle(self, args):
+        a, r, op, p = args["a"], args["r"], args["op"], args["params"]
+        now = time.time()
+        result = getattr(self, "_" + op)(a, r, p, now)
+        if op in WRITES:
+            return self._committed(result)
+        return result
+
+    async def _committed(self, result):
+        await self.side.committed()
+        return result
+
+    # -- operations -----------------------------------------------------------------------
+    def _CreateTrail(self, a, r, p, now):
+        return self.trails.create(a, r, p, now)
+
+    def _UpdateTrail(self, a, r, p, now):
+        return self.trails.update(a, r, p)
+
+    def _DeleteTrail(self, a, r, p, now):
+        self.trails.delete(a, r, p["Name"])
+        return {}
+
+    def _GetTrail(self, a, r, p, now):
+        return {"Trail": self.trails.describe(self.trails.find(a, r, p["Name"]))}
+
+    def _DescribeTrails(self, a, r, p, now):
+        names = p.get("trailNameList")
+        shadows = p.get("includeShadowTrails", True)
+        if names:
+            out = []
+            for n in names:
+                try:
+                    out.append(self.trails.find(a, r, n))
+                except Exception:
+                    continue
+        else:
+            out = self.trails.visible(a, r, shadows)
+        return {"trailList": [self.trails.describe(t) for t in out]}
+
+    def _ListTrails(self, a, r, p, now):
+        return {"Trails": [{"TrailARN": self.trails.summary(t)["TrailARN"], "Name": t["name"],
+                            "HomeRegion": t["home"]} for t in self.trails.visible(a, r, True)]}
+
+    def _StartLogging(self, a, r, p, now):
+        self.trails.set_logging(a, r, p["Name"], True, now)
+        return {}
+
+    def _StopLogging(self, a, r, p, now):
+        self.trails.set_logging(a, r, p["Name"], False, now)
+        return {}
+
+    def _GetTrailStatus(self, a, r, p, now):
+        return self.trails.status(self.trails.find(a, r, p["Name"]))
+
+    def _PutEventSelectors(self, a, r, p, now):
+        return self.trails.put_selectors(a, r, p)
+
+    def _GetEventSelectors(self, a, r, p, now):
+        t = self.trails.find(a, r, p["TrailName"])
+        return {"TrailARN": self.trails.summary(t)["TrailARN"], **self.trails.selectors_out(t)}
+
+    def _LookupEvents(self, a, r, p, now):
+        return self.events.lookup(a, r, p, now)
+
+    def _AddTags(self, a, r, p, now):
+        t = self.trails.find(a, r, p["ResourceId"])
+        tags = dict(t.get("tags") or {})
+        tags.update({x["Key"]: x.get("Value", "") for x in p.get("TagsList") or []})
+        if len(tags) > 50:
+            from services.cloudtrail.api import err
+            raise err("TagsLimitExceededException", "The number of tags per trail has exceeded the permitted "
+                      "amount. Currently, the limit is 50.")
+        t["tags"] = tags
+        self.trails._save(f"{t['account']}/{t['home']}/{t['name']}", t)
+        return {}
+
+    def _RemoveTags(self, a, r, p, now):
+        t = self.trails.find(a, r, p["ResourceId"])
+        for x in p.get("TagsList") or []:
+            (t.get("tags") or {}).pop(x["Key"], None)
+        self.trails._save(f"{t['account']}/{t['home']}/{t['name']}", t)
+        return {}
+
+    def _ListTags(self, a, r, p, now):
+        out = []
+        for rid in p["ResourceIdList"]:
+            t = self.trails.find(a, r, rid)
+            out.append({"ResourceId": rid, "TagsList": [{"Key": k, "Value": v}
+                                                        for k, v in sorted((t.get("tags") or {}).items())]})
+        return {"ResourceTagList": out}
