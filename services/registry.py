@@ -58,7 +58,7 @@ SERVICES: list[Service] = [
             admin_paths=("/_broker/stepfunctions/",), admin="services.stepfunctions.admin:handle"),
     Service("swf", api="services.swf.api:SwfApi", shard="services.swf.shard:SwfShard"),
     Service("ses", api="services.ses.api:SesApi", shard="services.ses.shard:SesShard", config="services.ses.config:KEYS",
-            admin_paths=("/_broker/ses/", "/_aws/ses"), admin="services.ses.admin:handle"),
+            admin_paths=("/_broker/ses/", "/_aws/ses", "/_ses/"), admin="services.ses.admin:handle"),
     Service("sesv2", api="services.ses.apiv2:SesV2Api"),
 ]
 

@@ -7,7 +7,9 @@
     GET    /_broker/ses/messages/<id>/raw               -> message/rfc822
     GET    /_broker/ses/messages/<id>/attachments/<n>   -> the attachment's bytes
     DELETE /_broker/ses/messages/<id>
-    GET|POST /_broker/ses/verify?account=&region=&identity=[&token=]  -> the verification click
+    GET|POST /_broker/ses/verify?account=&region=&identity=[&token=]  -> verify (POST: without the token)
+    GET    /_ses/verify?account=&region=&identity=&token=  -> the link in the verification mail; its
+           secret token is the authorization, so it works without the admin token, as a link should
     GET    /_aws/ses[?id=&email=]    DELETE /_aws/ses[?id=]          (LocalStack's shape)
 """
 
@@ -116,6 +118,8 @@ async def handle(gateway, method: str, path: str, query: dict, headers: dict, bo
     try:
         if path.rstrip("/") == "/_aws/ses":
             return await _localstack(gateway, method, query)
+        if path.rstrip("/") == "/_ses/verify" and method == "GET":
+            return await _verify(gateway, method, query)
         if not path.startswith("/_broker/ses"):
             return None
         rest = path[len("/_broker/ses"):].strip("/").split("/")

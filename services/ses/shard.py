@@ -103,7 +103,7 @@ class SesShard:
         if rec["status"] == "Success" and not force:
             return None
         from urllib.parse import quote
-        link = (f"{self.http_url}/_broker/ses/verify?account={ns.account}&region={ns.region}"
+        link = (f"{self.http_url}/_ses/verify?account={ns.account}&region={ns.region}"
                 f"&identity={quote(rec['name'])}&token={rec['secret']}")
         raw, sender, _subject = system_mail.verification(ns.region, rec["name"], link, template)
         return self.store_system_mail(ns, mime_from=sender, to=rec["name"], raw=raw, kind="verification")

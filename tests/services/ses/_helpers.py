@@ -11,11 +11,13 @@ from urllib.parse import urlencode
 class Mailbox:
     """The mailbox admin API of one server."""
 
-    def __init__(self, base: str):
+    def __init__(self, base: str, token: str | None = None):
         self.base = base
+        self.headers = {"X-Broker-Admin-Token": token} if token else {}
 
-    def request(self, method: str, path: str, timeout: float = 30.0):
-        req = urllib.request.Request(self.base + path, method=method)
+    def request(self, method: str, path: str, timeout: float = 30.0, headers: dict | None = None):
+        req = urllib.request.Request(self.base + path, method=method,
+                                     headers=self.headers if headers is None else headers)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as r:
                 status, ctype, body = r.status, r.headers.get("Content-Type", ""), r.read()
