@@ -150,7 +150,7 @@ def select_attributes(attrs: dict | None, names: list[str] | None) -> dict:
     if "All" in names or ".*" in names or "*" in names:
         return attrs
     out = {}
-    prefixes = [n[:-1] for n in names if n.endswith(".*")]
+    prefixes = [n[:-2] for n in names if n.endswith(".*")]   # "Hel.*": names starting with "Hel"
     exact = set(names)
     for k, v in attrs.items():
         if k in exact or any(k.startswith(p) for p in prefixes):
