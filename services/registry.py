@@ -60,6 +60,9 @@ SERVICES: list[Service] = [
     Service("ses", api="services.ses.api:SesApi", shard="services.ses.shard:SesShard", config="services.ses.config:KEYS",
             admin_paths=("/_broker/ses/", "/_aws/ses", "/_ses/"), admin="services.ses.admin:handle"),
     Service("sesv2", api="services.ses.apiv2:SesV2Api"),
+    Service("events", api="services.events.api:EventsApi", shard="services.events.shard:EventsShard",
+            config="services.events.config:KEYS"),
+    Service("scheduler", api="services.scheduler.api:SchedulerApi", shard="services.scheduler.shard:SchedulerShard"),
 ]
 
 # Services whose requests the gateway recognises (model-driven routing), whether

@@ -82,6 +82,8 @@ class EventsApi:
             check = getattr(self, "check_" + operation, None)
             if check is not None:
                 check(ctx, params)
+            if operation == "PutTargets":
+                params = await self._with_destination_rates(ctx, params)
             return await self._bus_op(ctx, operation, params)
         if operation in NS_OPS:
             return await self._ns_op(ctx, operation, _plain(params))
@@ -123,6 +125,22 @@ class EventsApi:
         key = bus_key(account, region, bus)
         return await ctx.cluster.call(key, "events.Bus", {"k": key, "op": operation, "q": params, "a": account,
                                                           "r": region, "name": bus, "rule": rule})
+
+    async def _with_destination_rates(self, ctx, p: dict) -> dict:
+        """API destination targets carry their destination's rate limit (``_rate``), so
+        the bus owner paces deliveries from the first one on."""
+        targets = []
+        for t in p["Targets"]:
+            arn = parse_arn(t["Arn"])
+            if arn and arn[0] == "events" and arn[3].startswith("api-destination/"):
+                account, region = arn[2] or ctx.account_id, arn[1] or ctx.region
+                key = ns_key(account, region)
+                info = await ctx.cluster.call(key, "events.Ns", {"k": key, "op": "ResolveDestination",
+                                                                 "q": {"arn": t["Arn"]}, "a": account, "r": region})
+                if info is not None:
+                    t = {**t, "_rate": info["rate"]}
+            targets.append(t)
+        return {**p, "Targets": targets}
 
     # -- checks that need no state ----------------------------------------------------
     def check_CreateEventBus(self, ctx, p):

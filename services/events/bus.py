@@ -314,7 +314,7 @@ class BusOps:
     def bus_ListTargetsByRule(self, bus: Bus | None, p: dict, info: dict):
         bus, r = self._rule(bus, info, p["Rule"])
         page, nxt = paginate(r.get("t", []), p.get("NextToken"), p.get("Limit"))
-        out: dict = {"Targets": page}
+        out: dict = {"Targets": [{k: v for k, v in t.items() if not k.startswith("_")} for t in page]}
         if nxt:
             out["NextToken"] = nxt
         return out

@@ -36,7 +36,8 @@ _SERVICE_NAMES = {"sqs": "AmazonSQS", "sns": "AmazonSNS", "states": "AWSStepFunc
                   "events": "AmazonEventBridge"}
 
 
-def _failed(exc: ServiceError, svc: str) -> sinks.Failed:
+def failure(exc: ServiceError, svc: str) -> sinks.Failed:
+    """A target service error as a delivery failure, sorted the way EventBridge sorts them."""
     code = exc.code or "InternalFailure"
     status = getattr(exc, "status", 400) or 400
     text = (f"{exc.message} (Service: {_SERVICE_NAMES.get(svc, svc)}; Status Code: {status}; Error Code: {code}; "
@@ -107,16 +108,24 @@ async def _invoke(d, t: dict, body: dict, meta: dict, svc: str, res: str) -> Non
             await _api_destination(d, t, payload)
         else:
             raise sinks.Failed(f"Target {t['arn']} is not supported by this broker.", False, "SDK_CLIENT_ERROR")
-    except ServiceError as exc:
-        raise _failed(exc, svc) from None
     except sinks.Failed:
         raise
-    except Exception as exc:  # IPC errors of a forwarded call carry AWS codes too
-        code = getattr(exc, "code", None)
-        if code:
-            raise _failed(ServiceError(getattr(exc, "message", str(exc)), code=code,
-                                       status=getattr(exc, "status", 500)), svc) from None
-        raise sinks.Failed(f"{type(exc).__name__}: {exc}", True, "INTERNAL_ERROR") from None
+    except Exception as exc:
+        raise as_failure(exc, svc) from None
+
+
+def as_failure(exc: Exception, svc: str) -> sinks.Failed:
+    """Any error of a target call as a delivery failure: service errors (local, or
+    from another process over IPC) by their AWS code, anything else retried."""
+    if isinstance(exc, sinks.Failed):
+        return exc
+    if isinstance(exc, ServiceError):
+        return failure(exc, svc)
+    code = getattr(exc, "code", None)
+    if code:
+        return failure(ServiceError(getattr(exc, "message", str(exc)), code=code,
+                                    status=getattr(exc, "status", 500)), svc)
+    return sinks.Failed(f"{type(exc).__name__}: {exc}", True, "INTERNAL_ERROR")
 
 
 async def _forward(d, t: dict, body: dict, meta: dict) -> None:
@@ -283,10 +292,10 @@ async def deliver_dlq(d: sinks.Delivery) -> None:
         params["MessageDeduplicationId"] = d.id
     try:
         await c.call("sqs", "SendMessage", params, account=p[4], region=p[3], source_arn=t["rule"])
-    except ServiceError as exc:
+    except Exception as exc:
         telemetry.metric(NAMESPACE, "InvocationsFailedToBeSentToDLQ", {"RuleName": t["rule"].rsplit("/", 1)[-1]},
                          1, account=t["a"], region=t["r"])
-        raise _failed(exc, "sqs") from None
+        raise as_failure(exc, "sqs") from None
     telemetry.metric(NAMESPACE, "InvocationsSentToDLQ", {"RuleName": t["rule"].rsplit("/", 1)[-1]}, 1,
                      account=t["a"], region=t["r"])
     telemetry.metric(NAMESPACE, "DeadLetterInvocations", {"RuleName": t["rule"].rsplit("/", 1)[-1]}, 1,

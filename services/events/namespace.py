@@ -14,6 +14,8 @@ import asyncio
 import json
 import logging
 from broker.core.eventpattern import InvalidPattern, validate
+from broker.runtime.ipc import RemoteError
+from services.errors import ServiceError
 
 from .names import (
     arn, bus_key, err, exists, invalid_pattern, limit_exceeded, not_found, paginate, parse_arn, validation,
@@ -77,6 +79,14 @@ def event_size(ev: dict) -> int:
 class NamespaceOps:
     """Namespace-level operations (mixed into the shard half)."""
 
+    async def call(self, key: str, op: str, args: dict):
+        """An op on another partition; its AWS error surfaces as ours."""
+        try:
+            return await self.part.call(key, op, args)
+        except RemoteError as exc:
+            raise ServiceError(exc.message, code=exc.code, status=exc.status, sender_fault=exc.sender_fault,
+                               **(exc.fields or {})) from None
+
     def _ns_save(self, ns: Namespace, kind: str, name: str) -> None:
         self.store.put(kind, f"{ns.key}|{name}", ns.table(kind)[name])
 
@@ -97,7 +107,7 @@ class NamespaceOps:
                 validate(pattern)
             except InvalidPattern as exc:
                 raise invalid_pattern(exc.reason) from None
-        await self.part.call(bus, "events.AttachArchive", {"k": bus, "name": name, "pat": pattern, "on": True})
+        await self.call(bus, "events.AttachArchive", {"k": bus, "name": name, "pat": pattern, "on": True})
         if name in ns.archives:        # lost a race with another CreateArchive of the same name
             raise exists(f"Archive {name} already exists.")
         now = self.part.now_ms()
@@ -139,9 +149,9 @@ class NamespaceOps:
                     validate(pattern)
                 except InvalidPattern as exc:
                     raise invalid_pattern(exc.reason) from None
-            await self.part.call(a["bus"], "events.AttachArchive", {"k": a["bus"], "name": a["n"],
+            await self.call(a["bus"], "events.AttachArchive", {"k": a["bus"], "name": a["n"],
                                                                     "pat": a.get("pat"), "on": False})
-            await self.part.call(a["bus"], "events.AttachArchive", {"k": a["bus"], "name": a["n"],
+            await self.call(a["bus"], "events.AttachArchive", {"k": a["bus"], "name": a["n"],
                                                                     "pat": pattern, "on": True})
             a["pat"] = pattern
         if "RetentionDays" in p:
@@ -157,7 +167,7 @@ class NamespaceOps:
     async def ns_DeleteArchive(self, ns, p, info):
         a = self._archive(ns, p["ArchiveName"])
         try:
-            await self.part.call(a["bus"], "events.AttachArchive", {"k": a["bus"], "name": a["n"],
+            await self.call(a["bus"], "events.AttachArchive", {"k": a["bus"], "name": a["n"],
                                                                     "pat": a.get("pat"), "on": False})
         except Exception as exc:        # the bus is gone: nothing left to detach
             log.info("event=archive_detach_failed archive=%s error=%s", a["n"], exc)
@@ -173,7 +183,7 @@ class NamespaceOps:
         if p.get("EventSourceArn"):
             src = p["EventSourceArn"]
             key = self._bus_of_arn(src, ns)
-            if not await self.part.call(key, "events.BusExists", {"k": key}):
+            if not await self.call(key, "events.BusExists", {"k": key}):
                 raise not_found(f"Event bus {key.rsplit('/', 1)[1]} does not exist.")
             items = [a for a in items if a["src"] == src]
         if p.get("State"):
@@ -282,7 +292,7 @@ class NamespaceOps:
                         break
                 if not batch:
                     break
-                await self.part.call(r["bus"], "events.Put", {"k": r["bus"], "ev": batch, "replay": name,
+                await self.call(r["bus"], "events.Put", {"k": r["bus"], "ev": batch, "replay": name,
                                                               "rules": rules})
                 r["pos"] = last_key
                 r["last"] = self._event_ms(batch[-1])

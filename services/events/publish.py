@@ -97,10 +97,10 @@ class Publisher:
             telemetry.metric(NAMESPACE, "MatchedEvents", {"EventBusName": bus.name}, matched,
                              account=rec["a"], region=rec["r"])
         for name, events in archived.items():
+            nkey = ns_key(rec["a"], rec["r"])
             sinks.deliveries(self.part).submit(
-                "call", {"key": ns_key(rec["a"], rec["r"]), "op": "events.ArchiveEvents",
-                         "give_up": ["ResourceNotFoundException"]},
-                {"archive": name, "ev": events})
+                "call", {"key": nkey, "op": "events.ArchiveEvents", "give_up": ["ResourceNotFoundException"]},
+                {"k": nkey, "archive": name, "ev": events})
         return {"n": matched}
 
     def fan_out(self, bus, rule: dict, ev: dict, trace: str | None, hop: dict | None = None) -> None:
@@ -134,15 +134,19 @@ class Publisher:
                 body["ev"] = ev       # bus-to-bus forwards the event itself
             pace = None
             if spec["svc"] == "events" and spec["res"].startswith("api-destination/"):
-                pace = (t["Arn"], self.destination_rate(t["Arn"]))
+                pace = (t["Arn"], self.destination_rate(t["Arn"], t.get("_rate")))
             order = f"{t['Arn']}|{spec['group']}" if spec.get("group") and t["Arn"].endswith(".fifo") else None
             d.submit("events.target", spec, body, policy=retry_policy(t), dlq=dlq, pace=pace, order=order,
                      meta={"eid": ev.get("id"), "trace": trace, "rn": rule["n"], "bus": bus.name})
 
-    def destination_rate(self, arn: str) -> float:
+    def destination_rate(self, arn: str, stored: float | None) -> float:
+        """The destination's InvocationRateLimitPerSecond: as last fetched by a
+        delivery in this process, else as it was when the target was put."""
         from .delivery import destination_cache
         info = destination_cache.get(arn)
-        return float(info[1].get("rate", 300)) if info else 300.0
+        if info and info[1]:
+            return float(info[1].get("rate", 300))
+        return float(stored or 300)
 
 
 def _with_replay_name(ev: dict, name: str) -> dict:
