@@ -8,6 +8,7 @@ former (ARCHITECTURE.md, "Layout").
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -109,10 +110,18 @@ def _serve(args) -> int:
         return 2
     from broker.runtime.worker import install_uvloop, setup_logging
     setup_logging(config["server.log_level"], "supervisor")
+    # Everything the server writes is private unless written public on purpose
+    # (endpoints.json, the CA certificate); set before any worker is forked.
+    os.umask(0o077)
+    import uvloop  # noqa: F401  (imported before the fork: pages shared with every worker)
+    from broker.runtime import datadir, supervisor, tls, zygote  # noqa: F401
+    listeners = plugins(shard=False).listeners
+    # Workers are forked from one pre-imported process (shared pages, fast restarts);
+    # fork it before this process runs an event loop.
+    forker = zygote.start(_preload, _run_worker)
     install_uvloop()
-    from broker.runtime import supervisor
     try:
-        return supervisor.run(config, plugins(shard=False).listeners, [sys.executable, "-m", "broker", "_worker"])
+        return supervisor.run(config, listeners, [sys.executable, "-m", "broker", "_worker"], forker)
     except Exception as exc:  # startup problems: data dir, keys, ports
         from broker.runtime.datadir import DataDirError
         from broker.runtime.tls import TlsConfigError
@@ -139,17 +148,36 @@ def _ca_cert(args) -> int:
 
 
 def _worker(args) -> int:
+    return _run_worker(args.role, args.index, args.run)
+
+
+def _run_worker(role: str, index: int, run_path: str) -> int:
     from broker.runtime.runinfo import RunInfo
     from broker.runtime.worker import install_uvloop, setup_logging
-    run = RunInfo.load(args.run)
-    setup_logging(run.config.get("server.log_level", "info"), f"{args.role}-{args.index}")
+    run = RunInfo.load(run_path)
+    setup_logging(run.config.get("server.log_level", "info"), f"{role}-{index}")
     install_uvloop()
-    composed = plugins(shard=args.role == "shard")
-    if args.role == "shard":
+    composed = plugins(shard=role == "shard")
+    if role == "shard":
         from broker.runtime import shard
-        return shard.run(run, args.index, composed)
+        return shard.run(run, index, composed)
     from broker.runtime import gateway
-    return gateway.run(run, args.index, composed)
+    return gateway.run(run, index, composed)
+
+
+def _preload() -> None:
+    """What the zygote imports once for every worker (see broker/runtime/zygote.py)."""
+    import uvloop  # noqa: F401
+    from broker.runtime import edge, gateway, routing, shard, sinks  # noqa: F401
+    plugins(shard=True)
+    from services.registry import SERVICES, load_ref
+    for s in SERVICES:           # gateway halves' modules (built lazily, imported here once)
+        if s.api:
+            load_ref(s.api)
+    from protocols.http import app, server  # noqa: F401
+    from protocols.http.router import ServiceRouter
+    from services.registry import KNOWN_SERVICES
+    ServiceRouter(KNOWN_SERVICES)    # service models and routing tables, shared by every gateway
 
 
 if __name__ == "__main__":

@@ -75,7 +75,8 @@ def _url_host(host: str) -> str:
 
 
 class Supervisor:
-    def __init__(self, config: Config, listeners: list[ListenerSpec], worker_cmd: list[str]):
+    def __init__(self, config: Config, listeners: list[ListenerSpec], worker_cmd: list[str], zygote=None):
+        self.zygote = zygote      # broker.runtime.zygote.ZygoteClient: forks workers; None: exec them
         self.config = config
         self.listeners = listeners
         self.worker_cmd = worker_cmd
@@ -164,8 +165,15 @@ class Supervisor:
     async def _spawn(self, p: Proc) -> None:
         p.ready.clear()
         p.state = "starting"
-        p.process = await asyncio.create_subprocess_exec(
-            *self.worker_cmd, p.role, str(p.index), self.run_path, stdin=asyncio.subprocess.DEVNULL)
+        p.process = None
+        if self.zygote is not None and self.zygote.alive:
+            try:
+                p.process = await self.zygote.spawn(p.role, p.index, self.run_path)
+            except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
+                log.warning("event=zygote_spawn_failed role=%s index=%d error=%s", p.role, p.index, exc)
+        if p.process is None:
+            p.process = await asyncio.create_subprocess_exec(
+                *self.worker_cmd, p.role, str(p.index), self.run_path, stdin=asyncio.subprocess.DEVNULL)
         p.pid = p.process.pid
         p.started_at = time.time()
         asyncio.get_running_loop().create_task(self._watch(p, p.process))
@@ -249,6 +257,8 @@ class Supervisor:
         self.run.save(Path(self.run_path))
         control = await ipc.serve(self.run.control_socket, self._control_handler)
         loop = asyncio.get_running_loop()
+        if self.zygote is not None:
+            self.zygote.attach(loop)
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -317,6 +327,8 @@ class Supervisor:
         await self._stop_role("gateway", budget * 0.75)
         await self._stop_role("shard", max(1.0, budget - (time.monotonic() - t0)))
         control.close()
+        if self.zygote is not None:
+            self.zygote.close()
         for s in self._reserved:
             s.close()
         self.listener_table.close()
@@ -352,8 +364,8 @@ class _Stopped(Exception):
     pass
 
 
-def run(config: Config, listeners: list[ListenerSpec], worker_cmd: list[str]) -> int:
+def run(config: Config, listeners: list[ListenerSpec], worker_cmd: list[str], zygote=None) -> int:
     # Everything the server writes is private unless written public on purpose
     # (endpoints.json, the CA certificate): stores, keys, run files.
     os.umask(0o077)
-    return asyncio.run(Supervisor(config, listeners, worker_cmd).main())
+    return asyncio.run(Supervisor(config, listeners, worker_cmd, zygote).main())

@@ -17,6 +17,7 @@ def setup_logging(level: str, name: str) -> None:
         level=getattr(logging, level.upper(), logging.INFO),
         stream=sys.stderr,
         format=f"%(asctime)s level=%(levelname)s proc={name} pid={os.getpid()} logger=%(name)s %(message)s",
+        force=True,     # a worker forked from the zygote replaces the supervisor's handler
     )
 
 
