@@ -47,40 +47,57 @@ def setup(url: str, domain: str) -> None:
                                defaultTaskHeartbeatTimeout="NONE")
 
 
-def _role(role: str, url: str, domain: str, total: int, target: int, next_index, done, ready, go) -> None:
+def _role(role: str, url: str, domain: str, total: int, target: int, next_index, done, errors, ready,
+          go) -> None:
+    from botocore.exceptions import ClientError
     swf = client(url)
     swf.describe_domain(name=domain)       # warm the connection before the clock starts
     ready.put(1)
     go.wait()
     while done.value < target:
-        if role == "starts":
-            with next_index.get_lock():
-                i = next_index.value
-                next_index.value += 1
-            if i >= total:
-                return
-            swf.start_workflow_execution(domain=domain, workflowId=f"w{i}", workflowType=WF)
-        elif role == "decisions":
-            task = swf.poll_for_decision_task(domain=domain, taskList={"name": "decisions"}, identity="decider")
-            if not task.get("taskToken"):
-                continue
-            swf.respond_decision_task_completed(taskToken=task["taskToken"], decisions=[{
-                "decisionType": "ScheduleActivityTask",
-                "scheduleActivityTaskDecisionAttributes": {"activityType": ACT, "activityId": "a1", "input": "x"}}])
-        else:
-            task = swf.poll_for_activity_task(domain=domain, taskList={"name": "activities"}, identity="worker")
-            if not task.get("taskToken"):
-                continue
-            swf.respond_activity_task_completed(taskToken=task["taskToken"], result="ok")
-        with done.get_lock():
-            done.value += 1
+        try:
+            outcome = _step(swf, role, domain, total, next_index)
+        except ClientError:          # e.g. a task handed to two pollers (counted, reported)
+            with errors.get_lock():
+                errors.value += 1
+            continue
+        if outcome is None:
+            return
+        if outcome:
+            with done.get_lock():
+                done.value += 1
 
 
-def phase(ctx, role: str, url: str, domain: str, total: int, target: int, procs: int) -> float:
-    """Tasks per second for `target` tasks of `role` done by `procs` processes."""
-    next_index, done = ctx.Value("i", 0), ctx.Value("i", 0)
+def _step(swf, role: str, domain: str, total: int, next_index) -> bool | None:
+    """One unit of work: True when done, False after an empty poll, None when nothing is left."""
+    if role == "starts":
+        with next_index.get_lock():
+            i = next_index.value
+            next_index.value += 1
+        if i >= total:
+            return None
+        swf.start_workflow_execution(domain=domain, workflowId=f"w{i}", workflowType=WF)
+        return True
+    if role == "decisions":
+        task = swf.poll_for_decision_task(domain=domain, taskList={"name": "decisions"}, identity="decider")
+        if not task.get("taskToken"):
+            return False
+        swf.respond_decision_task_completed(taskToken=task["taskToken"], decisions=[{
+            "decisionType": "ScheduleActivityTask",
+            "scheduleActivityTaskDecisionAttributes": {"activityType": ACT, "activityId": "a1", "input": "x"}}])
+        return True
+    task = swf.poll_for_activity_task(domain=domain, taskList={"name": "activities"}, identity="worker")
+    if not task.get("taskToken"):
+        return False
+    swf.respond_activity_task_completed(taskToken=task["taskToken"], result="ok")
+    return True
+
+
+def phase(ctx, role: str, url: str, domain: str, total: int, target: int, procs: int) -> tuple[float, int]:
+    """(tasks per second for `target` tasks of `role` done by `procs` processes, failed responses)."""
+    next_index, done, errors = ctx.Value("i", 0), ctx.Value("i", 0), ctx.Value("i", 0)
     ready, go = ctx.Queue(), ctx.Event()
-    ps = [ctx.Process(target=_role, args=(role, url, domain, total, target, next_index, done, ready, go))
+    ps = [ctx.Process(target=_role, args=(role, url, domain, total, target, next_index, done, errors, ready, go))
           for _ in range(procs)]
     for p in ps:
         p.start()
@@ -97,17 +114,19 @@ def phase(ctx, role: str, url: str, domain: str, total: int, target: int, procs:
         p.join(90)
         if p.is_alive():
             p.kill()
-    return target / elapsed
+    return target / elapsed, errors.value
 
 
 def run(ctx, url: str, n: int, procs: int) -> dict:
     domain = f"bench-{int(time.time() * 1000)}"
     setup(url, domain)
-    starts = phase(ctx, "starts", url, domain, n, n, procs)
-    decisions = phase(ctx, "decisions", url, domain, n, n - SPARE, procs)
-    activities = phase(ctx, "activities", url, domain, n, n - 2 * SPARE, procs)
-    return {"n": n, "starts_per_s": round(starts, 1), "decisions_per_s": round(decisions, 1),
-            "activity_tasks_per_s": round(activities, 1)}
+    out = {"n": n}
+    for role, target in (("starts", n), ("decisions", n - SPARE), ("activity_tasks", n - 2 * SPARE)):
+        rate, errors = phase(ctx, role.replace("activity_tasks", "activities"), url, domain, n, target, procs)
+        out[role + "_per_s"] = round(rate, 1)
+        if errors:
+            out[role + "_failed_responses"] = errors
+    return out
 
 
 def main() -> None:

@@ -16,8 +16,6 @@ which case the next is scheduled as soon as it completes.
 
 from __future__ import annotations
 
-import logging
-
 from broker.core.timers import DurableTimers
 from broker.runtime import telemetry
 from services.swf import tokens
@@ -29,8 +27,6 @@ from services.swf.model import (
     TERMINATED, TIMED_OUT, attr_key, compact, new_run_id, seconds,
 )
 from services.swf.state import K_ACT, K_EVENT, K_RUN, Activity, DecisionTask, Domain, Execution, event_key
-
-log = logging.getLogger("broker.swf")
 
 
 class SwfTimers(DurableTimers):

@@ -17,7 +17,7 @@ Record kinds (entity records of the partition store):
 
 from __future__ import annotations
 
-from services.swf.model import OPEN, attr_key
+from services.swf.model import CLOSED, OPEN
 from services.swf.tasklists import TaskList
 
 K_DOMAIN, K_TYPE, K_RUN, K_EVENT, K_ACT = "swf.domain", "swf.type", "swf.run", "swf.event", "swf.act"
@@ -133,7 +133,7 @@ class Execution:
 
     @property
     def status(self) -> str:
-        return OPEN if self.close_status is None else "CLOSED"
+        return OPEN if self.close_status is None else CLOSED
 
     def key(self) -> str:
         return f"{self.domain.key}\0{self.run_id}"
@@ -143,9 +143,6 @@ class Execution:
 
     def type_ref(self) -> dict:
         return {"name": self.wtype[0], "version": self.wtype[1]}
-
-    def started_attrs(self) -> dict:
-        return self.events[0][attr_key("WorkflowExecutionStarted")]
 
     def record(self) -> dict:
         return {"w": self.workflow_id, "r": self.run_id, "t": list(self.wtype), "st": self.started,

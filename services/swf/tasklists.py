@@ -67,6 +67,3 @@ class TaskList:
                 return w
             waiters.popleft()
         return None
-
-    def idle(self) -> bool:
-        return not self.live and not self.waiters

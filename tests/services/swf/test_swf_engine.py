@@ -378,3 +378,32 @@ def test_cloudwatch_metrics_emitted(h):
         assert got[("AWS/SWF", name)][:2] == (wf_dims, "Milliseconds")
     for name in ("ActivityTaskScheduleToStartTime", "ActivityTaskStartToCloseTime", "ActivityTaskScheduleToCloseTime"):
         assert got[("AWS/SWF", name)][:2] == (act_dims, "Milliseconds")
+
+
+@pytest.mark.parametrize("how, event, extra", [
+    ("fail", "ChildWorkflowExecutionFailed", {"reason": "r", "details": "dd"}),
+    ("cancel", "ChildWorkflowExecutionCanceled", {"details": "dd"}),
+    ("terminate", "ChildWorkflowExecutionTerminated", {}),
+    ("timeout", "ChildWorkflowExecutionTimedOut", {"timeoutType": "START_TO_CLOSE"}),
+])
+def test_child_close_reported_to_parent(h, how, event, extra):
+    prid = h.start("d", "p")
+    h.decide(h.poll_decision("d"), decision("StartChildWorkflowExecution", workflowId="c", taskList={"name": "cl"},
+                                            workflowType={"name": "wf", "version": "1"},
+                                            executionStartToCloseTimeout="30"))
+    h.decide(h.poll_decision("d"))          # the parent saw ChildWorkflowExecutionStarted
+    child = h.poll_decision("d", tl="cl")
+    if how == "fail":
+        h.decide(child, decision("FailWorkflowExecution", reason="r", details="dd"))
+    elif how == "cancel":
+        h.decide(child, decision("CancelWorkflowExecution", details="dd"))
+    elif how == "terminate":
+        h.call("TerminateWorkflowExecution", "d", wid="c")
+    else:
+        h.advance(30_000)
+    ev = h.history("d", "p", prid)
+    assert [e["eventType"] for e in ev[-2:]] == [event, "DecisionTaskScheduled"]
+    assert attrs(ev[-2]) == {"workflowExecution": child["workflowExecution"],
+                             "workflowType": {"name": "wf", "version": "1"}, "initiatedEventId": 5,
+                             "startedEventId": 6, **extra}
+    assert h.call("DescribeWorkflowExecution", "d", wid="p", rid=prid)["openCounts"]["openChildWorkflowExecutions"] == 0

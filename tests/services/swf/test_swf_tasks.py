@@ -14,7 +14,7 @@ import botocore.validate
 import pytest
 
 from tests.helpers.brokerproc import wait_for
-from tests.services.swf._helpers import ACT, WF, attrs, decision, error_of, history, schedule
+from tests.services.swf._helpers import WF, attrs, decision, error_of, history, schedule
 
 
 def _decide(swf, domain, *decisions, tl="dl", **kw):
