@@ -200,6 +200,25 @@ def test_message_move_task_errors(any_sqs, sqs, make_queue):
     assert error_of(ei) == ("InvalidParameterValue", "Value for parameter TaskHandle is invalid.")
 
 
+def test_move_task_dead_letters_past_the_sources_limit(sqs, make_queue):
+    """A message moved into a DLQ keeps its receive count; if that DLQ's own redrive limit is
+    passed when the move task takes it, it goes on to the DLQ's DLQ, never dropped."""
+    last = make_queue("mvlast")
+    dlq = make_queue("mvdlq2", RedrivePolicy=redrive(arn(sqs, last), 1))
+    src = make_queue("mvsrc2", RedrivePolicy=redrive(arn(sqs, dlq), 1), VisibilityTimeout=0)
+    dest = make_queue("mvdest2")
+    sqs.send_message(QueueUrl=src, MessageBody="twice dead")
+    receive_all(sqs, src, 1)
+    wait_for(lambda: (sqs.receive_message(QueueUrl=src) and False) or
+             attrs_of(sqs, dlq, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"] == "1", 10)
+    dlq_arn = arn(sqs, dlq)
+    sqs.start_message_move_task(SourceArn=dlq_arn, DestinationArn=arn(sqs, dest))
+    wait_for(lambda: sqs.list_message_move_tasks(SourceArn=dlq_arn)["Results"][0]["Status"] == "COMPLETED", 10)
+    (m,) = receive_all(sqs, last, 1, AttributeNames=["All"])
+    assert m["Body"] == "twice dead" and m["Attributes"]["DeadLetterQueueSourceArn"] == dlq_arn
+    assert attrs_of(sqs, dest, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"] == "0"
+
+
 def test_message_move_task_resumes_after_restart(tmp_path):
     """A durable task at 1 msg/s survives a server restart mid-task and completes."""
     with BrokerProcess(tmp_path / "data", "--workers", "1", "--shards", "2", "--durability", "process") as b:
@@ -247,9 +266,16 @@ def test_sse_kms_send_receive_and_key_errors(any_sqs, sqs, kms, make_queue):
         with pytest.raises(ClientError) as ei:   # the key is checked once per request
             any_sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "x"}])
         assert error_of(ei)[0] == "KMS.DisabledException"
+        # receives need the key too: nothing is handed out (or leased) while it is disabled
+        any_sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"], VisibilityTimeout=0)
+        with pytest.raises(ClientError) as ei:
+            any_sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+        assert error_of(ei)[0] == "KMS.DisabledException"
+        assert attrs_of(sqs, url, "ApproximateNumberOfMessages")["ApproximateNumberOfMessages"] == "1"
     finally:
         kms.enable_key(KeyId=key_id)
     any_sqs.send_message(QueueUrl=url, MessageBody="again")
+    assert sorted(m["Body"] for m in receive_all(any_sqs, url, 2)) == ["again", "secret"]
 
 
 def test_sse_kms_missing_key(any_sqs, make_queue):
