@@ -61,7 +61,8 @@ SERVICES: list[Service] = [
             admin_paths=("/_broker/ses/", "/_aws/ses", "/_ses/"), admin="services.ses.admin:handle"),
     Service("sesv2", api="services.ses.apiv2:SesV2Api"),
     Service("events", api="services.events.api:EventsApi", shard="services.events.shard:EventsShard",
-            config="services.events.config:KEYS"),
+            config="services.events.config:KEYS", admin_paths=("/_broker/events/",),
+            admin="services.events.admin:handle", process_hook="services.events.wiring:install"),
     Service("scheduler", api="services.scheduler.api:SchedulerApi", shard="services.scheduler.shard:SchedulerShard"),
 ]
 
