@@ -285,9 +285,13 @@ class Engine:
                 return
             if ok:
                 tasks.call_returned(ex, t, st, value)
-                done = (t.get("task") or {}).pop("early", None)
+                task_now = t.get("task") or {}
+                done = task_now.pop("early", None)
                 if done is not None:
                     self._child_finished(ex, t, st, done)
+                early = task_now.pop("early_out", None)
+                if early is not None and t["ph"] == "task":
+                    self._outcome(ex, t, st, *early)
             else:
                 tasks.failed(ex, t, st, value)
             ex.save()
@@ -361,6 +365,15 @@ class Engine:
             if task["hb"] is not None:
                 self.set_timer(ex, t, "heartbeat", self.now_ms() + task["hb"] * 1000)
             return
+        if task.get("stage") == "started" and st.resource.kind != "activity" and t["id"] in ex.calls:
+            # the worker answered before the integration call that handed it the token came back:
+            # TaskSubmitted comes first, then this outcome
+            task["early_out"] = [kind, output, error, cause]
+            ex.save_thread(t)
+            return
+        self._outcome(ex, t, st, kind, output, error, cause)
+
+    def _outcome(self, ex: Execution, t: dict, st, kind: str, output, error, cause) -> None:
         if kind == "success":
             tasks.succeeded(ex, t, st, output)
         else:

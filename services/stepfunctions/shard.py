@@ -158,7 +158,11 @@ class SfnShard:
     def op_StartExecution(self, a):
         sm, ver, alias = self.machines.resolve(a["target"])
         express = sm["type"] == "EXPRESS"
-        mock_case = mocks.test_case(self.part, a.get("mock"), sm["name"]) if a.get("mock") else None
+        try:
+            mock_case = mocks.test_case(self.part, a["mock"], sm["name"]) if a.get("mock") else None
+        except mocks.MockConfigError as exc:
+            from services.stepfunctions.errors import validation
+            raise validation(str(exc)) from None
         if not express and a.get("name"):
             arn = arns.execution_arn(sm["region"], sm["account"], sm["name"], a["name"])
             existing = self.store.get(KIND_EXEC, arn)
