@@ -159,6 +159,18 @@ def resources(service: str, op: str, params: dict, account: str, region: str) ->
     return out
 
 
+def _error_code_of(codec):
+    """How the service names its errors on the wire: query-compatible services (SQS, CloudWatch...)
+    record their query codes (``AWS.SimpleQueueService.NonExistentQueue``), others the shape name."""
+    if not codec.query_compatible:
+        return None
+    by_name, by_code, query = codec._err_by_name, codec._err_by_code, codec._query_code
+
+    def wire(code: str) -> str:
+        return query.get(code if code in by_name else by_code.get(code, code), code)
+    return wire
+
+
 class Recorder:
     def __init__(self, gateway):
         self.gateway = gateway
@@ -178,23 +190,24 @@ class Recorder:
                 shapes = (None, None)
             info = self._ops[(codec_service, op)] = (
                 f"{codec.endpoint_prefix}.amazonaws.com", read_only(codec_service, op),
-                is_data_event(codec_service, op), shapes, HIDE_MEMBERS.get(codec_service, frozenset()))
+                is_data_event(codec_service, op), shapes, HIDE_MEMBERS.get(codec_service, frozenset()),
+                _error_code_of(codec))
         return info
 
     def observe(self, rec, req, conn, resp) -> None:
         service, op = rec.service, rec.match.operation
-        source, ro, data, (in_shape, out_shape), hide = self._op(service, op)
+        source, ro, data, (in_shape, out_shape), hide, wire_code = self._op(service, op)
         p = rec.principal
         account = p.account_id
         if data and not self.selectors.any_for(account):
             return
-        event = build(rec, req, conn, resp, source, ro, data, in_shape, out_shape, hide)
+        event = build(rec, req, conn, resp, source, ro, data, in_shape, out_shape, hide, wire_code)
         if data and not self.selectors.wants(account, event):
             return
         telemetry.audit(event)
 
 
-def build(rec, req, conn, resp, source, ro, data, in_shape, out_shape, hide) -> dict:
+def build(rec, req, conn, resp, source, ro, data, in_shape, out_shape, hide, wire_code=None) -> dict:
     p, ctx = rec.principal, rec.ctx
     region = ctx.region if ctx is not None else (p.region or "us-east-1")
     op = rec.match.operation
@@ -207,7 +220,7 @@ def build(rec, req, conn, resp, source, ro, data, in_shape, out_shape, hide) -> 
     }
     err = rec.error
     if err is not None:
-        event["errorCode"] = err.code
+        event["errorCode"] = wire_code(err.code) if wire_code is not None else err.code
         if err.message:
             event["errorMessage"] = err.message
     req_params = redact(params, in_shape, hide) if params else None

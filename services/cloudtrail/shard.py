@@ -10,7 +10,9 @@ batches shipped by every gateway), ``cloudtrail.SetDataSelectors`` /
 from __future__ import annotations
 
 import time
+import uuid
 
+from broker.runtime import sinks
 from services.cloudtrail.events import EVENTS_DDL, EventStore
 from services.cloudtrail.trails import PENDING_DDL, Trails
 from services.cloudwatch.sidestore import SideStore
@@ -19,6 +21,23 @@ KIND_SELECTORS = "ct.dataselectors"
 SWEEP_INTERVAL = 600.0
 WRITES = {"CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging", "PutEventSelectors",
           "AddTags", "RemoveTags"}
+
+
+SOURCES = {"monitoring": "aws.cloudwatch", "email": "aws.ses", "elasticmapreduce": "aws.emr"}
+
+
+def eventbridge_source(event_source: str) -> str:
+    prefix = event_source.split(".", 1)[0]
+    return SOURCES.get(prefix, f"aws.{prefix}")
+
+
+def _eventbridge_bus_key():
+    """EventBridge's bus entity key, when this build has EventBridge."""
+    from services.registry import SERVICES
+    if not any(s.name == "events" and s.shard for s in SERVICES):
+        return None
+    from services.events.names import bus_key
+    return bus_key
 
 
 class CloudTrailShard:
@@ -30,6 +49,7 @@ class CloudTrailShard:
         self.interval = float((run.config if run else {}).get("cloudtrail.delivery_interval", 300.0))
         self.trails = Trails(part, self.side, run.data_dir if run else None)
         self.events = EventStore(self.side)
+        self._bus_key = _eventbridge_bus_key()
         self.closed = False
         now = time.time()
         part.schedule(int((now + self.interval) * 1000), self._deliver)
@@ -57,9 +77,32 @@ class CloudTrailShard:
     # -- ops ------------------------------------------------------------------------------
     def op_Record(self, args):
         events = args["events"]
-        self.events.add([e for e in events if e.get("eventCategory") != "Data"])
+        management = [e for e in events if e.get("eventCategory") != "Data"]
+        self.events.add(management)
         self.trails.route(events)
+        self._to_eventbridge(management)
         return None
+
+    def _to_eventbridge(self, events: list[dict]) -> None:
+        """Management events that change something go to the default event bus as
+        "AWS API Call via CloudTrail" (AWS skips List*, Get* and Describe* calls);
+        one durable delivery per account and region."""
+        if self._bus_key is None:
+            return
+        by_ns: dict[tuple, list] = {}
+        for e in events:
+            if e.get("readOnly") or e["eventName"].startswith(("List", "Get", "Describe")):
+                continue
+            region = e.get("awsRegion", "")
+            by_ns.setdefault((e["recipientAccountId"], region), []).append({
+                "version": "0", "id": str(uuid.uuid4()), "detail-type": "AWS API Call via CloudTrail",
+                "source": eventbridge_source(e["eventSource"]), "account": e["recipientAccountId"],
+                "time": e["eventTime"], "region": region, "resources": [], "detail": e})
+        for (account, region), evs in by_ns.items():
+            key = self._bus_key(account, region, "default")
+            sinks.deliveries(self.part).submit(
+                "call", {"key": key, "op": "events.Put", "give_up": ["ResourceNotFoundException"]},
+                {"k": key, "ev": evs, "trace": [], "from": account})
 
     def op_SetDataSelectors(self, args):
         doc = self.store.get(KIND_SELECTORS, "all") or {"version": 0, "accounts": {}}

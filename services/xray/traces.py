@@ -21,19 +21,19 @@ def _invalid(message: str) -> ServiceError:
 
 
 def flatten(segments: list[dict]) -> list[dict]:
-    """Segments and every nested subsegment, each with `_top` (its segment) and `_parent`."""
+    """Segments and every nested subsegment, each with `_sub` (a subsegment), `_top` (the id
+    of its segment, None for an independent subsegment) and `_parent`."""
     out = []
 
-    def walk(doc, top, parent):
+    def walk(doc, top, parent, sub):
         doc = dict(doc)
-        doc["_top"], doc["_parent"] = top, parent
+        doc["_top"], doc["_parent"], doc["_sub"] = top, parent, sub
         out.append(doc)
-        for sub in doc.get("subsegments") or []:
-            sub = dict(sub)
-            sub.setdefault("trace_id", doc.get("trace_id"))
-            walk(sub, top, doc.get("id"))
+        for child in doc.get("subsegments") or []:
+            walk(child, top, doc.get("id"), True)
     for s in segments:
-        walk(s, s.get("id") if s.get("type") != "subsegment" else None, s.get("parent_id"))
+        sub = s.get("type") == "subsegment"
+        walk(s, None if sub else s.get("id"), s.get("parent_id"), sub)
     return out
 
 
@@ -168,36 +168,34 @@ def service_graph(found: dict[str, list[dict]], account: str) -> list[dict]:
     for segs in found.values():
         flat = flatten(segs)
         by_id = {s.get("id"): s for s in flat}
+
+        def owner(doc):
+            """The segment a (sub)segment belongs to, climbing parents of independent subsegments."""
+            seen = 0
+            while doc is not None and doc["_sub"] and seen < 64:
+                doc = by_id.get(doc["_top"]) if doc["_top"] else by_id.get(doc["_parent"])
+                seen += 1
+            return doc if doc is not None and not doc["_sub"] else None
+
+        def node_of(doc, root=False):
+            return node(doc.get("name"), _node_type(doc), doc.get("start_time", 0),
+                        doc.get("end_time", doc.get("start_time", 0)), root)
         for s in flat:
-            t0, t1 = s.get("start_time", 0), s.get("end_time", s.get("start_time", 0))
-            if s.get("type") == "subsegment" and s.get("namespace") not in ("aws", "remote"):
+            if s["_sub"]:
+                if s.get("namespace") in ("aws", "remote"):       # a downstream call: an inferred node
+                    me, up = node_of(s), owner(s)
+                    _count(me["SummaryStatistics"], s)
+                    if up is not None:
+                        edge(node_of(up), me, s)
                 continue
-            if s.get("type") == "subsegment":
-                me = node(s.get("name"), _node_type(s), t0, t1)
-                owner = by_id.get(s.get("_top")) or by_id.get(s.get("parent_id"))
-                while owner is not None and owner.get("type") == "subsegment" and owner.get("_top"):
-                    owner = by_id.get(owner["_top"])
-                if owner is not None:
-                    edge(node(owner.get("name"), _node_type(owner), owner.get("start_time", 0),
-                              owner.get("end_time", 0)), me, s)
-                continue
-            me = node(s.get("name"), _node_type(s), t0, t1)
+            me = node_of(s)
             _count(me["SummaryStatistics"], s)
             parent = by_id.get(s.get("parent_id"))
-            while parent is not None and parent.get("type") == "subsegment" and parent.get("_top"):
-                if parent.get("namespace") in ("aws", "remote"):
-                    break
-                parent = by_id.get(parent["_top"])
-            if parent is None:
-                edge(node("client", "client", t0, t1, root=True), me, s)
-            elif parent.get("type") == "subsegment":
-                me_parent = node(parent.get("name"), _node_type(parent), parent.get("start_time", 0),
-                                 parent.get("end_time", 0))
-                if me_parent is not me:
-                    edge(me_parent, me, s)
-            else:
-                edge(node(parent.get("name"), _node_type(parent), parent.get("start_time", 0),
-                          parent.get("end_time", 0)), me, s)
+            up = owner(parent) if parent is not None else None
+            if up is None:
+                edge(node("client", "client", s.get("start_time", 0), s.get("end_time", 0), root=True), me, s)
+            elif up is not s:
+                edge(node_of(up), me, s)
     out = []
     for n in nodes.values():
         n["Edges"] = list(n.pop("_edges").values())
