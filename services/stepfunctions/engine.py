@@ -365,6 +365,10 @@ class Engine:
             if task["hb"] is not None:
                 self.set_timer(ex, t, "heartbeat", self.now_ms() + task["hb"] * 1000)
             return
+        if task.get("stage") == "scheduling" and st.resource.kind == "activity":
+            task["early_out"] = [kind, output, error, cause]      # applied once ActivityScheduled is recorded
+            ex.save_thread(t)
+            return
         if task.get("stage") == "started" and st.resource.kind != "activity" and t["id"] in ex.calls:
             # the worker answered before the integration call that handed it the token came back:
             # TaskSubmitted comes first, then this outcome

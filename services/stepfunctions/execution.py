@@ -47,6 +47,9 @@ class Execution:
         self._input = None
         self._input_parsed = False
         self.mock_case = None             # Step Functions Local mock test case (dict) or None
+        self._keys: dict[int, str] = {}   # tid -> thread record key
+        self._chunk_key = None
+        self.texts: dict[int, tuple] = {}  # tid -> (value, its JSON text): a state's output is the next input
 
     # -- identity -----------------------------------------------------------------
     @property
@@ -73,14 +76,32 @@ class Execution:
         if not self.express:
             self.engine.store.put(KIND_EXEC, self.arn, self.rec)
 
+    def _thread_key(self, tid: int) -> str:
+        key = self._keys.get(tid)
+        if key is None:
+            key = self._keys[tid] = f"{self.arn}|{tid:08d}"
+        return key
+
     def save_thread(self, t: dict) -> None:
         if not self.express:
-            self.engine.store.put(KIND_THREAD, f"{self.arn}|{t['id']:08d}", t)
+            self.engine.store.put(KIND_THREAD, self._thread_key(t["id"]), t)
 
     def drop_thread(self, t: dict) -> None:
-        self.threads.pop(t["id"], None)
+        tid = t["id"]
+        self.threads.pop(tid, None)
+        self.texts.pop(tid, None)
         if not self.express:
-            self.engine.store.delete(KIND_THREAD, f"{self.arn}|{t['id']:08d}")
+            self.engine.store.delete(KIND_THREAD, self._thread_key(tid))
+            self._keys.pop(tid, None)
+
+    def json_text(self, t: dict, value) -> str:
+        """JSON text of a thread's value, reusing the text made for the previous event when it is the same value."""
+        hit = self.texts.get(t["id"])
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        text = to_json(value)
+        self.texts[t["id"]] = (value, text)
+        return text
 
     def new_thread(self, parent: dict | None, prog, state: str, state_input, prev: int, **extra) -> dict:
         tid = self.rec["tid"] = self.rec.get("tid", 0) + 1
@@ -103,21 +124,26 @@ class Execution:
         """Append an event; previousEventId is the thread's last event unless `prev` is given."""
         if t is not None and t.get("q"):
             return t["prev"]               # distributed map iterations: events belong to child runs
-        eid = self.rec["ev"] = self.rec["ev"] + 1
+        rec = self.rec
+        eid = rec["ev"] = rec["ev"] + 1
         p = prev if prev is not None else (t["prev"] if t is not None else 0)
         ev = {"id": eid, "previousEventId": p, "timestamp": int(time.time() * 1000), "type": etype}
-        key = history.details_key(etype)
-        if key is not None and (details is not None or etype.startswith("Execution")):
-            ev[key] = details or {}
+        if details is not None or etype[:9] == "Execution":
+            key = history.details_key(etype)
+            if key is not None:
+                ev[key] = details or {}
         if t is not None and advance:
             t["prev"] = eid
-        self.events.append(ev)
+        events = self.events
+        events.append(ev)
         if not self.express:
-            store = self.engine.store
-            chunk = self.rec.get("chunk", 0)
-            store.put(history.KIND_HISTORY, history.chunk_key(self.arn, chunk), self.events)
-            if len(self.events) >= history.CHUNK:
-                self.rec["chunk"] = chunk + 1
+            key = self._chunk_key
+            if key is None:
+                key = self._chunk_key = history.chunk_key(self.arn, rec.get("chunk", 0))
+            self.engine.store.put(history.KIND_HISTORY, key, events)
+            if len(events) >= history.CHUNK:
+                rec["chunk"] = rec.get("chunk", 0) + 1
+                self._chunk_key = None
                 self.events = []
         else:
             self.engine.express_event(self, ev)

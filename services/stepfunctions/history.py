@@ -58,11 +58,12 @@ _DETAILS = {
 _DATA_FIELDS = ("input", "output", "parameters", "cause", "assignedVariables")
 
 
+for _t in ("Task", "Wait", "Pass", "Succeed", "Fail", "Choice", "Parallel", "Map"):
+    _DETAILS[_t + "StateEntered"] = "stateEnteredEventDetails"
+    _DETAILS[_t + "StateExited"] = "stateExitedEventDetails"
+
+
 def details_key(event_type: str) -> str | None:
-    if event_type.endswith("StateEntered"):
-        return "stateEnteredEventDetails"
-    if event_type.endswith("StateExited"):
-        return "stateExitedEventDetails"
     return _DETAILS.get(event_type)
 
 

@@ -118,10 +118,7 @@ def enter(ex, t) -> None:
     t["retries"] = 0
     t["rc"] = {}
     t.pop("task", None)
-    try:
-        text = to_json(t["in"])
-    except Exception:
-        text = "null"
+    text = ex.json_text(t, t["in"])
     t["ent"] = ex.emit(t, f"{st.type}StateEntered", {"name": st.name, "input": text,
                                                      "inputDetails": {"truncated": False}})
     run(ex, t)
@@ -141,7 +138,7 @@ def run(ex, t) -> None:
 def finish_state(ex, t, st, output, assigned: dict | None = None, *, next_state: str | None = None,
                  end: bool | None = None) -> None:
     """Emit <Type>StateExited, apply Assign, then go to Next/End."""
-    text = to_json(output)
+    text = ex.json_text(t, output)
     try:
         check_size(st, text)
     except StatesError as err:

@@ -126,10 +126,20 @@ def activity_scheduled(ex, t, st) -> None:
     if task["hb"] is not None:
         ex.engine.set_timer(ex, t, "heartbeat", now + task["hb"] * 1000)
     ex.save_thread(t)
+    # a worker may have taken the task before ActivityEnqueue's reply came back here
+    if "early_start" in task:
+        activity_started(ex, t, st, task.pop("early_start"))
+        early = task.pop("early_out", None)
+        if early is not None:
+            ex.engine._outcome(ex, t, st, *early)
 
 
 def activity_started(ex, t, st, worker: str | None) -> None:
     task = t["task"]
+    if task["stage"] == "scheduling":
+        task["early_start"] = worker
+        ex.save_thread(t)
+        return
     if task["stage"] != "scheduled":
         return
     ex.emit(t, "ActivityStarted", {"workerName": worker} if worker else {})
