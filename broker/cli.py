@@ -118,7 +118,13 @@ def _serve(args) -> int:
     listeners = plugins(shard=False).listeners
     # Workers are forked from one pre-imported process (shared pages, fast restarts);
     # fork it before this process runs an event loop.
-    forker = zygote.start(_preload, _run_worker)
+    # Import what workers need here, before the fork: the supervisor, the
+    # zygote and every worker then share these pages.
+    _preload()
+    import gc
+    gc.collect()
+    gc.freeze()          # no later collection writes to these objects' pages
+    forker = zygote.start(lambda: None, _run_worker)
     install_uvloop()
     try:
         return supervisor.run(config, listeners, [sys.executable, "-m", "broker", "_worker"], forker)
@@ -165,15 +171,22 @@ def _run_worker(role: str, index: int, run_path: str) -> int:
     return gateway.run(run, index, composed)
 
 
+PRELOADED_SERVICES = ("sqs", "sts", "kms")
+
+
 def _preload() -> None:
     """What the zygote imports once for every worker (see broker/runtime/zygote.py)."""
     import uvloop  # noqa: F401
     from broker.runtime import edge, gateway, routing, shard, sinks  # noqa: F401
     plugins(shard=True)
     from services.registry import SERVICES, load_ref
-    for s in SERVICES:           # gateway halves' modules (built lazily, imported here once)
-        if s.api:
-            load_ref(s.api)
+    # The services nearly every user touches; every other service is imported
+    # by the worker that first serves it, so an idle server holds none of it.
+    for s in SERVICES:
+        if s.name in PRELOADED_SERVICES:
+            for ref in (s.api, s.shard):
+                if ref:
+                    load_ref(ref)
     from protocols.http import app, server  # noqa: F401
     from protocols.http.router import ServiceRouter
     from services.registry import KNOWN_SERVICES

@@ -34,6 +34,10 @@ class Service:
     # "module:function" run once in every worker (gateway and shard) at start:
     # `hook(host)`, host being the Gateway or the Shard (process-wide wiring)
     process_hook: str | None = None
+    # Prefixes of the entity, durable-timer and delivery kinds the shard half
+    # writes (default "<shard name>."): a partition holding such records builds
+    # the half at start; otherwise it is built on its first op.
+    kinds: tuple[str, ...] = ()
 
 
 SERVICES: list[Service] = [
@@ -42,10 +46,12 @@ SERVICES: list[Service] = [
     Service("sqs", api="services.sqs.api:SqsApi", shard="services.sqs.shard:SqsShard"),
     Service("cloudwatch", api="services.cloudwatch.api:CloudWatchApi", shard="services.cloudwatch.shard:CloudWatchShard",
             config="services.cloudwatch.config:KEYS", admin_paths=("/_broker/metrics",),
-            admin="services.cloudwatch.prometheus:handle", process_hook="services.cloudwatch.wiring:install"),
+            admin="services.cloudwatch.prometheus:handle", process_hook="services.cloudwatch.wiring:install",
+            kinds=("cw.", "cloudwatch.")),
     Service("logs", api="services.logs.api:LogsApi", shard="services.logs.shard:LogsShard"),
     Service("cloudtrail", api="services.cloudtrail.api:CloudTrailApi", shard="services.cloudtrail.shard:CloudTrailShard",
-            config="services.cloudtrail.config:KEYS", process_hook="services.cloudtrail.wiring:install"),
+            config="services.cloudtrail.config:KEYS", process_hook="services.cloudtrail.wiring:install",
+            kinds=("ct.",)),
     Service("xray", api="services.xray.api:XRayApi", shard="services.xray.shard:XRayShard",
             process_hook="services.xray.wiring:install"),
     Service("sns", api="services.sns.api:SnsApi", shard="services.sns.shard:SnsShard",
@@ -80,7 +86,8 @@ def load_ref(ref: str) -> Any:
 
 
 def shard_services() -> list[ShardService]:
-    return [ShardService(s.shard_name or s.name, load_ref(s.shard)) for s in SERVICES if s.shard]
+    """Shard halves, by reference: each is imported on its first use in a shard."""
+    return [ShardService(s.shard_name or s.name, ref=s.shard, kinds=s.kinds) for s in SERVICES if s.shard]
 
 
 def process_hooks() -> list:

@@ -152,6 +152,9 @@ class PartitionStore:
     def put(self, kind: str, key: str, value: Any) -> None: raise NotImplementedError
     def delete(self, kind: str, key: str) -> None: raise NotImplementedError
     def scan(self, kind: str, prefix: str = "") -> Iterator[tuple[str, Any]]: raise NotImplementedError
+    def kinds(self) -> list[str]:
+        """Entity kinds that hold at least one record."""
+        return [k for k, recs in self._entities.items() if recs]
     def allocate_id(self, counter: str) -> int: raise NotImplementedError
     # messages
     def journal(self, qid: int) -> "QueueJournal": return QueueJournal(self, qid)

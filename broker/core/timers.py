@@ -128,10 +128,21 @@ class DurableTimers:
             return
         handler = self.handlers.get(rec["kind"])
         if handler is None:
-            import logging
-            logging.getLogger("broker.timers").error("event=timer_without_handler kind=%s", rec["kind"])
-        else:
-            handler(timer_id, rec["data"])
+            # its service half may not be built in this partition yet: build it
+            # (it registers its handler), else keep the record and try again later
+            ensure = getattr(self.part, "ensure_kind", None)
+            if ensure is not None and ensure(rec["kind"]):
+                if timer_id in self.live:        # its recovery re-armed this very timer
+                    return
+                handler = self.handlers.get(rec["kind"])
+            if handler is None:
+                import logging
+                logging.getLogger("broker.timers").error("event=timer_without_handler kind=%s action=retry_in_60s",
+                                                         rec["kind"])
+                self._arm(timer_id, max(due_ms, self.part.now_ms()) + 60_000)
+                self.part.store.put(self.KIND, timer_id, {**rec, "due": self.live[timer_id]})
+                return
+        handler(timer_id, rec["data"])
         self.part.store.delete(self.KIND, timer_id)
         self.part.flush_soon()
 

@@ -28,9 +28,27 @@ class ListenerSpec:
 class ShardService:
     """A service's shard half: `factory(partition_ctx)` builds its per-partition
     state; methods named ``op_<Name>(self, args)`` become IPC ops ``<name>.<Name>``.
-    A method may return a value, or an awaitable whose result is the reply."""
+    A method may return a value, or an awaitable whose result is the reply.
+
+    Halves are built lazily: the factory (or ``ref``, "module:Class", imported
+    on first use) runs in a partition on the first op for the service there,
+    or at start when the partition holds records of one of its ``kinds``
+    (entity-kind prefixes, also naming its durable timer and delivery kinds;
+    default ``"<name>."``)."""
     name: str
-    factory: Callable[[Any], Any]
+    factory: Callable[[Any], Any] | None = None
+    ref: str | None = None
+    kinds: tuple[str, ...] = ()
+
+    @property
+    def prefixes(self) -> tuple[str, ...]:
+        return self.kinds or (f"{self.name}.",)
+
+
+def import_ref(ref: str) -> Any:
+    import importlib
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 @dataclass

@@ -28,6 +28,18 @@ from broker.runtime.worker import ControlLink, stop_event
 log = logging.getLogger("broker.shard")
 
 
+class _Halves(dict):
+    """A partition's service halves by name; indexing builds a missing one."""
+    __slots__ = ("part",)
+
+    def __init__(self, part: "Partition"):
+        super().__init__()
+        self.part = part
+
+    def __missing__(self, name: str):
+        return self.part.shard.build_half(self.part, name)
+
+
 class Partition:
     """PartitionContext for the services running in one partition."""
 
@@ -35,7 +47,7 @@ class Partition:
         self.shard = shard
         self.id = pid
         self.store = store
-        self.services: dict[str, object] = {}
+        self.services = _Halves(self)
 
     @property
     def master(self):
@@ -53,6 +65,14 @@ class Partition:
     def after_commit(self, callback) -> None:
         """Run `callback()` once this tick's writes are committed (e.g. send what they record)."""
         self.shard.after_commit(callback)
+
+    def ensure_kind(self, kind: str) -> bool:
+        """Build the half owning a timer/delivery `kind` (so its handler is registered)."""
+        name = self.shard.service_for_kind(kind)
+        if name is None:
+            return False
+        self.services[name]
+        return True
 
     def call(self, key: str, op: str, args: dict):
         return self.shard.cluster.call(key, op, args)
@@ -126,11 +146,10 @@ class Shard:
         self.master = dd.master
         from broker.runtime.plugins import ShardService
         from broker.runtime.routing import CoreShard
-        self.services = [ShardService("core", CoreShard)] + list(self.plugins.services)
-        for svc in self.services:
-            for name in dir(svc.factory):
-                if name.startswith("op_"):
-                    self.ops[f"{svc.name}.{name[3:]}"] = (svc.name, name)
+        self.services = {svc.name: svc for svc in
+                         [ShardService("core", CoreShard, kinds=("core.", "timer")), *self.plugins.services]}
+        self._factories: dict = {}
+        self._factory("core")
         self.cluster = Cluster(self.run)
         self.cluster.start()
         t0 = time.monotonic()
@@ -178,6 +197,11 @@ class Shard:
                 result = self._shard_op(op, args)
             else:
                 entry = self.ops.get(op)
+                if entry is None:
+                    name = op.partition(".")[0]
+                    if name in self.services and name not in self._factories:
+                        self._factory(name)
+                        entry = self.ops.get(op)
                 if entry is None:
                     raise OpError(f"unknown operation {op}", code="InternalFailure", status=500,
                                   sender_fault=False)
@@ -260,7 +284,7 @@ class Shard:
                 d.close()
                 del part._deliveries
             part.store.wipe()
-            part.services = {}
+            part.services = _Halves(part)
             self._build_services(part)
             out.append([p, True])
         # gateways drop their read copies of this shard's exchanges before we answer
@@ -275,9 +299,45 @@ class Shard:
             return out
         return wait_replicas()
 
+    # -- service halves (lazy) ------------------------------------------------
+    def _factory(self, name: str):
+        """The half's class, imported on first use; registers its ops."""
+        f = self._factories.get(name)
+        if f is None:
+            svc = self.services[name]
+            if svc.factory is not None:
+                f = svc.factory
+            else:
+                from broker.runtime.plugins import import_ref
+                f = import_ref(svc.ref)
+            for attr in dir(f):
+                if attr.startswith("op_"):
+                    self.ops[f"{name}.{attr[3:]}"] = (name, attr)
+            self._factories[name] = f
+        return f
+
+    def build_half(self, part: Partition, name: str):
+        if name not in self.services:
+            raise KeyError(name)
+        half = self._factory(name)(part)
+        dict.__setitem__(part.services, name, half)
+        return half
+
+    def service_for_kind(self, kind: str) -> str | None:
+        best, best_len = None, 0
+        for svc in self.services.values():
+            for prefix in svc.prefixes:
+                if kind.startswith(prefix) and len(prefix) > best_len:
+                    best, best_len = svc.name, len(prefix)
+        return best
+
     def _build_services(self, part: Partition) -> None:
-        for svc in self.services:
-            part.services[svc.name] = svc.factory(part)
+        """At start: the core, and every half whose records this partition holds."""
+        part.services["core"]
+        kinds = part.store.kinds()
+        for svc in self.services.values():
+            if svc.name != "core" and any(k.startswith(svc.prefixes) for k in kinds):
+                part.services[svc.name]
         # deliveries recorded before a restart are re-sent even if no service asks
         from broker.runtime.sinks import KIND, deliveries
         if next(iter(part.store.scan(KIND)), None) is not None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import itertools
 import logging
 import os
 import random
@@ -47,6 +48,7 @@ from typing import Any, Awaitable, Callable
 log = logging.getLogger("broker.sinks")
 
 KIND = "core.delivery"
+_SEQ = itertools.count()
 MAX_INFLIGHT = 64
 HTTP_TIMEOUT = 15.0
 
@@ -163,7 +165,9 @@ class Deliveries:
                meta: dict | None = None, delay_ms: int = 0) -> str:
         """Record a delivery (committed with the current tick) and attempt it after the commit."""
         now = self.part.now_ms()
-        did = os.urandom(10).hex()
+        # time-ordered ids: recovery re-admits records in key order, which keeps
+        # ``order`` groups in submission order across a restart
+        did = f"{now:012x}{next(_SEQ) & 0xFFFFFF:06x}{os.urandom(4).hex()}"
         rec = {"kind": kind, "target": target, "body": body, "policy": policy, "dlq": dlq,
                "pace": list(pace) if pace else None, "order": order, "meta": meta or {},
                "attempt": 0, "first": now, "next": now + delay_ms}
@@ -263,6 +267,11 @@ class Deliveries:
         error: Failed | None = None
         try:
             handler = _KINDS.get(rec["kind"])
+            if handler is None:
+                # the service registering it may not be loaded in this process yet
+                ensure = getattr(self.part, "ensure_kind", None)
+                if ensure is not None and ensure(rec["kind"]):
+                    handler = _KINDS.get(rec["kind"])
             if handler is None:
                 raise Failed(f"no handler for delivery kind {rec['kind']!r} in this process", True,
                              "NoHandler")

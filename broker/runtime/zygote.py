@@ -62,7 +62,6 @@ def _serve(sock: socket.socket, preload, entry) -> None:
         signal.signal(sig, signal.SIG_IGN)     # the supervisor decides; it stops us by closing the socket
     set_process_name("broker-zygote")
     preload()
-    gc.collect()
     gc.freeze()
     rfd, wfd = os.pipe()
     os.set_blocking(rfd, False)
