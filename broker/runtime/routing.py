@@ -26,7 +26,7 @@ from broker.core.queue import Queue
 from broker.core.store import open_queue
 from broker.core.timers import DurableTimers, arm_queue
 from broker.runtime._routing_consumers import ConsumersMixin
-from broker.runtime._routing_exchanges import KIND_BINDING, KIND_EXCHANGE, ExchangesMixin  # noqa: F401
+from broker.runtime._routing_exchanges import KIND_BINDING, KIND_EXCHANGE, ExchangesMixin, _binding_id
 from broker.runtime.outbox import Outbox
 
 log = logging.getLogger("broker.routing")
@@ -209,6 +209,31 @@ class CoreShard(ConsumersMixin, ExchangesMixin):
             await self.part.call_all("core.UnbindDest", {"ns": hq.ns, "dest": ["queue", hq.name]})
             return result
         return unbind_everywhere()
+
+    def op_DropNamespace(self, a):
+        """Delete every queue and exchange of this partition whose namespace starts
+        with "prefix" (a namespace owner going away, e.g. an MQ broker deleted)."""
+        prefix = a["prefix"]
+        for hq in [hq for hq in self.queues.values() if hq.ns.startswith(prefix)]:
+            self._delete_queue(hq, keep_bindings=True)
+        waits = []
+        for key, (ns, ex) in list(self.exchanges.items()):
+            if ns.startswith(prefix):
+                del self.exchanges[key]
+                self.store.delete(KIND_EXCHANGE, key)
+                for bkey, dest in ex.bindings():
+                    self.store.delete(KIND_BINDING, key + "|" + _binding_id(bkey, dest))
+                r = self._replicate({"op": "delete", "ns": ns, "x": ex.name}, True)
+                if not isinstance(r, bool):
+                    waits.append(r)
+        if not waits:
+            return True
+
+        async def wait_all():
+            for w in waits:
+                await w
+            return True
+        return wait_all()
 
     def _touch(self, hq: _HostedQueue) -> None:
         hq.last_used = self.part.now_ms()

@@ -187,7 +187,7 @@ class DeclareMixin:
         vhost = self.vhost
         try:
             config = queue_config(name, vhost, durable=durable, exclusive=exclusive, auto_delete=auto_delete,
-                                  args=args, owner=conn.owner, default_type=conn.server.default_queue_type)
+                                  args=args, owner=conn.owner, default_type=conn.default_queue_type)
         except DeclareError as exc:
             raise AmqpError(exc.code, exc.text) from None
         key = queue_key(conn.ns, name)

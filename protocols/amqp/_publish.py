@@ -227,7 +227,7 @@ class PublishMixin:
                     taken = self._take(tag, multiple)
                 except AmqpError:
                     continue
-                for key, seq, _c in taken:
+                for key, seq, _c, _t in taken:
                     edge.settle(key, seq, requeue)
             edge.flush()
             if waits:

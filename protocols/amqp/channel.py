@@ -19,6 +19,7 @@ import asyncio
 import base64
 import logging
 import os
+import time
 from collections import deque
 
 from pamqp import commands as C
@@ -63,7 +64,7 @@ class Channel(DeclareMixin, PublishMixin):
         self.busy = False
         self.content = None            # [publish method, body_size, props, [body parts], received]
         self.next_tag = 1
-        self.unacked: dict[int, tuple] = {}       # delivery tag -> (queue key, seq, consumer tag or None)
+        self.unacked: dict[int, tuple] = {}       # delivery tag -> (queue key, seq, consumer tag, delivered at)
         self.consumers: dict[str, Consumer] = {}
         self.lingering: set = set()    # (queue key, core tag) of cancelled consumers / getters holding messages
         self.prefetch = 0              # per consumer, for consumers made after basic.qos(global=false)
@@ -281,7 +282,7 @@ class Channel(DeclareMixin, PublishMixin):
         tag = self.next_tag
         self.next_tag = tag + 1
         if not c.no_ack:
-            self.unacked[tag] = (key, seq, c.tag)
+            self.unacked[tag] = (key, seq, c.tag, time.monotonic())
         conn = self.conn
         _wire.deliver(conn.out, self.id, c.tag_b, tag, redelivered, payload, conn.frame_max)
         conn.flush_soon()
@@ -346,7 +347,7 @@ class Channel(DeclareMixin, PublishMixin):
             dtag = self.next_tag
             self.next_tag = dtag + 1
             if not m.no_ack:
-                self.unacked[dtag] = (key, seq, None)
+                self.unacked[dtag] = (key, seq, None, time.monotonic())
             _wire.get_ok(conn.out, self.id, dtag, redelivered, payload, left, conn.frame_max)
             conn.flush_soon()
         return get()
@@ -364,7 +365,7 @@ class Channel(DeclareMixin, PublishMixin):
 
     def _requeue_all(self) -> None:
         edge = self.conn.edge
-        for key, seq, _ctag in self.unacked.values():
+        for key, seq, _ctag, _t in self.unacked.values():
             edge.settle(key, seq, True)
         self.unacked.clear()
         self._release_held()
@@ -396,7 +397,7 @@ class Channel(DeclareMixin, PublishMixin):
             self._take_check(m.delivery_tag, m.multiple)
             return
         edge = self.conn.edge
-        for key, seq, _c in self._take(m.delivery_tag, m.multiple):
+        for key, seq, _c, _t in self._take(m.delivery_tag, m.multiple):
             edge.settle(key, seq)
         if self.held:
             self._release_held()
@@ -417,10 +418,19 @@ class Channel(DeclareMixin, PublishMixin):
             self._take_check(tag, multiple)
             return
         edge = self.conn.edge
-        for key, seq, _c in self._take(tag, multiple):
+        for key, seq, _c, _t in self._take(tag, multiple):
             edge.settle(key, seq, bool(requeue))
         if self.held:
             self._release_held()
+
+    def check_timeout(self, now: float, timeout_ms: int) -> None:
+        """RabbitMQ's consumer_timeout: the oldest unacked delivery is too old."""
+        if self.unacked and self.state == OPEN:
+            first = next(iter(self.unacked.values()))
+            if (now - first[3]) * 1000 > timeout_ms:
+                self.conn.error(AmqpError(PRECONDITION_FAILED, f"delivery acknowledgement on channel {self.id} "
+                                          f"timed out. Timeout value used: {timeout_ms} ms. This timeout value can "
+                                          "be configured, see consumers doc guide to learn more"), self.id)
 
     # -- permissions ---------------------------------------------------------------
     def check(self, kind: str, name: str, what: int) -> None:

@@ -73,6 +73,9 @@ class AmqpConnection(asyncio.Protocol):
         self.pause_reasons: set = set()
         self.write_paused = False
         self.exclusive_queues: set = set()
+        self.default_queue_type = "classic"
+        self.consumer_timeout = server.consumer_timeout
+        self._ct_handle = None
         self.last_recv = self.last_send = time.monotonic()
         self._hb_handle = None
         self._close_handle = None
@@ -126,7 +129,7 @@ class AmqpConnection(asyncio.Protocol):
         self.closed = True
         self.state = CLOSED
         self.server.connections.discard(self)
-        for h in (self._hb_handle, self._close_handle):
+        for h in (self._hb_handle, self._close_handle, self._ct_handle):
             if h is not None:
                 h.cancel()
         self.spawn(self._cleanup())
@@ -262,8 +265,12 @@ class AmqpConnection(asyncio.Protocol):
             return
         self.user = user
         self.restricted = user.perms is not None
-        self.send_method(0, C.Connection.Tune(channel_max=self.server.channel_max, frame_max=self.server.frame_max,
-                                              heartbeat=self.server.heartbeat))
+        settings = await self.server.settings()
+        self.default_queue_type = settings.get("default_queue_type", "classic")
+        self.consumer_timeout = settings.get("consumer_timeout", self.server.consumer_timeout)
+        self.channel_max = settings.get("channel_max") or self.server.channel_max
+        self.send_method(0, C.Connection.Tune(channel_max=self.channel_max, frame_max=self.server.frame_max,
+                                              heartbeat=settings.get("heartbeat", self.server.heartbeat)))
         self.flush()
 
     def _tune_ok(self, m) -> None:
@@ -276,8 +283,8 @@ class AmqpConnection(asyncio.Protocol):
             raise AmqpError(NOT_ALLOWED, f"frame_max={fm} > {self.server.frame_max} max size")
         self.frame_max = fm
         self.framer.frame_max = fm
-        cm = m.channel_max or self.server.channel_max
-        self.channel_max = min(cm, self.server.channel_max)
+        cm = m.channel_max or self.channel_max
+        self.channel_max = min(cm, self.channel_max)
         self.heartbeat = m.heartbeat
         self.state = AWAIT_OPEN
         if self.heartbeat:
@@ -303,6 +310,8 @@ class AmqpConnection(asyncio.Protocol):
             self._close_handle.cancel()
             self._close_handle = None
         self.state = OPEN
+        if self.consumer_timeout:
+            self._arm_consumer_timeout()
         self.send_method(0, C.Connection.OpenOk())
         self.flush()
 
@@ -314,6 +323,19 @@ class AmqpConnection(asyncio.Protocol):
 
     def capability(self, name: str) -> bool:
         return bool(self.client_caps.get(name))
+
+    def _arm_consumer_timeout(self) -> None:
+        every = min(max(self.consumer_timeout / 4000, 0.1), 15.0)
+        self._ct_handle = asyncio.get_running_loop().call_later(every, self._consumer_timeout_check)
+
+    def _consumer_timeout_check(self) -> None:
+        if self.closed or self.state != OPEN:
+            return
+        now = time.monotonic()
+        for ch in list(self.channels.values()):
+            ch.check_timeout(now, self.consumer_timeout)
+        self.flush_soon()
+        self._arm_consumer_timeout()
 
     # -- heartbeats -------------------------------------------------------------------------
     def _arm_heartbeat(self) -> None:

@@ -58,7 +58,7 @@ class AmqpServer:
         self.channel_max = int(cfg.get("amqp.channel_max", 2047))
         self.heartbeat = int(cfg.get("amqp.heartbeat", 60))
         self.max_message_size = int(cfg.get("amqp.max_message_size", 134217728))
-        self.default_queue_type = "classic"
+        self.consumer_timeout = 1800000        # RabbitMQ's default: 30 minutes
         self.connections: set = set()
         self.alarm: str | None = None
         self.server_properties = {
@@ -76,6 +76,14 @@ class AmqpServer:
         await asyncio.gather(*(self.edge.declare_exchange(ns, name, kind, {"durable": True, "auto_delete": False,
                                                                              "internal": False, "args": {}})
                                for name, kind in DEFAULT_EXCHANGES))
+
+    async def settings(self) -> dict:
+        """A CreateBroker broker's settings from its configuration (consumer_timeout,
+        default_queue_type, heartbeat, channel_max); the default broker has none."""
+        if self.broker == DEFAULT_BROKER:
+            return {}
+        info = await self.realm.broker_info(self.broker)
+        return (info or {}).get("settings") or {}
 
     def factory(self):
         from protocols.amqp.connection import AmqpConnection

@@ -93,7 +93,9 @@ def queue_config(name: str, vhost: str, *, durable: bool, exclusive: bool, auto_
                  owner: str | None, default_type: str = "classic") -> dict:
     """The core config of a queue.declare (raises DeclareError)."""
     args = {k: v for k, v in (args or {}).items()}
-    qtype = _str_arg(args, "x-queue-type", name, vhost, QUEUE_TYPES) or default_type
+    qtype = _str_arg(args, "x-queue-type", name, vhost, QUEUE_TYPES)
+    if qtype is None:     # a default type of quorum applies to durable, shared queues only (as RabbitMQ)
+        qtype = default_type if durable and not exclusive and not auto_delete else "classic"
     if qtype == "quorum":
         for bad, cond in (("exclusive-owner", exclusive), ("non-durable", not durable), ("auto-delete", auto_delete)):
             if cond:
