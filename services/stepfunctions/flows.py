@@ -96,7 +96,7 @@ def run_map(ex, t, st) -> None:
             items = JP.select_input_path(ip, eff, ex.variables(t)) if ip != "$" else eff
     length = 0 if "ItemReader" in st.spec else (len(items) if isinstance(items, list) else 0)
     t["kids"] = {"kind": "map", "n": 0}
-    sid = ex.emit(t, "MapStateStarted", {"length": length})
+    ex.emit(t, "MapStateStarted", {"length": length})
     if "ItemReader" in st.spec:
         items = itemio.read_items(ex, t, st, eff)
     if not isinstance(items, list):
@@ -188,21 +188,9 @@ def complete_map(ex, t, st) -> None:
 def finish_composite(ex, t, st, results, last_event) -> None:
     """Shared tail of Map and Parallel: ResultSelector, ResultPath, OutputPath/Output, Assign."""
     try:
-        if st.jsonata:
-            states = I.jsonata_states(ex, t, st, result=results)
-            assigned = I.evaluate_assign_jsonata(ex, t, st.assign, states)
-            output = I.jsonata_output(ex, t, st, st.output, states, results)
-        else:
-            result = results
-            if st.result_selector is not None:
-                result = P.evaluate(st.result_selector, results, ex.context(t, st), ex.variables(t))
-            assigned = I.evaluate_assign_jsonpath(ex, t, st, st.assign_template, result)
-            output = I.apply_output_path(ex, t, st, JP.apply_result_path(st.result_path, t["in"], result))
+        output, assigned = I.result_to_output(ex, t, st, results)
     except StatesError as err:
         I.fail_state(ex, t, st, err)
-        return
-    except JP.PathError as exc:
-        I.fail_state(ex, t, st, E.runtime_error(exc.message))
         return
     prev = last_event if last_event is not None else t["prev"]
     ex.emit(t, f"{st.type}StateSucceeded", prev=prev, advance=False)

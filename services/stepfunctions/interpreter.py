@@ -95,6 +95,22 @@ def jsonata_output(ex, t, st, spec, states: dict, default):
     return JE.evaluate_template(spec, "Output", states, dict(ex.variables(t)))
 
 
+def result_to_output(ex, t, st, result) -> tuple:
+    """A Task/Map/Parallel result -> (state output, assigned variables): ResultSelector, Assign,
+    ResultPath, OutputPath (JSONPath) or Assign and Output (JSONata). Raises StatesError."""
+    if st.jsonata:
+        states = jsonata_states(ex, t, st, result=result)
+        return jsonata_output(ex, t, st, st.output, states, result), evaluate_assign_jsonata(ex, t, st.assign, states)
+    value = result
+    if st.result_selector is not None:
+        value = P.evaluate(st.result_selector, result, ex.context(t, st), ex.variables(t))
+    assigned = evaluate_assign_jsonpath(ex, t, st, st.assign_template, value)
+    try:
+        return apply_output_path(ex, t, st, JP.apply_result_path(st.result_path, t["in"], value)), assigned
+    except JP.PathError as exc:
+        raise E.runtime_error(exc.message) from None
+
+
 def check_size(st, text: str) -> None:
     if len(text) > MAX_PAYLOAD:
         raise StatesError(E.DATA_LIMIT_EXCEEDED, f"The state/task '{st.name}' returned a result with a size "

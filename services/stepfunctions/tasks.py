@@ -164,71 +164,51 @@ def call_returned(ex, t, st, result) -> None:
     succeeded(ex, t, st, result)
 
 
+def _emit_outcome(ex, t, st, outcome: str, details: dict) -> None:
+    """ActivitySucceeded / LambdaFunctionFailed / TaskTimedOut ...: one event per resource kind."""
+    res = st.resource
+    if res.kind == "activity":
+        ex.emit(t, f"Activity{outcome}", details)
+    elif res.kind == "lambda":
+        ex.emit(t, f"LambdaFunction{outcome}", details)
+    else:
+        ex.emit(t, f"Task{outcome}", {"resourceType": res.resource_type, "resource": res.resource, **details})
+
+
 def succeeded(ex, t, st, result) -> None:
     res = st.resource
     text = to_json(result)
     ex.engine.release_thread(ex, t)
-    if res.kind == "activity":
-        ex.emit(t, "ActivitySucceeded", {"output": text, "outputDetails": {"truncated": False}})
-    elif res.kind == "lambda":
-        ex.emit(t, "LambdaFunctionSucceeded", {"output": text, "outputDetails": {"truncated": False}})
-    else:
-        ex.emit(t, "TaskSucceeded", {"resourceType": res.resource_type, "resource": res.resource, "output": text,
-                                     "outputDetails": {"truncated": False}})
+    _emit_outcome(ex, t, st, "Succeeded", {"output": text, "outputDetails": {"truncated": False}})
     try:
         if len(text) > I.MAX_PAYLOAD:
             name = res.resource_type if res.kind not in ("activity", "lambda") else res.arn
             raise StatesError(E.DATA_LIMIT_EXCEEDED, f"The state/task '{name}' returned a result with a size "
                                                      "exceeding the maximum number of bytes service limit.")
-        if st.jsonata:
-            states = I.jsonata_states(ex, t, st, result=result)
-            assigned = I.evaluate_assign_jsonata(ex, t, st.assign, states)
-            output = I.jsonata_output(ex, t, st, st.output, states, result)
-        else:
-            value = result
-            if st.result_selector is not None:
-                value = P.evaluate(st.result_selector, result, ex.context(t, st), ex.variables(t))
-            assigned = I.evaluate_assign_jsonpath(ex, t, st, st.assign_template, value)
-            output = I.apply_output_path(ex, t, st, JP.apply_result_path(st.result_path, t["in"], value))
+        output, assigned = I.result_to_output(ex, t, st, result)
     except StatesError as err:
         I.fail_state(ex, t, st, err)
-        return
-    except JP.PathError as exc:
-        I.fail_state(ex, t, st, E.runtime_error(exc.message))
         return
     t.pop("task", None)
     I.finish_state(ex, t, st, output, assigned)
 
 
 def failed(ex, t, st, err: StatesError) -> None:
-    res = st.resource
     ex.engine.release_thread(ex, t)
     details = {}
     if err.error is not None:
         details["error"] = err.error
     if err.cause is not None:
         details["cause"] = err.cause
-    if res.kind == "activity":
-        ex.emit(t, "ActivityFailed", details)
-    elif res.kind == "lambda":
-        ex.emit(t, "LambdaFunctionFailed", details)
-    else:
-        ex.emit(t, "TaskFailed", {"resourceType": res.resource_type, "resource": res.resource, **details})
+    _emit_outcome(ex, t, st, "Failed", details)
     err.task = True
     t.pop("task", None)
     I.fail_state(ex, t, st, err)
 
 
 def timed_out(ex, t, st, heartbeat: bool = False) -> None:
-    res = st.resource
     ex.engine.release_thread(ex, t)
-    d = {"error": E.TIMEOUT}
-    if res.kind == "activity":
-        ex.emit(t, "ActivityTimedOut", d)
-    elif res.kind == "lambda":
-        ex.emit(t, "LambdaFunctionTimedOut", d)
-    else:
-        ex.emit(t, "TaskTimedOut", {"resourceType": res.resource_type, "resource": res.resource, **d})
+    _emit_outcome(ex, t, st, "TimedOut", {"error": E.TIMEOUT})
     err = StatesError(E.TIMEOUT, None, task=True)
     err.heartbeat = heartbeat
     t.pop("task", None)

@@ -8,7 +8,6 @@ import json
 import botocore.exceptions
 import pytest
 
-from tests.helpers.brokerproc import BrokerProcess
 from tests.services.stepfunctions._helpers import ROLE, assert_history, history, wait_done
 from tests.services.stepfunctions.conftest import sfn_config
 
@@ -37,16 +36,13 @@ DEFINITION = {"StartAt": "Send", "States": {
 
 
 @pytest.fixture(scope="module")
-def mocked(tmp_path_factory):
-    d = tmp_path_factory.mktemp("mocks")
-    (d / "MockConfigFile.json").write_text(json.dumps(MOCKS))
-    with BrokerProcess(d / "data", "--workers", "1", "--shards", "1",
-                       env={"BROKER_STEPFUNCTIONS_MOCK_CONFIG_FILE": str(d / "MockConfigFile.json")}) as b:
-        sfn = b.client("stepfunctions", config=sfn_config())
-        sfn.create_activity(name="no-worker-anywhere")
-        arn = sfn.create_state_machine(name="Orders", definition=json.dumps(DEFINITION),
-                                       roleArn=ROLE)["stateMachineArn"]
-        yield sfn, arn
+def mocked(local_server):
+    server, mock_file, _buckets = local_server
+    mock_file.write_text(json.dumps(MOCKS))
+    sfn = server.client("stepfunctions", config=sfn_config())
+    sfn.create_activity(name="no-worker-anywhere")
+    arn = sfn.create_state_machine(name="Orders", definition=json.dumps(DEFINITION), roleArn=ROLE)["stateMachineArn"]
+    yield sfn, arn
 
 
 def test_happy_path_uses_mocked_responses(mocked):
