@@ -10,12 +10,17 @@ from services.ses.errors import invalid_parameter
 SIMULATOR_DOMAIN = "simulator.amazonses.com"
 SIMULATOR_BOXES = ("success", "bounce", "ooto", "complaint", "suppressionlist")
 
+# the forms nearly every client sends: a@b, <a@b>, Name <a@b>, "Name, Jr." <a@b>
+_SIMPLE = re.compile(r'^\s*(?:"[^"\\]*"\s*|[^"<>,;:()\\]*?)?<?([^\s<>",;:()\\]+@[^\s<>",;:()\\]+)>?\s*$')
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z0-9-]{2,63}$")
 _LOCAL_BAD = re.compile(r"[\x00-\x20\x7f]")
 
 
 def addr_spec(value: str) -> str:
     """The bare address of ``"Name <a@b>"`` or ``a@b``."""
+    m = _SIMPLE.match(value)
+    if m is not None and (value.count("<") == value.count(">") <= 1):
+        return m.group(1)
     return parseaddr(value)[1] or value.strip()
 
 
@@ -34,7 +39,17 @@ def check_address(value: str) -> str:
 
 def header_addresses(values: list[str]) -> list[str]:
     """Bare addresses from header values (each may hold several, comma separated)."""
-    return [a for _n, a in getaddresses(values) if a]
+    out = []
+    for v in values:
+        if '"' in v or "(" in v or ":" in v:
+            out.extend(a for _n, a in getaddresses([v]) if a)
+            continue
+        for part in v.split(","):
+            if part.strip():
+                a = addr_spec(part)
+                if a:
+                    out.append(a)
+    return out
 
 
 def domain_of(address: str) -> str:

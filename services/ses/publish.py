@@ -49,13 +49,11 @@ class Publisher:
         self.deliveries.submit("ses.sns", {"topic": topic, "source": source_arn},
                                {"message": message, "subject": subject}, policy=EVENT_POLICY, order=order)
 
-    def event(self, ns, cs: dict | None, canon: str, doc: dict, message_id: str, dims: dict) -> None:
-        """Publish one event to `cs`'s matching destinations, and count it in AWS/SES."""
+    def event(self, ns, cs: dict | None, canon: str, build, message_id: str, dims: dict, n: int = 1) -> None:
+        """Publish one event (``build()`` makes its JSON, only if a destination wants it) to `cs`'s
+        matching destinations, and count `n` in AWS/SES."""
         metric = METRIC.get(canon)
         if metric:
-            detail = doc.get(EVENT_TYPES[canon][1]) or {}
-            n = len(detail.get("recipients") or detail.get("bouncedRecipients")
-                    or detail.get("complainedRecipients") or [None])
             telemetry.metric("AWS/SES", metric, None, n, account=ns.account, region=ns.region)
         if cs is None:
             return
@@ -63,7 +61,7 @@ class Publisher:
         for dest in cs["destinations"].values():
             if not dest["enabled"] or canon not in dest["types"]:
                 continue
-            body = body or json.dumps(doc, separators=(",", ":"))
+            body = body or json.dumps(build(), separators=(",", ":"))
             order = f"{message_id}/{dest['name']}"
             source = ns.arn("configuration-set", cs["name"])
             if dest.get("sns"):
@@ -77,18 +75,18 @@ class Publisher:
             elif dest.get("cloudwatch") is not None and metric:
                 d = {c["DimensionName"]: dims.get((c["DimensionValueSource"], c["DimensionName"]),
                                                   c["DefaultDimensionValue"]) for c in dest["cloudwatch"]}
-                telemetry.metric("AWS/SES", metric, d, 1, account=ns.account, region=ns.region)
+                telemetry.metric("AWS/SES", metric, d, n, account=ns.account, region=ns.region)
             else:
                 log.info("event=ses_destination_unsupported config_set=%s destination=%s", cs["name"],
                          dest["name"])
 
-    def notify(self, ns, identity: dict | None, kind: str, doc: dict, message_id: str) -> None:
+    def notify(self, ns, identity: dict | None, kind: str, build, message_id: str) -> None:
         """Identity notification (Bounce, Complaint, Delivery) to the identity's topic, if set."""
         if identity is None:
             return
         topic = identity["notif"].get(kind)
         if topic:
-            self.sns(topic, json.dumps(doc, separators=(",", ":")), None, f"{message_id}/notif",
+            self.sns(topic, json.dumps(build(), separators=(",", ":")), None, f"{message_id}/notif",
                      ns.arn("identity", identity["name"]))
 
     def relay(self, url: str, mail_from: str, rcpts: list[str], raw: bytes) -> None:

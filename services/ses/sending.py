@@ -210,9 +210,9 @@ def _accept(ctx, ns, a, cs, ident, template: dict | None, data: dict | None) -> 
         try:
             subject, text, html = templates.render(template, data or {})
         except templates.RenderError as exc:
-            doc = events.event("RENDERING_FAILURE", mail_obj(send_hdrs, False),
-                               events.rendering_failure_detail(a["tpl"].get("name") or "", exc.message))
-            ctx.publisher.event(ns, cs, "RENDERING_FAILURE", doc, mid, dims)
+            ctx.publisher.event(ns, cs, "RENDERING_FAILURE", lambda: events.event(
+                "RENDERING_FAILURE", mail_obj(send_hdrs, False),
+                events.rendering_failure_detail(a["tpl"].get("name") or "", exc.message)), mid, dims)
             return mid
         raw, final_hdrs = mime.build_message([tuple(h) for h in a["tpl"].get("hdrs") or []], subject, text, html,
                                              attachments=a["tpl"].get("attachments"), date=True)
@@ -232,10 +232,11 @@ def _accept(ctx, ns, a, cs, ident, template: dict | None, data: dict | None) -> 
         prepend.append(("Date", formatdate(now / 1000, usegmt=False).replace("-0000", "+0000")))
     stored = mime.set_headers(raw, mime.SES_HEADERS + ("message-id",), prepend)
 
-    ctx.publisher.event(ns, cs, "SEND", events.event("SEND", mail_obj(send_event_hdrs, send_arn), {}), mid, dims)
+    ctx.publisher.event(ns, cs, "SEND", lambda: events.event("SEND", mail_obj(send_event_hdrs, send_arn), {}), mid,
+                        dims)
     if EICAR in raw:
-        ctx.publisher.event(ns, cs, "REJECT", events.event("REJECT", mail_obj(delivery_hdrs), {"reason": "Bad content"}),
-                            mid, dims)
+        ctx.publisher.event(ns, cs, "REJECT", lambda: events.event("REJECT", mail_obj(delivery_hdrs),
+                                                                   {"reason": "Bad content"}), mid, dims)
         ns.count(now, rejects=1)
         return mid
 
@@ -274,11 +275,14 @@ def _accept(ctx, ns, a, cs, ident, template: dict | None, data: dict | None) -> 
 
     if delivered:
         detail = events.delivery_detail(delivered, ctx.now_ms(), now)
-        m = mail_obj(delivery_hdrs)
-        m["tags"] = d_tags
-        ctx.publisher.event(ns, cs, "DELIVERY", events.event("DELIVERY", m, detail), mid, dims)
+
+        def delivery_event():
+            m = mail_obj(delivery_hdrs)
+            m["tags"] = d_tags
+            return events.event("DELIVERY", m, detail)
+        ctx.publisher.event(ns, cs, "DELIVERY", delivery_event, mid, dims, n=len(delivered))
         ctx.publisher.notify(ns, notif_identity, "Delivery",
-                             events.notification("Delivery", notif_mail("Delivery"), detail), mid)
+                             lambda: events.notification("Delivery", notif_mail("Delivery"), detail), mid)
     all_bounced = []
     for sub, who in bounced.items():
         if not who:
@@ -288,15 +292,16 @@ def _accept(ctx, ns, a, cs, ident, template: dict | None, data: dict | None) -> 
         recips = [events.bounced_recipient(r, diag) for r in who]
         all_bounced.extend(recips)
         detail = events.bounce_detail(recips, ctx.now_ms(), sub)
-        ctx.publisher.event(ns, cs, "BOUNCE", events.event("BOUNCE", mail_obj(delivery_hdrs), detail), mid, dims)
-        ctx.publisher.notify(ns, notif_identity, "Bounce", events.notification("Bounce", notif_mail("Bounce"),
-                                                                                detail), mid)
+        ctx.publisher.event(ns, cs, "BOUNCE", lambda d=detail: events.event("BOUNCE", mail_obj(delivery_hdrs), d),
+                            mid, dims, n=len(recips))
+        ctx.publisher.notify(ns, notif_identity, "Bounce",
+                             lambda d=detail: events.notification("Bounce", notif_mail("Bounce"), d), mid)
     for r in complained:
         detail = events.complaint_detail([r], ctx.now_ms())
-        ctx.publisher.event(ns, cs, "COMPLAINT", events.event("COMPLAINT", mail_obj(delivery_hdrs), detail), mid,
-                            dims)
+        ctx.publisher.event(ns, cs, "COMPLAINT", lambda d=detail: events.event("COMPLAINT", mail_obj(delivery_hdrs),
+                                                                               d), mid, dims)
         ctx.publisher.notify(ns, notif_identity, "Complaint",
-                             events.notification("Complaint", notif_mail("Complaint"), detail), mid)
+                             lambda d=detail: events.notification("Complaint", notif_mail("Complaint"), d), mid)
     ns.count(now, attempts=len(rcpts), bounces=len(all_bounced), complaints=len(complained), sent=len(rcpts))
     forwarding = ident is None or ident["forwarding"]
     if forwarding and all_bounced:

@@ -55,7 +55,7 @@ MISSING_PARAMETER_SERVICES = frozenset({"sqs"})
 # Query services whose constraint violations carry another code than ValidationException
 # and name a map's values "member" in the path (SNS: ValidationError, "Value null at
 # 'messageAttributes.attr1.member.dataType' failed to satisfy constraint: ...").
-VALIDATION_ERROR_CODES: dict[str, str] = {"sns": "ValidationError"}
+VALIDATION_ERROR_CODES: dict[str, str] = {"ses": "ValidationError", "sns": "ValidationError"}
 MAP_VALUE_LABELS: dict[str, str] = {"sns": "member"}
 
 
