@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 
-from broker.core.eventpattern import flatten
 from broker.runtime import sinks, telemetry
 
 from . import transform
@@ -74,8 +73,7 @@ class Publisher:
         for i, ev in enumerate(a["ev"]):
             if replay:
                 ev = _with_replay_name(ev, replay)
-            flat = flatten(ev)
-            dests = bus.matcher.match_flat(flat)
+            dests = bus.matcher.match_flat(bus.matcher.flatten(ev))
             tr = trace[i] if i < len(trace) else None
             hit = False
             for d in dests:

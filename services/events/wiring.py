@@ -46,7 +46,10 @@ def install(host) -> None:
 
     async def sink(records: list) -> None:
         if previous is not None:
-            await previous(records)
+            try:
+                await previous(records)
+            except Exception as exc:       # CloudTrail's own trouble must not stop the events
+                log.info("event=audit_sink_failed records=%d error=%s", len(records), exc)
         by_ns: dict[tuple[str, str], list] = {}
         for r in records:
             out = to_event(r)

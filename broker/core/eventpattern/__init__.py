@@ -27,7 +27,7 @@ from typing import Any, Hashable, Iterable
 
 from ..matchers import register_matcher
 from ._compile import compile_branches
-from ._event import FieldTest, Flat, branch_matches, flatten
+from ._event import FieldTest, Flat, branch_matches, flatten, prefixes
 from ._values import Exact, Prefix, leaf_key
 from .errors import InvalidPattern
 
@@ -54,14 +54,15 @@ def validate(text: str) -> None:
 
 class EventPattern:
     """One compiled pattern."""
-    __slots__ = ("text", "branches")
+    __slots__ = ("text", "branches", "wanted")
 
     def __init__(self, text: str | dict):
         self.text = text if isinstance(text, str) else json.dumps(text)
         self.branches = [_fields(b) for b in compile_branches(self.text)]
+        self.wanted = prefixes(f.path for b in self.branches for f in b)
 
     def matches(self, doc: Any) -> bool:
-        return self.matches_flat(flatten(_as_doc(doc)))
+        return self.matches_flat(flatten(_as_doc(doc), self.wanted))
 
     def matches_flat(self, flat: Flat) -> bool:
         return any(branch_matches(b, flat) for b in self.branches)
@@ -97,6 +98,7 @@ class EventPatternMatcher:
         self._prefix: dict[str, dict[str, set[_Branch]]] = {}    # path -> prefix -> branches
         self._scan: set[_Branch] = set()                         # branches with no indexable field
         self._path_use: dict[str, int] = {}                      # path -> branches testing it
+        self._wanted: frozenset | None = frozenset()             # prefixes of those paths (None: stale)
         self._n = 0
 
     def __len__(self) -> int:
@@ -135,7 +137,10 @@ class EventPatternMatcher:
 
     def _file(self, b: _Branch) -> None:
         for f in b.fields:
-            self._path_use[f.path] = self._path_use.get(f.path, 0) + 1
+            n = self._path_use.get(f.path, 0)
+            if n == 0:
+                self._wanted = None
+            self._path_use[f.path] = n + 1
         best = None
         for f in b.fields:
             if f.absent_ok or not f.values:
@@ -173,6 +178,7 @@ class EventPatternMatcher:
                 self._path_use[f.path] = n
             else:
                 self._path_use.pop(f.path, None)
+                self._wanted = None
         if b.anchor is None:
             self._scan.discard(b)
             return
@@ -218,17 +224,50 @@ class EventPatternMatcher:
     def match_flat(self, flat: Flat) -> dict[Hashable, None]:
         out: dict[Hashable, None] = {}
         done: set[int] = set()
-        for b in self.candidates(flat):
-            p = b.pattern
-            if id(p) in done:
-                continue
-            if branch_matches(b.fields, flat):
-                done.add(id(p))
-                out.update(p.dests)
+        groups = [self._scan] if self._scan else []
+        exact, lower, prefix = self._exact, self._lower, self._prefix
+        for path, leaves in flat.items():
+            t = exact.get(path)
+            if t is not None:
+                for leaf, _m in leaves:
+                    s = t.get(leaf_key(leaf))
+                    if s:
+                        groups.append(s)
+            t = lower.get(path)
+            if t is not None:
+                for leaf, _m in leaves:
+                    if isinstance(leaf, str):
+                        s = t.get(leaf.lower())
+                        if s:
+                            groups.append(s)
+            t = prefix.get(path)
+            if t is not None:
+                for leaf, _m in leaves:
+                    if isinstance(leaf, str):
+                        for i in range(len(leaf) + 1):
+                            s = t.get(leaf[:i])
+                            if s:
+                                groups.append(s)
+        for group in groups:
+            for b in group:
+                p = b.pattern
+                if id(p) not in done and branch_matches(b.fields, flat):
+                    done.add(id(p))
+                    out.update(p.dests)
         return out
 
+    def wanted(self) -> frozenset:
+        """Paths any pattern tests, and their prefixes: all a document needs flattened."""
+        w = self._wanted
+        if w is None:
+            w = self._wanted = prefixes(self._path_use)
+        return w
+
+    def flatten(self, doc: dict) -> Flat:
+        return flatten(doc, self.wanted())
+
     def match(self, routing_key: str = "", headers: Any = None, message: Any = None) -> Iterable[Hashable]:
-        return self.match_flat(flatten(_as_doc(message)))
+        return self.match_flat(self.flatten(_as_doc(message)))
 
     def scan_size(self) -> int:
         """Branches with no indexable field (evaluated for every document)."""

@@ -16,14 +16,32 @@ from ._values import Value
 Flat = dict[str, list[tuple[object, tuple | None]]]
 
 
-def flatten(doc: dict) -> Flat:
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def flatten(doc: dict, wanted: frozenset | set | None = None) -> Flat:
+    """Leaves of `doc` by dotted path; with `wanted` (paths and every prefix of
+    them), only those subtrees are walked."""
     out: Flat = {}
     counter = [0]
 
+    def walk_dict(node: dict, prefix: str, member: tuple | None) -> None:
+        for k, v in node.items():
+            path = prefix + k if prefix else k
+            if wanted is not None and path not in wanted:
+                continue
+            if type(v) in _SCALARS:
+                lst = out.get(path)
+                if lst is None:
+                    out[path] = [(v, member)]
+                else:
+                    lst.append((v, member))
+            else:
+                walk(v, path, member)
+
     def walk(node, path: str, member: tuple | None) -> None:
         if isinstance(node, dict):
-            for k, v in node.items():
-                walk(v, f"{path}.{k}" if path else k, member)
+            walk_dict(node, path + ".", member)
         elif isinstance(node, list):
             counter[0] += 1
             aid = counter[0]
@@ -36,8 +54,18 @@ def flatten(doc: dict) -> Flat:
             else:
                 lst.append((node, member))
 
-    walk(doc, "", None)
+    walk_dict(doc, "", None)
     return out
+
+
+def prefixes(paths) -> frozenset:
+    """Every path and each of its dotted prefixes (what `flatten` must walk)."""
+    out = set()
+    for p in paths:
+        parts = p.split(".")
+        for i in range(1, len(parts) + 1):
+            out.add(".".join(parts[:i]))
+    return frozenset(out)
 
 
 class FieldTest:
@@ -55,22 +83,36 @@ class FieldTest:
 
 
 def branch_matches(fields: tuple[FieldTest, ...], flat: Flat) -> bool:
-    picks: list[list] = []
+    picks: list[list] | None = None
     for f in fields:
         leaves = flat.get(f.path)
         if not leaves:
             if f.absent_ok:
                 continue
             return False
+        vals = f.values
+        if len(leaves) == 1:                      # the common case: one value at the path
+            leaf, m = leaves[0]
+            for v in vals:
+                if v.test(leaf):
+                    break
+            else:
+                return False
+            if m is not None:
+                if picks is None:
+                    picks = []
+                picks.append([m])
+            continue
         cands = f.candidates(leaves)
         if not cands:
             return False
-        if cands[0] is not None or len(cands) > 1:
+        if any(m for m in cands):
+            if picks is None:
+                picks = []
             picks.append(cands)
-    arrays = [c for c in picks if any(m for m in c)]
-    if len(arrays) < 2:
+    if picks is None or len(picks) < 2:
         return True
-    return _consistent(arrays, 0, {})
+    return _consistent(picks, 0, {})
 
 
 def _consistent(picks: list[list], i: int, chosen: dict) -> bool:

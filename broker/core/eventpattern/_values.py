@@ -47,20 +47,29 @@ class Value:
 
 class Exact(Value):
     """A plain value; strings that are IP literals also match the same address."""
-    __slots__ = ("key", "ip")
+    __slots__ = ("key", "ip", "_kind", "_val")
 
     def __init__(self, leaf):
         self.key = leaf_key(leaf)
         self.ip = parse_ip(leaf) if isinstance(leaf, str) else None
+        self._kind = self.key[0]
+        self._val = leaf
 
     @property
     def index_keys(self):
         return (self.key,)
 
     def test(self, leaf) -> bool:
-        if leaf_key(leaf) == self.key:
-            return True
-        return self.ip is not None and isinstance(leaf, str) and parse_ip(leaf) == self.ip
+        kind = self._kind
+        if kind == "s":
+            if type(leaf) is str:
+                return leaf == self._val or (self.ip is not None and parse_ip(leaf) == self.ip)
+            return isinstance(leaf, str) and leaf == self._val
+        if kind == "n":
+            return (type(leaf) is int or type(leaf) is float) and leaf == self._val
+        if kind == "b":
+            return leaf is self._val
+        return leaf is None
 
 
 class EqualsIgnoreCase(Value):

@@ -91,8 +91,9 @@ def test_api_calls_arrive_as_cloudtrail_events(server, events, sqs, queue):
     created = sqs.create_queue(QueueName=name)["QueueUrl"]
     sqs.get_queue_url(QueueName=name)
     try:
-        [m] = receive(sqs, url, 1)
-        body = json.loads(m["Body"])
+        got = receive(sqs, url, 1, timeout=20)
+        assert len(got) == 1, [json.loads(m["Body"])["detail"]["eventName"] for m in got]
+        body = json.loads(got[0]["Body"])
         assert body["detail"]["eventName"] == "CreateQueue" and body["detail"]["eventSource"] == "sqs.amazonaws.com"
         assert body["account"] == ACCOUNT and body["region"] == "us-east-1" and body["detail"]["readOnly"] is False
     finally:
