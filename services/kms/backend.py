@@ -26,12 +26,15 @@ from botocore import xform_name
 from broker.core.crypto import AesGcmKey
 from broker.core.entities import EntityStore
 
+from .agreement import AgreementMixin
 from .aliases import AliasesMixin
 from .cryptoops import CryptoOpsMixin
 from .grants import GrantsMixin
+from .imports import ImportsMixin
 from .keys import KeysMixin
 from .material import MaterialMixin
 from .model import KIND_ALIAS, KIND_GRANT, KIND_KEY, _Key, _Namespace
+from .multiregion import MultiRegionMixin
 from .policy import PolicyMixin
 from .rotation import RotationMixin
 from .validation import _dry_run_error, _err
@@ -48,20 +51,28 @@ IMPLEMENTED_OPERATIONS = (
     "GetKeyPolicy", "PutKeyPolicy", "ListKeyPolicies",
     "TagResource", "UntagResource", "ListResourceTags",
     "CreateGrant", "ListGrants", "ListRetirableGrants", "RetireGrant", "RevokeGrant",
+    "GetParametersForImport", "ImportKeyMaterial", "DeleteImportedKeyMaterial",
+    "ReplicateKey", "UpdatePrimaryRegion", "DeriveSharedSecret",
 )
 
 # Operations of the model this broker answers with UnsupportedOperationException.
 UNSUPPORTED_OPERATIONS = (
     "ConnectCustomKeyStore", "CreateCustomKeyStore", "DeleteCustomKeyStore",
     "DescribeCustomKeyStores", "DisconnectCustomKeyStore", "UpdateCustomKeyStore",
-    "DeleteImportedKeyMaterial", "GetParametersForImport", "ImportKeyMaterial",
-    "ReplicateKey", "UpdatePrimaryRegion", "DeriveSharedSecret", "Encapsulate", "Decapsulate",
-    "GetKeyLastUsage",
+    "Encapsulate", "Decapsulate", "GetKeyLastUsage",
 )
+
+# Operations whose work is CPU-heavy whatever the key (RSA key generation): the shard runs
+# them off its event loop. Others are heavy only with an asymmetric key (see `is_heavy`).
+_HEAVY_ALWAYS = frozenset({"GetParametersForImport", "ImportKeyMaterial"})
+_HEAVY_WITH_ASYMMETRIC_KEY = frozenset({"Encrypt", "Decrypt", "ReEncrypt", "Sign", "Verify", "GetPublicKey",
+                                        "DeriveSharedSecret"})
+_ASYMMETRIC_PAIRS = frozenset({"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
+                               "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"})
 
 
 class KmsBackend(KeysMixin, AliasesMixin, MaterialMixin, CryptoOpsMixin, RotationMixin,
-                 PolicyMixin, GrantsMixin):
+                 PolicyMixin, GrantsMixin, ImportsMixin, MultiRegionMixin, AgreementMixin):
     def __init__(self, store: EntityStore, master: AesGcmKey,
                  now: Callable[[], float] = time.time):
         self._store = store
@@ -73,6 +84,7 @@ class KmsBackend(KeysMixin, AliasesMixin, MaterialMixin, CryptoOpsMixin, Rotatio
         self._dispatch: dict[str, Callable[..., dict]] = {
             op: getattr(self, "_op_" + xform_name(op)) for op in IMPLEMENTED_OPERATIONS}
         self._principal: str | None = None
+        self._outgoing: list[tuple[str, str, dict]] = []   # replica messages (multiregion.py)
         self._load()
 
     # ------------------------------------------------------------------ recovery
@@ -126,10 +138,48 @@ class KmsBackend(KeysMixin, AliasesMixin, MaterialMixin, CryptoOpsMixin, Rotatio
                            f"{operation} is not supported by this KMS implementation.")
             raise _err("UnknownOperationException", f"Unknown operation {operation}")
         self._principal = principal_arn
-        result = fn(self._namespace(account, region), account, region, params or {})
         if params and params.get("DryRun"):
+            # everything an actual call would check, without its effects
+            snapshot = self._outgoing[:]
+            fn(self._namespace(account, region), account, region, params or {})
+            self._outgoing = snapshot
             raise _dry_run_error()
+        result = fn(self._namespace(account, region), account, region, params or {})
         return result if result is not None else {}
+
+    def is_heavy(self, account: str, region: str, operation: str, params: dict) -> bool:
+        """Will this call do CPU-heavy cryptography (RSA/ECC key generation, RSA operations)?
+        Read-only: looks keys and aliases up without side effects."""
+        if operation in _HEAVY_ALWAYS:
+            return True
+        if operation == "CreateKey":
+            return (params.get("KeySpec") or params.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT") in \
+                _ASYMMETRIC_PAIRS and (params.get("Origin") or "AWS_KMS") == "AWS_KMS"
+        if operation in ("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"):
+            return params.get("KeyPairSpec") in _ASYMMETRIC_PAIRS
+        if operation in _HEAVY_WITH_ASYMMETRIC_KEY:
+            key = self._peek(account, region, params.get("KeyId") or params.get("SourceKeyId"))
+            dest = self._peek(account, region, params.get("DestinationKeyId")) if operation == "ReEncrypt" else None
+            if operation in ("Decrypt", "ReEncrypt") and key is None:
+                return True          # the key comes from the ciphertext: it may be RSA
+            return any(k is not None and k.asymmetric for k in (key, dest))
+        return False
+
+    def _peek(self, account: str, region: str, ident) -> "_Key | None":
+        if not isinstance(ident, str):
+            return None
+        ns = self._ns.get((account, region))
+        if ns is None:
+            return None
+        key_id = ident.rsplit("key/", 1)[-1] if ident.startswith("arn:") else ident
+        alias = ns.aliases.get(ident if ident.startswith("alias/") else ident.split(":", 5)[-1])
+        if alias is not None:
+            key_id = alias["target"]
+        return ns.keys.get(key_id)
+
+    def take_outgoing(self) -> list[tuple[str, str, dict]]:
+        out, self._outgoing = self._outgoing, []
+        return out
 
     # ------------------------------------------------------------------ internal API
 

@@ -7,7 +7,7 @@ import os
 from typing import Any
 
 from . import crypto as kc
-from .model import _UUID_RE, _Key
+from .model import MAC_ALGORITHMS_AWS_ORDER, _Key, valid_key_id
 from .validation import _blob, _enum_error, _err, _range_check, _required, _validation
 
 
@@ -59,7 +59,9 @@ class CryptoOpsMixin:
         if key_param is not None:
             key = self._resolve(ns, account, region, key_param)
             self._check_state(key)
-            self._require_usage(key, "ENCRYPT_DECRYPT", op)
+            if key.usage != "ENCRYPT_DECRYPT":     # AWS: the named key cannot have produced it
+                raise _err("IncorrectKeyException", "The key ID in the request does not identify a CMK that "
+                           "can perform this operation.")
             if not key.symmetric:
                 algorithm = algorithm or "SYMMETRIC_DEFAULT"
                 if algorithm not in kc.RSA_ENCRYPTION:
@@ -94,7 +96,7 @@ class CryptoOpsMixin:
             if key is None:
                 raise _err("NotFoundException",
                            f"Key '{self._key_arn(account, region, parsed[0])}' does not exist"
-                           if _UUID_RE.match(parsed[0]) else "")
+                           if valid_key_id(parsed[0]) else "")
             self._check_state(key)
             self._require_usage(key, "ENCRYPT_DECRYPT", op)
         vid = parsed[1].hex()
@@ -224,9 +226,8 @@ class CryptoOpsMixin:
         message = _blob(p, "Message", 1, 4096)
         key = self._usable(ns, account, region, _required(p, "KeyId"), op)
         algorithm = _required(p, "MacAlgorithm")
-        valid = ["HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"]
-        if algorithm not in valid:
-            raise _enum_error(algorithm, "MacAlgorithm", valid)
+        if algorithm not in MAC_ALGORITHMS_AWS_ORDER:
+            raise _enum_error(algorithm, "MacAlgorithm", MAC_ALGORITHMS_AWS_ORDER)
         self._require_usage(key, "GENERATE_VERIFY_MAC", op)
         if kc.HMAC_ALGORITHMS[key.spec] != algorithm:
             raise _err("InvalidKeyUsageException",
@@ -288,7 +289,7 @@ class CryptoOpsMixin:
     def _op_get_public_key(self, ns, account, region, p):
         key = self._resolve(ns, account, region, _required(p, "KeyId"))
         # AWS answers GetPublicKey for disabled keys too (unlike the key-state table says).
-        self._check_state(key, disabled=True)
+        self._check_state(key, disabled=True, importing=False)
         if not key.asymmetric:
             raise _err("UnsupportedOperationException",
                        f"{key.arn} key spec is {key.spec} which is not valid for GetPublicKey.")
@@ -297,6 +298,8 @@ class CryptoOpsMixin:
                "CustomerMasterKeySpec": key.spec, "KeySpec": key.spec, "KeyUsage": key.usage}
         if key.usage == "ENCRYPT_DECRYPT":
             out["EncryptionAlgorithms"] = list(kc.RSA_ENCRYPTION)
+        elif key.usage == "KEY_AGREEMENT":
+            out["KeyAgreementAlgorithms"] = ["ECDH"]
         else:
             out["SigningAlgorithms"] = self._signing_algorithms(key)
         return out

@@ -8,8 +8,8 @@ from typing import Any
 
 from . import crypto as kc
 from .model import (
-    _ALIAS_ARN_RE, _KEY_ARN_RE, _UUID_RE, ALL_KEY_SPECS, AWS_MANAGED_SERVICES, DAY, KEY_USAGES,
-    KIND_ALIAS, KIND_KEY, SUPPORTED_KEY_SPECS, _Key, _Namespace,
+    _ALIAS_ARN_RE, _KEY_ARN_RE, ALL_KEY_SPECS, AWS_MANAGED_SERVICES, DAY, KEY_SPECS_AWS_ORDER, KEY_USAGES,
+    KEY_USAGES_AWS_ORDER, KIND_ALIAS, KIND_KEY, SUPPORTED_KEY_SPECS, _Key, _Namespace, valid_key_id,
 )
 from .pagination import _paginate
 from .policy import _default_policy, _managed_policy
@@ -34,7 +34,9 @@ class KeysMixin:
         if ident.startswith("arn:"):
             m = _KEY_ARN_RE.match(ident)
             if m:
-                if (m.group(1), m.group(2)) != (region, account):
+                if m.group(1) != region:     # AWS names the ARN's region and nothing else
+                    raise _err("NotFoundException", f"Invalid arn {m.group(1)}")
+                if m.group(2) != account:
                     raise _err("NotFoundException", f"Key '{ident}' does not exist")
                 key_id = m.group(3)
             else:
@@ -60,7 +62,7 @@ class KeysMixin:
         if key is not None:
             key = self._refresh(ns, key)
         if key is None:
-            if not _UUID_RE.match(key_id):
+            if not valid_key_id(key_id):
                 raise _err("NotFoundException", f"Invalid keyId '{key_id}'")
             raise _err("NotFoundException",
                        f"Key '{self._key_arn(account, region, key_id)}' does not exist")
@@ -72,9 +74,13 @@ class KeysMixin:
         return key
 
     def _check_state(self, key: _Key, enabled: bool = True, disabled: bool = False,
-                     pending: bool = False) -> None:
+                     pending: bool = False, importing: bool | None = None) -> None:
+        """Raise AWS's error when `key`'s state does not allow the operation. Operations that
+        accept disabled keys accept keys pending import too, unless `importing` says otherwise."""
         if key.state == "Disabled" and not disabled:
             raise _err("DisabledException", f"{key.arn} is disabled.")
+        if key.state == "PendingImport" and not (disabled if importing is None else importing):
+            raise _err("KMSInvalidStateException", f"{key.arn} is pending import.")
         if key.state == "PendingDeletion" and not pending:
             raise _err("KMSInvalidStateException", f"{key.arn} is pending deletion.")
         if key.state == "Enabled" and not enabled:
@@ -107,6 +113,8 @@ class KeysMixin:
                 and key.deletion_date <= now:
             self._delete_key(ns, key)
             return None
+        if key.origin == "EXTERNAL" and key.has_material:
+            self._expire_material(key, now)
         if key.rotation_enabled and key.next_rotation is not None and key.next_rotation <= now \
                 and key.state == "Enabled":
             period = (key.rotation_period or 365) * DAY
@@ -137,11 +145,12 @@ class KeysMixin:
 
     # ------------------------------------------------------------------ metadata
 
-    def _metadata(self, key: _Key) -> dict:
+    def _metadata(self, key: _Key, state: str | None = None) -> dict:
+        state = state or key.state
         md: dict[str, Any] = {
             "AWSAccountId": key.account, "KeyId": key.key_id, "Arn": key.arn,
-            "CreationDate": _ts(key.created), "Enabled": key.state == "Enabled",
-            "Description": key.description, "KeyUsage": key.usage, "KeyState": key.state,
+            "CreationDate": _ts(key.created), "Enabled": state == "Enabled",
+            "Description": key.description, "KeyUsage": key.usage, "KeyState": state,
             "Origin": key.origin, "KeyManager": key.manager,
             "CustomerMasterKeySpec": key.spec, "KeySpec": key.spec,
         }
@@ -155,9 +164,18 @@ class KeysMixin:
             md["SigningAlgorithms"] = self._signing_algorithms(key)
         if key.usage == "GENERATE_VERIFY_MAC":
             md["MacAlgorithms"] = [kc.HMAC_ALGORITHMS[key.spec]]
-        md["MultiRegion"] = False
-        if key.symmetric:
+        if key.usage == "KEY_AGREEMENT":
+            md["KeyAgreementAlgorithms"] = ["ECDH"]
+        md["MultiRegion"] = key.multi_region
+        if key.multi_region:
+            md["MultiRegionConfiguration"] = self._mr_configuration(key)
+        if key.symmetric and key.versions and state != "Creating":
             md["CurrentKeyMaterialId"] = key.current["id"]
+        if key.origin == "EXTERNAL" and key.has_material:
+            v = key.current
+            md["ExpirationModel"] = v.get("expiration_model") or "KEY_MATERIAL_DOES_NOT_EXPIRE"
+            if v.get("valid_to") is not None:
+                md["ValidTo"] = _ts(v["valid_to"])
         return md
 
     @staticmethod
@@ -169,20 +187,24 @@ class KeysMixin:
     # ------------------------------------------------------------------ key creation
 
     def _new_key(self, ns: _Namespace, account: str, region: str, *, spec: str, usage: str,
-                 description: str, policy: str, tags: dict, manager: str = "CUSTOMER") -> _Key:
+                 description: str, policy: str, tags: dict, manager: str = "CUSTOMER",
+                 origin: str = "AWS_KMS", multi_region: bool = False, material: Any = None) -> _Key:
         key = _Key()
         key.account, key.region = account, region
-        key.key_id = str(uuid.uuid4())
+        key.key_id = ("mrk-" + uuid.uuid4().hex) if multi_region else str(uuid.uuid4())
         key.arn = self._key_arn(account, region, key.key_id)
         key.created = self._now()
         key.description, key.usage, key.spec = description, usage, spec
-        key.origin, key.manager, key.state = "AWS_KMS", manager, "Enabled"
+        key.origin, key.manager = origin, manager
+        key.state = "PendingImport" if origin == "EXTERNAL" else "Enabled"
         key.deletion_date = key.pending_window = None
         key.policy, key.tags = policy, tags
         key.rotation_enabled, key.rotation_period, key.next_rotation = False, None, None
         key.on_demand_count = 0
-        key.versions = []
-        self._add_version(key, None, key.created)
+        key.versions, key.pending, key.import_params = [], [], []
+        key.mr = {"primary": region, "replicas": []} if multi_region else None
+        if origin != "EXTERNAL":
+            self._add_version(key, None, key.created, material)
         if manager == "AWS":  # AWS rotates AWS managed keys every year
             key.rotation_enabled, key.rotation_period = True, 365
             key.next_rotation = key.created + 365 * DAY
@@ -207,22 +229,24 @@ class KeysMixin:
         if origin not in ("AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"):
             raise _enum_error(origin, "Origin",
                               ["AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"])
-        if origin != "AWS_KMS" or p.get("CustomKeyStoreId") or p.get("XksKeyId"):
+        if origin not in ("AWS_KMS", "EXTERNAL") or p.get("CustomKeyStoreId") or p.get("XksKeyId"):
             raise _err("UnsupportedOperationException",
                        f"Origin {origin} and custom key stores are not supported by this KMS "
-                       f"implementation; only AWS_KMS keys can be created.")
-        if p.get("MultiRegion"):
+                       f"implementation.")
+        multi_region = bool(p.get("MultiRegion"))
+        if multi_region and origin == "EXTERNAL":
             raise _err("UnsupportedOperationException",
-                       "Multi-Region keys are not supported by this KMS implementation.")
+                       "Multi-Region keys with imported key material are not supported by this KMS "
+                       "implementation.")
         if p.get("KeySpec") and p.get("CustomerMasterKeySpec"):
             raise _validation("You cannot specify KeySpec and CustomerMasterKeySpec in the same "
                               "request. CustomerMasterKeySpec is deprecated.")
         spec = p.get("KeySpec") or p.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
         if spec not in ALL_KEY_SPECS:
-            raise _enum_error(spec, "KeySpec", ALL_KEY_SPECS)
+            raise _enum_error(spec, "KeySpec", KEY_SPECS_AWS_ORDER)
         usage = p.get("KeyUsage")
         if usage is not None and usage not in KEY_USAGES:
-            raise _enum_error(usage, "KeyUsage", KEY_USAGES)
+            raise _enum_error(usage, "KeyUsage", KEY_USAGES_AWS_ORDER)
         if usage is None:
             if spec != "SYMMETRIC_DEFAULT":
                 raise _validation("You must specify a KeyUsage value for all KMS keys except for "
@@ -235,11 +259,9 @@ class KeysMixin:
         allowed.update({s: ("GENERATE_VERIFY_MAC",) for s in kc.HMAC_SPECS})
         allowed.update({s: ("ENCRYPT_DECRYPT", "SIGN_VERIFY") for s in kc.RSA_SPECS})
         allowed.update({s: ("SIGN_VERIFY", "KEY_AGREEMENT") for s in kc.ECC_SPECS})
+        allowed["ECC_SECG_P256K1"] = ("SIGN_VERIFY",)     # no key agreement on secp256k1 (AWS)
         if usage not in allowed[spec]:
             raise _validation(f"KeyUsage {usage} is not compatible with KeySpec {spec}")
-        if usage == "KEY_AGREEMENT":
-            raise _err("UnsupportedOperationException",
-                       "KeyUsage KEY_AGREEMENT is not supported by this KMS implementation.")
         description = p.get("Description") or ""
         if len(description) > 8192:
             raise _validation("1 validation error detected: Value at 'description' failed to "
@@ -252,7 +274,7 @@ class KeysMixin:
         key = self._new_key(ns, account, region, spec=spec, usage=usage,
                             description=description,
                             policy=policy if policy is not None else _default_policy(account),
-                            tags=tags)
+                            tags=tags, origin=origin, multi_region=multi_region)
         return {"KeyMetadata": self._metadata(key)}
 
     def _op_describe_key(self, ns, account, region, p):
@@ -276,7 +298,7 @@ class KeysMixin:
 
     def _op_enable_key(self, ns, account, region, p):
         key = self._resolve(ns, account, region, _required(p, "KeyId"))
-        self._check_state(key, disabled=True)
+        self._check_state(key, disabled=True, importing=False)
         self._check_mutable(key)
         if key.state != "Enabled":
             key.state = "Enabled"
@@ -285,7 +307,7 @@ class KeysMixin:
 
     def _op_disable_key(self, ns, account, region, p):
         key = self._resolve(ns, account, region, _required(p, "KeyId"))
-        self._check_state(key, disabled=True)
+        self._check_state(key, disabled=True, importing=False)
         self._check_mutable(key)
         if key.state != "Disabled":
             key.state = "Disabled"

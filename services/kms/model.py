@@ -47,11 +47,25 @@ KEY_USAGES = ["SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGRE
               "ENCAPSULATE_DECAPSULATE"]
 
 
+# Enum values in the order AWS lists them in its own messages.
+KEY_SPECS_AWS_ORDER = ["RSA_2048", "ECC_NIST_P384", "ECC_NIST_P256", "ECC_NIST_P521", "HMAC_384", "RSA_3072",
+                       "ECC_SECG_P256K1", "RSA_4096", "SYMMETRIC_DEFAULT", "HMAC_256", "HMAC_224", "HMAC_512"]
+KEY_USAGES_AWS_ORDER = ["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC"]
+MAC_ALGORITHMS_AWS_ORDER = ["HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"]
+
+_MRK_ID_RE = re.compile(r"^mrk-[0-9a-f]{32}$")
+
+
+def valid_key_id(key_id: str) -> bool:
+    """A well-formed key id: a UUID, or mrk- and 32 hex digits (multi-Region keys)."""
+    return bool(_UUID_RE.match(key_id) or _MRK_ID_RE.match(key_id))
+
+
 class _Key:
     __slots__ = ("account", "region", "key_id", "arn", "created", "description", "usage", "spec",
                  "origin", "manager", "state", "deletion_date", "pending_window", "policy",
                  "tags", "rotation_enabled", "rotation_period", "next_rotation", "versions",
-                 "on_demand_count")
+                 "on_demand_count", "pending", "import_params", "mr")
 
     def to_record(self) -> dict:
         return {
@@ -64,6 +78,8 @@ class _Key:
             "rotation_enabled": self.rotation_enabled, "rotation_period": self.rotation_period,
             "next_rotation": self.next_rotation, "on_demand_count": self.on_demand_count,
             "versions": [dict(v) for v in self.versions],
+            "pending": [dict(v) for v in self.pending], "import_params": [dict(v) for v in self.import_params],
+            "mr": dict(self.mr) if self.mr else None,
         }
 
     @classmethod
@@ -77,11 +93,22 @@ class _Key:
         k.on_demand_count = k.on_demand_count or 0
         k.tags = {t[0]: t[1] for t in r.get("tags") or []}
         k.versions = [dict(v) for v in r.get("versions") or []]
+        k.pending = [dict(v) for v in r.get("pending") or []]            # imported, pending rotation
+        k.import_params = [dict(v) for v in r.get("import_params") or []]
+        k.mr = dict(r["mr"]) if r.get("mr") else None   # {"primary": region, "replicas": [regions]}
         return k
 
     @property
     def current(self) -> dict:
         return self.versions[-1]
+
+    @property
+    def multi_region(self) -> bool:
+        return self.mr is not None
+
+    @property
+    def is_primary(self) -> bool:
+        return self.mr is not None and self.mr["primary"] == self.region
 
     @property
     def symmetric(self) -> bool:
@@ -90,6 +117,10 @@ class _Key:
     @property
     def asymmetric(self) -> bool:
         return self.spec in kc.RSA_SPECS or self.spec in kc.ECC_SPECS
+
+    @property
+    def has_material(self) -> bool:
+        return bool(self.versions) and self.versions[-1].get("wrapped") is not None
 
 
 class _Namespace:

@@ -76,4 +76,4 @@ def _ts(t: float | None) -> datetime | None:
 
 def _dry_run_error() -> ServiceError:
     return _err("DryRunOperationException",
-                "The request would have succeeded, but the DryRun option is set.", 412)
+                "The request would have succeeded, but the DryRun option is set.", 400)

@@ -113,7 +113,14 @@ def test_aws_cli_kms_and_sts(server, unique_name, tmp_path):
 
 
 def test_aws_cli_unimplemented_service_errors(server):
-    p = aws_cli(server, "scheduler", "list-schedules", check=False)
-    assert p.returncode in (254, 255) and "(NotImplemented)" in p.stderr and "ListSchedules" in p.stderr
+    from services.registry import SERVICES
+    implemented = {s.name for s in SERVICES}
+    # a REST-JSON service the router knows but nobody implemented yet (the list shrinks as the product grows)
+    for svc, cmd, op in [("lambda", "list-functions", "ListFunctions"), ("xray", "get-groups", "GetGroups"),
+                         ("mq", "list-brokers", "ListBrokers")]:
+        if svc not in implemented:
+            p = aws_cli(server, svc, cmd, check=False)
+            assert p.returncode in (254, 255) and "(NotImplemented)" in p.stderr and op in p.stderr
+            break
     p = aws_cli(server, "route53", "list-hosted-zones", check=False)
     assert p.returncode in (254, 255) and "(NotImplemented)" in p.stderr and "ListHostedZones" in p.stderr

@@ -125,11 +125,12 @@ def test_query_invalid_action(server):
 
 # -- rest-json ---------------------------------------------------------------
 
+# REST-JSON services this broker will not implement (routed by their SigV4 scope)
 @pytest.mark.parametrize("service,call,kwargs,operation", [
-    ("scheduler", "list_schedules", {}, "ListSchedules"),
-    ("scheduler", "get_schedule", {"Name": "my-schedule"}, "GetSchedule"),
-    ("mq", "list_brokers", {}, "ListBrokers"),
-    ("mq", "describe_broker", {"BrokerId": "b-1234"}, "DescribeBroker"),
+    ("appconfig", "list_applications", {}, "ListApplications"),
+    ("appconfig", "get_application", {"ApplicationId": "abc1234"}, "GetApplication"),
+    ("apigateway", "get_rest_apis", {}, "GetRestApis"),
+    ("apigateway", "get_rest_api", {"restApiId": "a1b2c3"}, "GetRestApi"),
 ])
 def test_rest_json_routed_and_error_shape(server, service, call, kwargs, operation):
     client = server.client(service)

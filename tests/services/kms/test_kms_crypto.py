@@ -365,7 +365,7 @@ def test_rotation_on_demand_and_old_ciphertexts(kms, clock):
     old = kms("Encrypt", KeyId=kid, Plaintext=b"v1")
     assert kms("ListKeyRotations", KeyId=kid) == {"Rotations": [], "Truncated": False}
     clock.advance(1)
-    assert kms("RotateKeyOnDemand", KeyId=kid) == {"KeyId": kid}
+    assert kms("RotateKeyOnDemand", KeyId=kid) == {"KeyId": arn(kid)}   # the ARN, as AWS answers
     md1 = kms("DescribeKey", KeyId=kid)["KeyMetadata"]
     assert md1["CurrentKeyMaterialId"] != md0["CurrentKeyMaterialId"]
     new = kms("Encrypt", KeyId=kid, Plaintext=b"v2")

@@ -88,8 +88,9 @@ def test_create_key_customer_master_key_spec(kms):
     ({"KeySpec": "NOPE"}, "ValidationException"),
     ({"KeyUsage": "NOPE"}, "ValidationException"),
     ({"KeySpec": "ML_DSA_44", "KeyUsage": "SIGN_VERIFY"}, "UnsupportedOperationException"),
-    ({"Origin": "EXTERNAL"}, "UnsupportedOperationException"),
-    ({"MultiRegion": True}, "UnsupportedOperationException"),
+    ({"Origin": "AWS_CLOUDHSM"}, "UnsupportedOperationException"),
+    ({"Origin": "EXTERNAL", "MultiRegion": True}, "UnsupportedOperationException"),
+    ({"KeySpec": "RSA_2048", "KeyUsage": "KEY_AGREEMENT"}, "ValidationException"),
     ({"Policy": "not json"}, "MalformedPolicyDocumentException"),
     ({"Tags": [{"TagKey": "aws:x", "TagValue": "1"}]}, "TagException"),
 ])
