@@ -58,7 +58,7 @@ SERVICES: list[Service] = [
             admin_paths=("/_broker/sns/", "/_aws/sns/"), admin="services.sns.admin:handle",
             process_hook="services.sns.wiring:install"),
     Service("mq", api="services.mq.api:MqApi", shard="services.mq.shard:MqShard", config="services.mq.config:KEYS",
-            admin_paths=("/_broker/mq/",), admin="services.mq.admin:handle"),
+            admin_paths=("/_broker/mq/",), admin="services.mq.admin:handle", process_hook="services.mq.wiring:install"),
     Service("stepfunctions", api="services.stepfunctions.api:StepFunctionsApi",
             shard="services.stepfunctions.shard:SfnShard", shard_name="sfn",
             config="services.stepfunctions.config:KEYS",

@@ -127,6 +127,9 @@ class DeclareMixin:
         self.check("exchange", src, 2)
         for n in (src, dst):
             if self._exchange(n) is None:
+                if not bind:
+                    self.send(C.Exchange.UnbindOk()) if not m.nowait else None
+                    return None
                 raise no_exchange(n, self.vhost)
         ex = self._exchange(src)
         key = _args(m.arguments) if ex.kind == "headers" else m.routing_key
@@ -237,6 +240,9 @@ class DeclareMixin:
         self.check("exchange", m.exchange, 2)
         ex = self._exchange(m.exchange)
         if ex is None:
+            if not bind:       # unbind is idempotent (the exchange may have gone with auto-delete)
+                self.send(C.Queue.UnbindOk())
+                return None
             raise no_exchange(m.exchange, self.vhost)
         key = _args(m.arguments) if ex.kind == "headers" else m.routing_key
 
@@ -247,6 +253,9 @@ class DeclareMixin:
                 info = await conn.edge.cluster.call(qk, "core.QueueDeclare", {
                     "k": qk, "ns": conn.ns, "name": queue, "passive": True, "owner": conn.owner})
             except Exception as exc:
+                if not bind and getattr(exc, "code", None) == "NotFound":
+                    self.send(C.Queue.UnbindOk())
+                    return
                 raise self._queue_error(exc, queue) from None
             transient = bool(info["config"].get("transient") or ex.props.get("transient"))
             if bind:

@@ -132,7 +132,7 @@ class Channel(DeclareMixin, PublishMixin):
         if exc is not None:
             if isinstance(exc, AmqpError):
                 if not exc.class_id:
-                    exc.class_id, exc.method_id = m.frame_id, m.index & 0xFFFF
+                    exc.class_id, exc.method_id = m.index >> 16, m.index & 0xFFFF
                 self.conn.error(exc, self.id)
             else:
                 log.error("event=amqp_method_failed method=%s error=%r", m.name, exc)

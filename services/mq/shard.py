@@ -9,12 +9,7 @@ broker's record, passwords only as salted PBKDF2 hashes.
 from __future__ import annotations
 
 from broker.core.errors import OpError
-from broker.runtime.routing import register_dead_letter_codec
-from services.mq import amqpmsg
 from services.mq.model import broker_key
-
-# AMQP dead letters carry RabbitMQ's x-death header (the routing core calls this)
-register_dead_letter_codec("amqp", amqpmsg.dead_letter)
 
 KINDS = ("mq.broker", "mq.config")
 
