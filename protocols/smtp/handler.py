@@ -63,6 +63,19 @@ class _Base:
         log.exception("event=smtp_handler_failed")
         return "451 Temporary service failure"
 
+    async def _accept(self, server, accept) -> str:
+        """Run `accept()` (the service stores the mail); SES's reply either way."""
+        from services.ses.smtp import reply_for
+        try:
+            mid = await accept()
+        except Exception as exc:
+            if not getattr(exc, "code", None):
+                raise
+            return reply_for(exc)
+        finally:
+            server.after_transaction()
+        return f"250 Ok {mid}"
+
 
 class SubmissionHandler(_Base):
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
@@ -81,18 +94,9 @@ class SubmissionHandler(_Base):
         return "250 Ok"
 
     async def handle_DATA(self, server, session, envelope):
-        from services.ses.smtp import reply_for
-        try:
-            mid = await self.ses.submit(getattr(session, "auth_data", None), envelope.mail_from,
-                                        list(envelope.rcpt_tos), envelope.original_content,
-                                        server.tls_active, _peer_ip(session))
-        except Exception as exc:
-            if not getattr(exc, "code", None):
-                raise
-            return reply_for(exc)
-        finally:
-            server.after_transaction()
-        return f"250 Ok {mid}"
+        return await self._accept(server, lambda: self.ses.submit(
+            getattr(session, "auth_data", None), envelope.mail_from, list(envelope.rcpt_tos),
+            envelope.original_content, server.tls_active, _peer_ip(session)))
 
     def authenticator(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
         from services.ses.smtp import BAD_AUTH, OK_AUTH
@@ -118,14 +122,6 @@ class InboundHandler(_Base):
         return "250 Ok"
 
     async def handle_DATA(self, server, session, envelope):
-        from services.ses.smtp import reply_for
-        try:
-            mid = await self.ses.receive(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content,
-                                         server.tls_active, _peer_ip(session))
-        except Exception as exc:
-            if not getattr(exc, "code", None):
-                raise
-            return reply_for(exc)
-        finally:
-            server.after_transaction()
-        return f"250 Ok {mid}"
+        return await self._accept(server, lambda: self.ses.receive(
+            envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content, server.tls_active,
+            _peer_ip(session)))

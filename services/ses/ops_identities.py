@@ -94,6 +94,23 @@ def _save(ns, rec: dict) -> None:
     ns.put(IDENTITY, rec["name"].lower(), rec)
 
 
+def _each(ns, names: list[str], build) -> dict:
+    """{name: build(record)} for the requested identities that exist (AWS leaves the others out)."""
+    out = {}
+    for name in names:
+        rec = find(ns, name)
+        if rec is not None:
+            out[name] = build(rec)
+    return out
+
+
+def _set_mail_from(rec: dict, domain: str | None, behavior: str) -> None:
+    _check_mail_from(rec, domain)
+    rec["mail_from"] = {"behavior": behavior}
+    if domain:
+        rec["mail_from"]["domain"] = domain.lower()
+
+
 # -- v1 ----------------------------------------------------------------------------
 
 def verify_email_identity(ctx, ns, p):
@@ -144,30 +161,24 @@ def list_verified_email_addresses(ctx, ns, p):
                                              if r["type"] == "EmailAddress" and verified(r))}
 
 
+def _verification_attrs(rec: dict) -> dict:
+    attrs = {"VerificationStatus": rec["status"]}
+    if rec["type"] == "Domain":
+        attrs["VerificationToken"] = rec["token"]
+    return attrs
+
+
 def get_identity_verification_attributes(ctx, ns, p):
-    out = {}
-    for name in p["Identities"]:
-        rec = find(ns, name)
-        if rec is None:
-            continue
-        attrs = {"VerificationStatus": rec["status"]}
-        if rec["type"] == "Domain":
-            attrs["VerificationToken"] = rec["token"]
-        out[name] = attrs
-    return {"VerificationAttributes": out}
+    return {"VerificationAttributes": _each(ns, p["Identities"], _verification_attrs)}
 
 
 def get_identity_dkim_attributes(ctx, ns, p):
-    out = {}
-    for name in p["Identities"]:
-        rec = find(ns, name)
-        if rec is None:
-            continue
+    def build(rec):
         attrs = {"DkimEnabled": bool(rec["dkim"]["enabled"]), "DkimVerificationStatus": dkim_status(ctx, rec)}
         if rec["type"] == "Domain" and rec["dkim"]["tokens"]:
             attrs["DkimTokens"] = list(rec["dkim"]["tokens"])
-        out[name] = attrs
-    return {"DkimAttributes": out}
+        return attrs
+    return {"DkimAttributes": _each(ns, p["Identities"], build)}
 
 
 def set_identity_dkim_enabled(ctx, ns, p):
@@ -183,20 +194,18 @@ def set_identity_dkim_enabled(ctx, ns, p):
     return {}
 
 
+def _mail_from_attrs(rec: dict) -> dict:
+    mf = rec["mail_from"]
+    attrs = {}
+    if mf.get("domain"):
+        attrs["MailFromDomain"] = mf["domain"]
+        attrs["MailFromDomainStatus"] = "Success" if verified(rec) else "Pending"
+    attrs["BehaviorOnMXFailure"] = mf.get("behavior", "UseDefaultValue")
+    return attrs
+
+
 def get_identity_mail_from_domain_attributes(ctx, ns, p):
-    out = {}
-    for name in p["Identities"]:
-        rec = find(ns, name)
-        if rec is None:
-            continue
-        mf = rec["mail_from"]
-        attrs = {}
-        if mf.get("domain"):
-            attrs["MailFromDomain"] = mf["domain"]
-            attrs["MailFromDomainStatus"] = "Success" if verified(rec) else "Pending"
-        attrs["BehaviorOnMXFailure"] = mf.get("behavior", "UseDefaultValue")
-        out[name] = attrs
-    return {"MailFromDomainAttributes": out}
+    return {"MailFromDomainAttributes": _each(ns, p["Identities"], _mail_from_attrs)}
 
 
 def _check_mail_from(rec: dict, domain: str | None) -> None:
@@ -210,30 +219,22 @@ def _check_mail_from(rec: dict, domain: str | None) -> None:
 
 def set_identity_mail_from_domain(ctx, ns, p):
     rec = _require(ns, p["Identity"])
-    domain = p.get("MailFromDomain")
-    _check_mail_from(rec, domain)
-    rec["mail_from"] = {"behavior": p.get("BehaviorOnMXFailure") or "UseDefaultValue"}
-    if domain:
-        rec["mail_from"]["domain"] = domain.lower()
+    _set_mail_from(rec, p.get("MailFromDomain"), p.get("BehaviorOnMXFailure") or "UseDefaultValue")
     _save(ns, rec)
     return {}
 
 
+def _notification_attrs(rec: dict) -> dict:
+    attrs = {f"{kind}Topic": rec["notif"][kind] for kind in ("Bounce", "Complaint", "Delivery")
+             if rec["notif"].get(kind)}
+    attrs["ForwardingEnabled"] = bool(rec["forwarding"])
+    for kind in ("Bounce", "Complaint", "Delivery"):
+        attrs[f"HeadersIn{kind}NotificationsEnabled"] = bool(rec["headers"].get(kind, False))
+    return attrs
+
+
 def get_identity_notification_attributes(ctx, ns, p):
-    out = {}
-    for name in p["Identities"]:
-        rec = find(ns, name)
-        if rec is None:
-            continue
-        attrs = {}
-        for kind in ("Bounce", "Complaint", "Delivery"):
-            if rec["notif"].get(kind):
-                attrs[f"{kind}Topic"] = rec["notif"][kind]
-        attrs["ForwardingEnabled"] = bool(rec["forwarding"])
-        for kind in ("Bounce", "Complaint", "Delivery"):
-            attrs[f"HeadersIn{kind}NotificationsEnabled"] = bool(rec["headers"].get(kind, False))
-        out[name] = attrs
-    return {"NotificationAttributes": out}
+    return {"NotificationAttributes": _each(ns, p["Identities"], _notification_attrs)}
 
 
 def _check_type(kind: str) -> None:
@@ -461,14 +462,11 @@ def put_email_identity_feedback_attributes(ctx, ns, p):
 
 def put_email_identity_mail_from_attributes(ctx, ns, p):
     rec = _v2_require(ns, p["EmailIdentity"])
-    domain = p.get("MailFromDomain")
     try:
-        _check_mail_from(rec, domain)
+        _set_mail_from(rec, p.get("MailFromDomain"),
+                       V1_BEHAVIOR.get(p.get("BehaviorOnMxFailure") or "", "UseDefaultValue"))
     except Exception as exc:
         raise bad_request(str(exc)) from None
-    rec["mail_from"] = {"behavior": V1_BEHAVIOR.get(p.get("BehaviorOnMxFailure") or "", "UseDefaultValue")}
-    if domain:
-        rec["mail_from"]["domain"] = domain.lower()
     _save(ns, rec)
     return {}
 

@@ -1,21 +1,16 @@
 """SMTP fixtures: the shared server's SMTP listeners (dev mode: no aws.credentials,
-so any SMTP credentials are accepted), a verified sender, TLS trusting the local CA."""
+so any SMTP credentials are accepted), TLS trusting the local CA; a verified sender,
+the mailbox and the ses client come from the SES tests' helpers."""
 
 from __future__ import annotations
 
 import smtplib
 import ssl
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.services.ses._helpers import Mailbox
-
-
-@pytest.fixture(scope="session")
-def ses_client(server):
-    return server.client("ses")
+from tests.services.ses._helpers import domain, mailbox, sender, ses  # noqa: F401 (fixtures)
 
 
 @pytest.fixture(scope="session")
@@ -29,23 +24,6 @@ def endpoint(server):
         u = urlsplit(server.endpoints[name])
         return u.hostname, u.port
     return get
-
-
-@pytest.fixture
-def domain():
-    return f"d{uuid.uuid4().hex[:12]}.example.com"
-
-
-@pytest.fixture
-def sender(ses_client, domain):
-    address = f"app@{domain}"
-    ses_client.verify_email_identity(EmailAddress=address)
-    return address
-
-
-@pytest.fixture(scope="session")
-def mailbox(server):
-    return Mailbox(server.url)
 
 
 @pytest.fixture

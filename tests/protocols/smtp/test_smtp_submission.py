@@ -41,15 +41,15 @@ def test_ehlo_and_auth_ordering(endpoint):
         s.close()
 
 
-def test_starttls_auth_and_send(submission, sender, domain, mailbox, ses_client):
-    before = ses_client.get_send_quota()["SentLast24Hours"]
+def test_starttls_auth_and_send(submission, sender, domain, mailbox, ses):
+    before = ses.get_send_quota()["SentLast24Hours"]
     s = submission()
     code, reply = data(s, sender, [f"to@{domain}", f"cc@{domain}"], mail(sender, f"to@{domain}"))
     assert code == 250 and MID.match(reply), reply
     mid = MID.match(reply).group(1).decode()
     (m,) = mailbox.list(id=mid)
     assert m["operation"] == "SMTP" and m["tls"] is True and m["destination"] == [f"to@{domain}", f"cc@{domain}"]
-    assert ses_client.get_send_quota()["SentLast24Hours"] >= before + 2
+    assert ses.get_send_quota()["SentLast24Hours"] >= before + 2
     raw = mailbox.raw(mid)
     assert f"Message-ID: <{mid}@us-east-1.amazonses.com>".encode() in raw and b"body line" in raw
 
@@ -85,9 +85,9 @@ def test_ses_replies(submission, sender, domain):
     assert code == 552
 
 
-def test_x_ses_headers(submission, ses_client, sender, domain, mailbox):
+def test_x_ses_headers(submission, ses, sender, domain, mailbox):
     cs = f"smtp-{uuid.uuid4().hex[:8]}"
-    ses_client.create_configuration_set(ConfigurationSet={"Name": cs})
+    ses.create_configuration_set(ConfigurationSet={"Name": cs})
     s = submission()
     extra = f"X-SES-CONFIGURATION-SET: {cs}\r\nX-SES-MESSAGE-TAGS: team=mail, flow=signup\r\n"
     code, reply = data(s, sender, [f"h@{domain}"], mail(sender, f"h@{domain}", "tagged", extra))

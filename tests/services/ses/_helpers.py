@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import uuid
 from urllib.parse import urlencode
+
+import pytest
+from botocore.config import Config
 
 
 class Mailbox:
@@ -61,3 +65,33 @@ def error_of(exc_info) -> tuple[str, str]:
 def registered(name: str) -> bool:
     from services.registry import SERVICES
     return any(s.name == name for s in SERVICES)
+
+
+# -- fixtures shared by tests/services/ses and tests/protocols/smtp (imported by their conftests) --
+
+def client_config() -> Config:
+    return Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=60)
+
+
+@pytest.fixture(scope="session")
+def ses(server):
+    return server.client("ses", config=client_config())
+
+
+@pytest.fixture
+def domain():
+    """A fresh sender domain: tests isolate themselves by it in the shared account's mailbox."""
+    return f"d{uuid.uuid4().hex[:12]}.example.com"
+
+
+@pytest.fixture
+def sender(ses, domain):
+    """A verified sender address (auto verification on the shared server)."""
+    address = f"sender@{domain}"
+    ses.verify_email_identity(EmailAddress=address)
+    return address
+
+
+@pytest.fixture(scope="session")
+def mailbox(server):
+    return Mailbox(server.url)

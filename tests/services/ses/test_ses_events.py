@@ -11,9 +11,11 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.helpers.brokerproc import wait_for
 from tests.services.ses._helpers import error_of, registered
 
 needs_sns = pytest.mark.skipif(not registered("sns"), reason="SNS is not part of this build yet")
+needs_cloudwatch = pytest.mark.skipif(not registered("cloudwatch"), reason="CloudWatch is not part of this build yet")
 # EventBridge (services/events, in progress) refuses every aws.* Source in PutEvents, also from
 # services publishing their own events through services/internal.py; until it accepts those,
 # SES's events cannot reach a bus.
@@ -167,3 +169,27 @@ def test_eventbridge_destination(sesv2, server, sender, sqs):
     ev = json.loads(got[0]["Body"])
     assert ev["source"] == "aws.ses" and ev["detail-type"] == "Email Delivered"
     assert ev["detail"]["mail"]["messageId"] == mid and ev["detail"]["eventType"] == "Delivery"
+
+
+@needs_cloudwatch
+def test_metrics_reach_cloudwatch(ses, server, sender):
+    cw = server.client("cloudwatch")
+    campaign = f"c{uuid.uuid4().hex[:10]}"
+    cs = f"cs-{uuid.uuid4().hex[:8]}"
+    ses.create_configuration_set(ConfigurationSet={"Name": cs})
+    ses.create_configuration_set_event_destination(ConfigurationSetName=cs, EventDestination={
+        "Name": "cw", "Enabled": True, "MatchingEventTypes": ["send", "delivery", "bounce"],
+        "CloudWatchDestination": {"DimensionConfigurations": [
+            {"DimensionName": "campaign", "DimensionValueSource": "messageTag", "DefaultDimensionValue": "none"}]}})
+    ses.send_email(Source=sender, Destination={"ToAddresses": ["success@simulator.amazonses.com",
+                                                               "bounce@simulator.amazonses.com"]},
+                   Message={"Subject": {"Data": "m"}, "Body": {"Text": {"Data": "x"}}}, ConfigurationSetName=cs,
+                   Tags=[{"Name": "campaign", "Value": campaign}])
+    dims = [{"Name": "campaign", "Value": campaign}]
+
+    def names():
+        got = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/SES", Dimensions=dims)["Metrics"]}
+        return got if got >= {"Send", "Delivery", "Bounce"} else None
+    assert wait_for(names, 20, what="AWS/SES metrics with the campaign dimension")
+    account_level = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/SES")["Metrics"] if not m["Dimensions"]}
+    assert {"Send", "Delivery", "Bounce"} <= account_level

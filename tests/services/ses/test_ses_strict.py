@@ -12,6 +12,7 @@ import hmac
 import json
 import re
 import smtplib
+import socket
 import ssl
 import uuid
 from pathlib import Path
@@ -41,12 +42,40 @@ def smtp_password(secret: str, region: str) -> str:
     return base64.b64encode(bytes([version]) + sig).decode()
 
 
+class Upstream:
+    """An upstream SMTP server (aiosmtpd in this process) that records what the relay hands it."""
+
+    def __init__(self):
+        from aiosmtpd.controller import Controller
+        self.got: list[tuple[str, list[str], bytes]] = []
+        upstream = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                upstream.got.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+                return "250 OK"
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+
 @pytest.fixture(scope="module")
-def strict(tmp_path_factory):
+def upstream():
+    up = Upstream()
+    yield up
+    up.controller.stop()
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory, upstream):
     creds = json.dumps([{"access_key": ACCESS_KEY, "secret_key": SECRET, "account_id": ACCOUNT,
                          "user_name": "mailer"}])
     env = {"BROKER_AWS_CREDENTIALS": creds, "BROKER_SECURITY_ADMIN_TOKEN": TOKEN,
-           "BROKER_SES_VERIFICATION": "click", "BROKER_SES_SANDBOX": "true", "BROKER_SES_DAILY_QUOTA": str(QUOTA)}
+           "BROKER_SES_VERIFICATION": "click", "BROKER_SES_SANDBOX": "true", "BROKER_SES_DAILY_QUOTA": str(QUOTA),
+           "BROKER_SES_RELAY_URL": f"smtp://127.0.0.1:{upstream.port}",
+           "BROKER_SES_RELAY_ALLOWLIST": '["@relay.example.com", "vip@example.net"]'}
     proc = BrokerProcess(tmp_path_factory.mktemp("ses-strict"), "--workers", "1", "--shards", "1", env=env)
     try:
         yield proc
@@ -107,6 +136,19 @@ def test_verification_by_click(ses, box, domain):
     assert status == 200 and doc["verified"] is True
     assert ses.get_identity_dkim_attributes(Identities=[domain])["DkimAttributes"][domain][
         "DkimVerificationStatus"] in ("Success", "NotStarted")
+
+
+def test_relay_to_allowlisted_recipients_only(ses, box, domain, upstream):
+    for identity in ("relay.example.com", "example.net"):     # the sandbox wants verified recipients
+        ses.verify_domain_identity(Domain=identity)
+        box.request("POST", f"/_broker/ses/verify?account={ACCOUNT}&region=us-east-1&identity={identity}")
+    mid = ses.send_email(Source=f"sender@{domain}", Destination={
+        "ToAddresses": ["a@relay.example.com", "vip@example.net", "other@example.net"]},
+        Message={"Subject": {"Data": "relayed"}, "Body": {"Text": {"Data": "to the upstream"}}})["MessageId"]
+    (got,) = wait_for(lambda: upstream.got, 20, what="the relayed mail upstream")
+    mail_from, rcpts, raw = got
+    assert mail_from == f"sender@{domain}" and sorted(rcpts) == ["a@relay.example.com", "vip@example.net"]
+    assert f"Message-ID: <{mid}@us-east-1.amazonses.com>".encode() in raw and b"to the upstream" in raw
 
 
 def test_sandbox_recipients_and_quota(ses, strict, box, domain):
