@@ -17,7 +17,7 @@ from services.errors import NotImplementedOperation
 
 from . import schedules, transform
 from .names import (
-    DEFAULT_BUS, bus_key, invalid_pattern, iso, ns_key, paginate, parse_arn, resolve_bus, validation,
+    DEFAULT_BUS, bus_key, invalid_pattern, iso, ns_key, paged, parse_arn, resolve_bus, validation,
 )
 from .schedules import utc_ms
 
@@ -170,7 +170,8 @@ class EventsApi:
             tid = t["Id"]
             given = [k for k in ("Input", "InputPath", "InputTransformer") if t.get(k) is not None]
             if len(given) > 1:
-                raise validation(f"Only one of Input, InputPath, or InputTransformer must be provided for target {tid}.")
+                raise validation("Only one of Input, InputPath, or InputTransformer must be provided for target "
+                                 f"{tid}.")
             tr = t.get("InputTransformer")
             if tr:
                 known = set(tr.get("InputPathsMap") or {}) | set(transform.PREDEFINED)
@@ -187,7 +188,8 @@ class EventsApi:
             arn = parse_arn(t["Arn"])
             if arn is None:
                 raise validation(f"Parameter {t['Arn']} is not valid. Reason: Provided Arn is not in correct format.")
-            if arn[0] == "sqs" and arn[3].endswith(".fifo") and not (t.get("SqsParameters") or {}).get("MessageGroupId"):
+            group = (t.get("SqsParameters") or {}).get("MessageGroupId")
+            if arn[0] == "sqs" and arn[3].endswith(".fifo") and not group:
                 raise validation(f"Parameter(s) SqsParameters must be specified for target: {tid}.")
             dlq = (t.get("DeadLetterConfig") or {}).get("Arn")
             if dlq:
@@ -213,11 +215,7 @@ class EventsApi:
         results = await ctx.cluster.call_all("events.ListBuses", {"a": ctx.account_id, "r": ctx.region,
                                                                   "prefix": p.get("NamePrefix") or ""})
         buses = sorted((b for _p, part in results for b in part), key=lambda b: b["Name"])
-        page, nxt = paginate(buses, p.get("NextToken"), p.get("Limit"))
-        out: dict = {"EventBuses": page}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+        return paged(buses, p, "EventBuses")
 
     # -- publishing ------------------------------------------------------------------------
     async def op_PutEvents(self, ctx, p):

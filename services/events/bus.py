@@ -18,7 +18,7 @@ import json
 from broker.core.eventpattern import EventPatternMatcher, InvalidPattern, validate
 
 from .names import (
-    DEFAULT_BUS, bus_arn, bus_not_found, err, exists, invalid_pattern, limit_exceeded, not_found, paginate,
+    DEFAULT_BUS, bus_arn, bus_not_found, err, exists, invalid_pattern, limit_exceeded, not_found, paged,
     rule_arn, rule_not_found, validation,
 )
 
@@ -276,21 +276,13 @@ class BusOps:
         bus = self._need(bus, info)
         prefix = p.get("NamePrefix") or ""
         names = sorted(n for n in bus.rules if n.startswith(prefix))
-        page, nxt = paginate(names, p.get("NextToken"), p.get("Limit"))
-        out = {"Rules": [rule_view(bus, bus.rules[n]) for n in page]}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+        return paged(names, p, "Rules", lambda n: rule_view(bus, bus.rules[n]))
 
     def bus_ListRuleNamesByTarget(self, bus: Bus | None, p: dict, info: dict):
         bus = self._need(bus, info)
         arn = p["TargetArn"]
         names = sorted(n for n, r in bus.rules.items() if any(t.get("Arn") == arn for t in r.get("t", ())))
-        page, nxt = paginate(names, p.get("NextToken"), p.get("Limit"))
-        out: dict = {"RuleNames": page}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+        return paged(names, p, "RuleNames")
 
     # -- targets --------------------------------------------------------------------
     def bus_PutTargets(self, bus: Bus | None, p: dict, info: dict):
@@ -313,11 +305,7 @@ class BusOps:
 
     def bus_ListTargetsByRule(self, bus: Bus | None, p: dict, info: dict):
         bus, r = self._rule(bus, info, p["Rule"])
-        page, nxt = paginate(r.get("t", []), p.get("NextToken"), p.get("Limit"))
-        out: dict = {"Targets": [{k: v for k, v in t.items() if not k.startswith("_")} for t in page]}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+        return paged(r.get("t", []), p, "Targets", lambda t: {k: v for k, v in t.items() if not k.startswith("_")})
 
     # -- tags -------------------------------------------------------------------------
     def _tag_holder(self, bus: Bus | None, info: dict) -> tuple[Bus, dict, callable]:

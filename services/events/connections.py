@@ -14,7 +14,7 @@ import logging
 import secrets
 import uuid
 
-from .names import arn, err, exists, not_found, paginate, validation
+from .names import arn, err, exists, not_found, paged, validation
 from .namespace import K_CONN, K_DEST, K_ENDPOINT, K_ESOURCE, K_PSOURCE, _clean, _sec
 
 log = logging.getLogger("broker.events")
@@ -175,14 +175,10 @@ class ConnectionOps:
             items = [c for c in items if c["n"].startswith(p["NamePrefix"])]
         if p.get("ConnectionState"):
             items = [c for c in items if c["st"] == p["ConnectionState"]]
-        page, nxt = paginate(items, p.get("NextToken"), p.get("Limit"))
-        out: dict = {"Connections": [_clean({
+        return paged(items, p, "Connections", lambda c: _clean({
             "ConnectionArn": self._conn_arn(ns, c), "Name": c["n"], "ConnectionState": c["st"],
             "StateReason": c.get("why"), "AuthorizationType": c["type"], "CreationTime": _sec(c["c"]),
-            "LastModifiedTime": _sec(c["m"]), "LastAuthorizedTime": _sec(c.get("la") or c["c"])}) for c in page]}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+            "LastModifiedTime": _sec(c["m"]), "LastAuthorizedTime": _sec(c.get("la") or c["c"])}))
 
     # -- API destinations ----------------------------------------------------------------------
     def _dest(self, ns, name) -> dict:
@@ -253,13 +249,9 @@ class ConnectionOps:
             items = [d for d in items if d["n"].startswith(p["NamePrefix"])]
         if p.get("ConnectionArn"):
             items = [d for d in items if d["conn"] == p["ConnectionArn"]]
-        page, nxt = paginate(items, p.get("NextToken"), p.get("Limit"))
-        out: dict = {"ApiDestinations": [_clean({
+        return paged(items, p, "ApiDestinations", lambda d: _clean({
             **self._dest_brief(ns, d), "Name": d["n"], "ConnectionArn": d["conn"], "InvocationEndpoint": d["url"],
-            "HttpMethod": d["method"], "InvocationRateLimitPerSecond": d["rate"]}) for d in page]}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+            "HttpMethod": d["method"], "InvocationRateLimitPerSecond": d["rate"]}))
 
     def ns_ResolveDestination(self, ns, p, info):
         """Internal: what a delivery needs to call an API destination (secrets included)."""
@@ -330,11 +322,7 @@ class ConnectionOps:
         items = sorted(ns.endpoints.values(), key=lambda e: e["n"])
         if p.get("NamePrefix"):
             items = [e for e in items if e["n"].startswith(p["NamePrefix"])]
-        page, nxt = paginate(items, p.get("NextToken"), p.get("MaxResults"))
-        out: dict = {"Endpoints": [self._endpoint_view(ns, e, True) for e in page]}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+        return paged(items, p, "Endpoints", lambda e: self._endpoint_view(ns, e, True), limit="MaxResults")
 
     # -- partner event sources (partner side) and event sources (customer side) ------------------------
     def ns_CreatePartnerEventSource(self, ns, p, info):
@@ -364,12 +352,8 @@ class ConnectionOps:
 
     def ns_ListPartnerEventSources(self, ns, p, info):
         items = sorted(n for n in ns.psources if n.startswith(p["NamePrefix"]))
-        page, nxt = paginate(items, p.get("NextToken"), p.get("Limit"))
-        out: dict = {"PartnerEventSources": [{"Arn": f"arn:aws:events:{ns.region}::event-source/{n}", "Name": n}
-                                             for n in page]}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+        return paged(items, p, "PartnerEventSources",
+                     lambda n: {"Arn": f"arn:aws:events:{ns.region}::event-source/{n}", "Name": n})
 
     def ns_ListPartnerEventSourceAccounts(self, ns, p, info):
         src = ns.psources.get(p["EventSourceName"])
@@ -405,11 +389,7 @@ class ConnectionOps:
         items = sorted(ns.esources.values(), key=lambda s: s["n"])
         if p.get("NamePrefix"):
             items = [s for s in items if s["n"].startswith(p["NamePrefix"])]
-        page, nxt = paginate(items, p.get("NextToken"), p.get("Limit"))
-        out: dict = {"EventSources": [self._esource_view(ns, s) for s in page]}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+        return paged(items, p, "EventSources", lambda s: self._esource_view(ns, s))
 
     def _set_esource(self, ns, p, state):
         s = self._esource(ns, p["Name"])

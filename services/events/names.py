@@ -121,3 +121,12 @@ def paginate(items: list, token: str | None, limit: int | None, default: int = 1
     if start + n < len(items):
         nxt = base64.b64encode(f"o:{start + n}".encode()).decode()
     return page, nxt
+
+
+def paged(items: list, p: dict, member: str, view=None, limit: str = "Limit") -> dict:
+    """A List* answer: one page of `items` (through `view`) under `member`, and NextToken."""
+    page, nxt = paginate(items, p.get("NextToken"), p.get(limit))
+    out: dict = {member: [view(x) for x in page] if view else page}
+    if nxt:
+        out["NextToken"] = nxt
+    return out

@@ -18,7 +18,7 @@ from broker.runtime.ipc import RemoteError
 from services.errors import ServiceError
 
 from .names import (
-    arn, bus_key, err, exists, invalid_pattern, limit_exceeded, not_found, paginate, parse_arn, validation,
+    arn, bus_key, err, exists, invalid_pattern, limit_exceeded, not_found, paged, parse_arn, validation,
 )
 
 log = logging.getLogger("broker.events")
@@ -188,13 +188,9 @@ class NamespaceOps:
             items = [a for a in items if a["src"] == src]
         if p.get("State"):
             items = [a for a in items if a["st"] == p["State"]]
-        page, nxt = paginate(items, p.get("NextToken"), p.get("Limit"))
-        out: dict = {"Archives": [_clean({"ArchiveName": a["n"], "EventSourceArn": a["src"], "State": a["st"],
-                                          "RetentionDays": a["ret"], "SizeBytes": a["size"], "EventCount": a["cnt"],
-                                          "CreationTime": _sec(a["c"])}) for a in page]}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+        return paged(items, p, "Archives", lambda a: _clean({
+            "ArchiveName": a["n"], "EventSourceArn": a["src"], "State": a["st"], "RetentionDays": a["ret"],
+            "SizeBytes": a["size"], "EventCount": a["cnt"], "CreationTime": _sec(a["c"])}))
 
     def op_ArchiveEvents(self, a):
         """Events matched by an archive's pattern at its bus (a durable hand-off)."""
@@ -350,15 +346,11 @@ class NamespaceOps:
             items = [r for r in items if r["st"] == p["State"]]
         if p.get("EventSourceArn"):
             items = [r for r in items if r["src"] == p["EventSourceArn"]]
-        page, nxt = paginate(items, p.get("NextToken"), p.get("Limit"))
-        out: dict = {"Replays": [_clean({"ReplayName": r["n"], "EventSourceArn": r["src"], "State": r["st"],
-                                         "StateReason": r.get("why"), "EventStartTime": _sec(r["es"]),
-                                         "EventEndTime": _sec(r["ee"]), "EventLastReplayedTime": _sec(r.get("last")),
-                                         "ReplayStartTime": _sec(r["rs"]), "ReplayEndTime": _sec(r.get("re"))})
-                             for r in page]}
-        if nxt:
-            out["NextToken"] = nxt
-        return out
+        return paged(items, p, "Replays", lambda r: _clean({
+            "ReplayName": r["n"], "EventSourceArn": r["src"], "State": r["st"], "StateReason": r.get("why"),
+            "EventStartTime": _sec(r["es"]), "EventEndTime": _sec(r["ee"]),
+            "EventLastReplayedTime": _sec(r.get("last")), "ReplayStartTime": _sec(r["rs"]),
+            "ReplayEndTime": _sec(r.get("re"))}))
 
     def resume_replays(self) -> None:
         for ns in self.namespaces.values():

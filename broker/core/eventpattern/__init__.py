@@ -194,36 +194,9 @@ class EventPatternMatcher:
             table.pop(path, None)
 
     # -- matching -----------------------------------------------------------------------
-    def candidates(self, flat: Flat) -> set:
-        out = set(self._scan)
-        exact, lower, prefix = self._exact, self._lower, self._prefix
-        for path, leaves in flat.items():
-            t = exact.get(path)
-            if t is not None:
-                for leaf, _m in leaves:
-                    s = t.get(leaf_key(leaf))
-                    if s:
-                        out |= s
-            t = lower.get(path)
-            if t is not None:
-                for leaf, _m in leaves:
-                    if isinstance(leaf, str):
-                        s = t.get(leaf.lower())
-                        if s:
-                            out |= s
-            t = prefix.get(path)
-            if t is not None:
-                for leaf, _m in leaves:
-                    if isinstance(leaf, str):
-                        for i in range(len(leaf) + 1):
-                            s = t.get(leaf[:i])
-                            if s:
-                                out |= s
-        return out
-
-    def match_flat(self, flat: Flat) -> dict[Hashable, None]:
-        out: dict[Hashable, None] = {}
-        done: set[int] = set()
+    def _groups(self, flat: Flat) -> list:
+        """Sets of branches worth evaluating for a document: the ones filed under its
+        values (exact, lower-cased, or any prefix of a string), and the unindexed."""
         groups = [self._scan] if self._scan else []
         exact, lower, prefix = self._exact, self._lower, self._prefix
         for path, leaves in flat.items():
@@ -248,7 +221,18 @@ class EventPatternMatcher:
                             s = t.get(leaf[:i])
                             if s:
                                 groups.append(s)
-        for group in groups:
+        return groups
+
+    def candidates(self, flat: Flat) -> set:
+        out: set = set()
+        for g in self._groups(flat):
+            out |= g
+        return out
+
+    def match_flat(self, flat: Flat) -> dict[Hashable, None]:
+        out: dict[Hashable, None] = {}
+        done: set[int] = set()
+        for group in self._groups(flat):
             for b in group:
                 p = b.pattern
                 if id(p) not in done and branch_matches(b.fields, flat):

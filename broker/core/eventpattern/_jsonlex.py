@@ -195,16 +195,18 @@ class Lexer:
             raise self.fail(f"Unrecognized token '{word}': was expecting {_EXPECTED_VALUE}")
         raise self.fail(f"Unexpected character {_char_desc(c)}: expected a valid value {_EXPECTED_VALUE}")
 
+    def _no_digit(self, p: int, why: str):
+        self.pos = p
+        c = _char_desc(self.src[p]) if p < len(self.src) else "(end-of-input)"
+        raise self.fail(f"Unexpected character {c} in numeric value: {why}")
+
     def _number(self):
         src, n = self.src, len(self.src)
         start = p = self.pos
         if src[p] == "-":
             p += 1
             if p >= n or not src[p].isdigit():
-                self.pos = p
-                raise self.fail("Unexpected character "
-                                f"{_char_desc(src[p]) if p < n else '(end-of-input)'} in numeric value: "
-                                "expected digit (0-9) to follow minus sign, for valid numeric value")
+                self._no_digit(p, "expected digit (0-9) to follow minus sign, for valid numeric value")
         while p < n and src[p].isdigit():
             p += 1
         kind = NUMBER_INT
@@ -212,10 +214,7 @@ class Lexer:
             kind = NUMBER_FLOAT
             p += 1
             if p >= n or not src[p].isdigit():
-                self.pos = p
-                raise self.fail("Unexpected character "
-                                f"{_char_desc(src[p]) if p < n else '(end-of-input)'} in numeric value: "
-                                "Decimal point not followed by a digit")
+                self._no_digit(p, "Decimal point not followed by a digit")
             while p < n and src[p].isdigit():
                 p += 1
         if p < n and src[p] in "eE":
@@ -224,10 +223,7 @@ class Lexer:
             if p < n and src[p] in "+-":
                 p += 1
             if p >= n or not src[p].isdigit():
-                self.pos = p
-                raise self.fail("Unexpected character "
-                                f"{_char_desc(src[p]) if p < n else '(end-of-input)'} in numeric value: "
-                                "Exponent indicator not followed by a digit")
+                self._no_digit(p, "Exponent indicator not followed by a digit")
             while p < n and src[p].isdigit():
                 p += 1
         self.pos = p

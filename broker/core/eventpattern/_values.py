@@ -82,7 +82,7 @@ class EqualsIgnoreCase(Value):
         return isinstance(leaf, str) and leaf.lower() == self.lower
 
 
-class Prefix(Value):
+class _Affix(Value):
     __slots__ = ("s", "ci")
 
     def __init__(self, s: str, ignore_case: bool = False):
@@ -91,19 +91,21 @@ class Prefix(Value):
     def test(self, leaf) -> bool:
         if not isinstance(leaf, str):
             return False
-        return (leaf.lower() if self.ci else leaf).startswith(self.s)
+        return self._has(leaf.lower() if self.ci else leaf)
 
 
-class Suffix(Value):
-    __slots__ = ("s", "ci")
+class Prefix(_Affix):
+    __slots__ = ()
 
-    def __init__(self, s: str, ignore_case: bool = False):
-        self.s, self.ci = (s.lower() if ignore_case else s), ignore_case
+    def _has(self, text: str) -> bool:
+        return text.startswith(self.s)
 
-    def test(self, leaf) -> bool:
-        if not isinstance(leaf, str):
-            return False
-        return (leaf.lower() if self.ci else leaf).endswith(self.s)
+
+class Suffix(_Affix):
+    __slots__ = ()
+
+    def _has(self, text: str) -> bool:
+        return text.endswith(self.s)
 
 
 class Wildcard(Value):
