@@ -398,3 +398,31 @@ def test_message_retention_period_enforced(sqs, make_queue):
     sqs.send_message(QueueUrl=url, MessageBody="old")
     wait_for(lambda: attrs_of(sqs, url)["ApproximateNumberOfMessages"] == "0", 75, interval=1)
     assert "Messages" not in sqs.receive_message(QueueUrl=url)
+
+
+def test_cloudwatch_metrics(server, sqs, make_queue):
+    """Sends, receives, deletes and empty receives are counted in AWS/SQS, per QueueName."""
+    import datetime
+    url = make_queue("metrics")
+    name = url.rsplit("/", 1)[1]
+    sqs.send_message(QueueUrl=url, MessageBody="12345")
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "x"}, {"Id": "b", "MessageBody": "y"}])
+    got = receive_all(sqs, url, 3)
+    sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                                    for i, m in enumerate(got)])
+    sqs.receive_message(QueueUrl=url)     # empty
+    cw = server.client("cloudwatch")
+    dims = [{"Name": "QueueName", "Value": name}]
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def total(metric, stat="Sum"):
+        points = cw.get_metric_statistics(Namespace="AWS/SQS", MetricName=metric, Dimensions=dims,
+                                          StartTime=now - datetime.timedelta(minutes=5),
+                                          EndTime=now + datetime.timedelta(minutes=5), Period=60,
+                                          Statistics=[stat])["Datapoints"]
+        return sum(p[stat] for p in points)
+    wait_for(lambda: total("NumberOfMessagesSent") == 3 and total("NumberOfMessagesDeleted") == 3, 20,
+             what="AWS/SQS metrics")
+    assert total("NumberOfMessagesReceived") == 3
+    assert total("NumberOfEmptyReceives") >= 1
+    assert total("SentMessageSize", "Maximum") == 5
