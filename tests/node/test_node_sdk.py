@@ -32,7 +32,7 @@ def test_sqs_smoke_js_sdk_v3(server, node):
     out = json.loads(p.stdout.strip().splitlines()[-1])
     for kind in ("standard", "fifo"):
         r = out[kind]
-        assert r["url"].startswith(server.url + "/000000000000/node-")
+        assert r["url"].startswith(server.url + "/queue/us-east-1/000000000000/node-")   # region in the URL
         assert sorted(r["bodies"]) == sorted([r["url"].rsplit("/", 1)[1].join(["hello ", ""]), "batch one",
                                               "batch two"]), r
         assert r["batchOk"] == 2 and r["batchFailed"] == 0
