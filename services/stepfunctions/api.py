@@ -18,6 +18,7 @@ from services.stepfunctions.asl.definition import (
 )
 from services.stepfunctions.asl.jsonpath import from_json
 from services.stepfunctions.engine import decode_token
+from services.stepfunctions.logdelivery import group_of
 from services.stepfunctions.errors import (
     err, invalid_arn, invalid_definition, invalid_execution_input, invalid_name, invalid_output, invalid_token,
     validation,
@@ -46,6 +47,32 @@ def _role(text: str) -> str:
     if not isinstance(text, str) or not text.startswith("arn:"):
         raise invalid_arn(f"Invalid ARN prefix: {text}")
     return text
+
+
+async def _logging(ctx, cfg: dict | None) -> dict | None:
+    """A loggingConfiguration with AWS's defaults filled in, its one log group checked to exist."""
+    if cfg is None:
+        return None
+    out = {"level": cfg.get("level") or "OFF", "includeExecutionData": bool(cfg.get("includeExecutionData"))}
+    dests = cfg.get("destinations")
+    if dests is not None:
+        out["destinations"] = dests
+    if len(dests or ()) > 1 or (out["level"] != "OFF" and len(dests or ()) != 1) or \
+            (dests and not (dests[0].get("cloudWatchLogsLogGroup") or {}).get("logGroupArn")):
+        raise err("InvalidLoggingConfiguration",
+                  "Invalid Logging Configuration: Must specify exactly one Log Destination.")
+    if dests:
+        where = group_of(dests[0]["cloudWatchLogsLogGroup"]["logGroupArn"])
+        if where is None or not await _log_group_exists(ctx, *where):
+            raise err("InvalidLoggingConfiguration", "Invalid Logging Configuration: Log Destination not found.")
+    return out
+
+
+async def _log_group_exists(ctx, account: str, region: str, name: str) -> bool:
+    from services.internal import caller
+    out = await caller(ctx.gateway).call("logs", "DescribeLogGroups", {"logGroupNamePrefix": name},
+                                         account=account, region=region)
+    return any(g["logGroupName"] == name for g in out.get("logGroups", ()))
 
 
 def _tags(tags) -> dict:
@@ -104,11 +131,12 @@ class StepFunctionsApi:
             compile_definition(p["definition"], express=sm_type == "EXPRESS")
         except InvalidDefinitionError as exc:
             raise invalid_definition(exc.message) from None
+        logging_cfg = await _logging(ctx, p.get("loggingConfiguration"))
         arn = arns.state_machine_arn(ctx.region, ctx.account_id, name)
         key = arns.sm_key(ctx.account_id, ctx.region, name)
         return await self._call(ctx, key, "sfn.CreateStateMachine", {
             "arn": arn, "name": name, "account": ctx.account_id, "region": ctx.region, "type": sm_type,
-            "definition": p["definition"], "role": _role(p["roleArn"]), "logging": p.get("loggingConfiguration"),
+            "definition": p["definition"], "role": _role(p["roleArn"]), "logging": logging_cfg,
             "tracing": p.get("tracingConfiguration"), "tags": _tags(p.get("tags")), "publish": p.get("publish"),
             "desc": p.get("versionDescription"), "enc": p.get("encryptionConfiguration")})
 
@@ -130,10 +158,11 @@ class StepFunctionsApi:
                 compile_definition(p["definition"], express=kind == "EXPRESS")
             except InvalidDefinitionError as exc:
                 raise invalid_definition(exc.message) from None
+        logging_cfg = await _logging(ctx, p.get("loggingConfiguration"))
         return await self._call(ctx, a.key, "sfn.UpdateStateMachine", {
             "arn": a.text, "definition": p.get("definition"),
             "role": _role(p["roleArn"]) if p.get("roleArn") is not None else None,
-            "logging": p.get("loggingConfiguration"), "tracing": p.get("tracingConfiguration"),
+            "logging": logging_cfg, "tracing": p.get("tracingConfiguration"),
             "publish": p.get("publish"), "desc": p.get("versionDescription")})
 
     async def DeleteStateMachine(self, ctx, p):

@@ -30,6 +30,7 @@ from services.stepfunctions.asl.resources import SYNC, SYNC2, WAIT
 from services.stepfunctions.execution import (
     ABORTED, FAILED, KIND_EXEC, KIND_THREAD, RUNNING, SUCCEEDED, TIMED_OUT, Execution,
 )
+from services.stepfunctions.logdelivery import LogDelivery
 
 log = logging.getLogger("broker.sfn")
 
@@ -72,6 +73,7 @@ class Engine:
         self.runq: deque[Execution] = deque()
         self._run_scheduled = False
         self.express_done: deque = deque(maxlen=EXPRESS_KEPT)
+        self.logs = LogDelivery(self)
         self.timers = self.part.services["core"].timers
         self.timers.handlers[TIMER_KIND] = self._on_timer
         self.outbox = Outbox(self.part, KIND_OUTBOX, give_up_codes=("ExecutionDoesNotExist", "TaskTimedOut",
@@ -81,6 +83,7 @@ class Engine:
     def close(self) -> None:
         self.closed = True
         self.outbox.close()
+        self.logs.close()
         for ex in self.running.values():
             for task in ex.calls.values():
                 task.cancel()
@@ -446,9 +449,6 @@ class Engine:
                                                    ("cause", "cause"))}
             self.outbox.send(parent["key"], "sfn.ChildDone", {"k": parent["key"], "token": parent["token"],
                                                               "summary": summary})
-
-    def express_event(self, ex: Execution, ev: dict) -> None:
-        pass   # Express histories are kept on the execution until it ends (express_done)
 
     # -- map runs --------------------------------------------------------------------------
     def start_map_run(self, ex: Execution, t: dict, st, n: int, mc: int, tol_count, tol_pct) -> str:

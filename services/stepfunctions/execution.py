@@ -145,8 +145,8 @@ class Execution:
                 rec["chunk"] = rec.get("chunk", 0) + 1
                 self._chunk_key = None
                 self.events = []
-        else:
-            self.engine.express_event(self, ev)
+        if rec.get("log"):
+            self.engine.logs.add(self, ev)
         return eid
 
     def all_events(self) -> list[dict]:

@@ -24,7 +24,9 @@ from services.stepfunctions.asl.errors import StatesError
 from services.stepfunctions.asl.jsonpath import to_json
 from services.stepfunctions.asl.resources import OPTIMIZED_SERVICE, SDK_PREFIX, SYNC, SYNC2, Resource
 
-_HTTP_META_SERVICES = {"sqs", "sns", "events", "states", "dynamodb"}
+# optimized integrations whose result carries SdkHttpMetadata, with the Content-Type AWS records
+_HTTP_META_SERVICES = {"sqs": "application/x-amz-json-1.0", "sns": "text/xml", "states": "application/x-amz-json-1.0",
+                       "dynamodb": "application/x-amz-json-1.0"}
 
 
 @functools.lru_cache(maxsize=64)
@@ -91,11 +93,10 @@ def from_api(shape, value):
     return value
 
 
-def _http_metadata(result: dict) -> dict:
+def _http_metadata(result: dict, ctype: str = "application/x-amz-json-1.0") -> dict:
     rid = uuid4()
     length = str(len(to_json(result)))
     date = formatdate(usegmt=True)
-    ctype = "application/x-amz-json-1.0"
     return {
         "SdkHttpMetadata": {
             "AllHttpHeaders": {"x-amzn-RequestId": [rid], "connection": ["keep-alive"], "Content-Length": [length],
@@ -161,6 +162,10 @@ async def invoke(engine, ex, res: Resource, params, *, task_token: str | None = 
                 api_params["input"] = "{}"
             if parent is not None:
                 api_params["__parent"] = parent
+        elif service == "events" and op_name == "PutEvents" and res.kind == "service":
+            for entry in api_params.get("Entries") or ():     # the optimized call names the execution
+                if isinstance(entry, dict):
+                    entry["Resources"] = [*(entry.get("Resources") or ()), ex.rec["sm"], ex.arn]
     try:
         out = await caller(engine.host).call(service, op_name, api_params, account=ex.account, region=ex.region,
                                              source_arn=ex.arn, trace_header=ex.rec.get("trace"))
@@ -182,10 +187,9 @@ async def invoke(engine, ex, res: Resource, params, *, task_token: str | None = 
     op_model = _operation(service, op_name)
     result = from_api(op_model.output_shape, out) or {}
     if res.kind == "service" and service == "events" and op_name == "PutEvents" and result.get("FailedEntryCount"):
-        failed = [e for e in result.get("Entries", []) if e.get("ErrorCode")]
-        raise StatesError("EventBridge.FailedEntry", to_json(failed[0] if failed else result), task=True)
+        raise StatesError("EventBridge.FailedEntry", to_json(result), task=True)
     if res.kind == "service" and res.service in _HTTP_META_SERVICES and res.pattern not in (SYNC, SYNC2):
-        result.update(_http_metadata(result))
+        result.update(_http_metadata(result, _HTTP_META_SERVICES[res.service]))
     elif res.kind == "service" and res.pattern in (SYNC, SYNC2):
         result.update(_http_metadata(result))
     return result

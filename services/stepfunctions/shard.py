@@ -12,7 +12,7 @@ import asyncio
 import os
 import time
 
-from services.stepfunctions import arns, history, mocks
+from services.stepfunctions import arns, history, logdelivery, mocks
 from services.stepfunctions.activities import Activities
 from services.stepfunctions.engine import KIND_MAPRUN, Engine
 from services.stepfunctions.errors import (
@@ -153,7 +153,8 @@ class SfnShard:
                 "status": RUNNING, "start": now, "input": a["input"], "role": src["role"], "def": src["def"],
                 "ver": ver["arn"] if ver else None, "alias": alias["arn"] if alias else None,
                 "account": sm["account"], "region": sm["region"], "trace": a.get("trace"),
-                "parent": a.get("parent"), "ev": 0, "tid": 0, "redrive": 0}
+                "parent": a.get("parent"), "ev": 0, "tid": 0, "redrive": 0,
+                "log": logdelivery.destination(src.get("logging") or sm.get("logging"))}
 
     def op_StartExecution(self, a):
         sm, ver, alias = self.machines.resolve(a["target"])

@@ -183,3 +183,26 @@ def test_express_only_diagnostics():
 ])
 def test_error_matching(equals, error, task, matched):
     assert E.matches(equals, StatesError(error, None, task=task)) is matched
+
+
+@pytest.mark.parametrize("level,etype,logged", [
+    ("ALL", "PassStateEntered", True), ("ERROR", "PassStateEntered", False), ("ERROR", "TaskFailed", True),
+    ("ERROR", "FailStateEntered", True), ("ERROR", "MapIterationAborted", True), ("ERROR", "TaskTimedOut", True),
+    ("FATAL", "TaskFailed", False), ("FATAL", "ExecutionTimedOut", True), ("FATAL", "ExecutionSucceeded", False),
+    ("OFF", "ExecutionFailed", False),
+])
+def test_log_levels(level, etype, logged):
+    from services.stepfunctions.logdelivery import wanted
+    assert wanted(level, etype) is logged
+
+
+@pytest.mark.parametrize("arn,where", [
+    ("arn:aws:logs:eu-west-1:111111111111:log-group:g1:*", ("111111111111", "eu-west-1", "g1")),
+    ("arn:aws:logs:eu-west-1:111111111111:log-group:/aws/vendedlogs/states/x", ("111111111111", "eu-west-1",
+                                                                              "/aws/vendedlogs/states/x")),
+    ("arn:aws:logs:eu-west-1:111111111111:log-group:g1:x", None), ("arn:aws:sqs:eu-west-1:1:q", None),
+    ("not-an-arn", None),
+])
+def test_log_group_arns(arn, where):
+    from services.stepfunctions.logdelivery import group_of
+    assert group_of(arn) == where
