@@ -83,6 +83,8 @@ class SesV2Api:
                 raise bad_request("Content must contain Simple, Raw or Template.")
         if p.get("FeedbackForwardingEmailAddress"):
             args["feedback"] = p["FeedbackForwardingEmailAddress"]
+        if p.get("ListManagementOptions"):
+            args["list"] = dict(p["ListManagementOptions"])
         return {"MessageId": (await call(ctx, "ses.Send", args))["MessageId"]}
 
     async def send_bulk_email(self, ctx, op, p):

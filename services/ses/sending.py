@@ -14,7 +14,7 @@ suppression list; every other recipient is delivered into the mailbox.
 
 from __future__ import annotations
 
-from services.ses import addresses, events, mime, ops_identities, templates
+from services.ses import addresses, events, mime, ops_contacts, ops_identities, templates
 from services.ses.errors import config_set_missing, err, not_found, not_verified
 from services.ses.events import iso
 from services.ses.state import CONFIG_SET, SUPPRESSED, TEMPLATE
@@ -188,6 +188,7 @@ def _accept(ctx, ns, a, cs, ident, template: dict | None, data: dict | None) -> 
     now = ctx.now_ms()
     mid = mime.ses_message_id(now)
     rcpts = a["rcpt"]
+    skip = ops_contacts.unsubscribed(ns, a.get("list"), rcpts)      # raises before anything is written
     from_hdr = a.get("from_hdr") or []
     from_domain = addresses.domain_of(from_hdr[0]) if from_hdr else None
     tags = _tags(ns, a, cs, from_domain)
@@ -227,6 +228,11 @@ def _accept(ctx, ns, a, cs, ident, template: dict | None, data: dict | None) -> 
             subject = mime.decode_value(h[1])
     mid_header = mime.message_id_header(mid, ns.region)
     prepend = [("Message-ID", mid_header)]
+    if a.get("list"):
+        lst = a["list"]
+        prepend += [("List-Unsubscribe", f"<https://unsubscribe.{ns.region}.amazonses.com/v1/{mid}?list="
+                                         f"{lst['ContactListName']}&topic={lst.get('TopicName') or ''}>"),
+                    ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
     if not any(h[0].lower() == "date" for h in delivery_hdrs):
         from email.utils import formatdate
         prepend.append(("Date", formatdate(now / 1000, usegmt=False).replace("-0000", "+0000")))
@@ -240,7 +246,7 @@ def _accept(ctx, ns, a, cs, ident, template: dict | None, data: dict | None) -> 
         ns.count(now, rejects=1)
         return mid
 
-    outcome = _outcomes(ns, rcpts)
+    outcome = _outcomes(ns, rcpts, skip)
     status = {r: o for r, o in outcome.items()}
     rec = {"id": mid, "ns": ns.key, "account": ns.account, "region": ns.region, "ts": now,
            "direction": "outbound", "op": a.get("mailbox_op") or a["op"], "source": source, "from": from_hdr,
@@ -326,11 +332,13 @@ def _feedback_bounce(to: str, subject: str | None, bounced: list[dict], mid: str
     return bounce_notice(to, subject, bounced, mid)
 
 
-def _outcomes(ns, rcpts: list[str]) -> dict[str, str]:
+def _outcomes(ns, rcpts: list[str], unsubscribed: set[str]) -> dict[str, str]:
     out = {}
     for r in rcpts:
         box = addresses.simulator_box(r)
-        if box == "bounce":
+        if r in unsubscribed:
+            out[r] = "Unsubscribed"       # list management: SES does not send to them
+        elif box == "bounce":
             out[r] = "General"
         elif box == "suppressionlist":
             out[r] = "Suppressed"

@@ -17,8 +17,8 @@ import logging
 from services.errors import NotImplementedOperation
 from services.ses import mailbox as mbox
 from services.ses import (
-    mailview, ops_account, ops_configsets, ops_identities, ops_receipt, ops_templates, receiving, sending,
-    system_mail,
+    mailview, ops_account, ops_configsets, ops_contacts, ops_identities, ops_receipt, ops_templates, receiving,
+    sending, system_mail,
 )
 from services.ses.config import settings
 from services.ses.errors import err
@@ -29,7 +29,7 @@ from services.ses.state import Namespaces
 log = logging.getLogger("broker.ses")
 
 OPS_V1 = {**ops_identities.V1, **ops_templates.V1, **ops_configsets.V1, **ops_account.V1, **ops_receipt.V1}
-OPS_V2 = {**ops_identities.V2, **ops_templates.V2, **ops_configsets.V2, **ops_account.V2}
+OPS_V2 = {**ops_identities.V2, **ops_templates.V2, **ops_configsets.V2, **ops_account.V2, **ops_contacts.V2}
 
 
 class SesShard:

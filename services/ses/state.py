@@ -19,8 +19,10 @@ FILTER = "ses.filter"
 SUPPRESSED = "ses.suppressed"
 STATS = "ses.stats"
 CONTACT_LIST = "ses.contactlist"
+CONTACT = "ses.contact"
 SETTINGS = "ses.ns"
-KINDS = (IDENTITY, TEMPLATE, CUSTOM_TEMPLATE, CONFIG_SET, RULE_SET, FILTER, SUPPRESSED, STATS, CONTACT_LIST)
+KINDS = (IDENTITY, TEMPLATE, CUSTOM_TEMPLATE, CONFIG_SET, RULE_SET, FILTER, SUPPRESSED, STATS, CONTACT_LIST,
+         CONTACT)
 
 STATS_BUCKET_MS = 15 * 60 * 1000
 STATS_KEEP_MS = 14 * 24 * 3600 * 1000
@@ -39,6 +41,7 @@ class Namespace:
         self.region = region
         self.settings: dict = store.get(SETTINGS, key) or {}
         self.tables: dict[str, dict[str, dict]] = {k: {} for k in KINDS}
+        self._sent24: list | None = None          # [bucket, recipients in the 24 h before it]
 
     # -- generic records --------------------------------------------------------
     def get(self, kind: str, name: str) -> dict | None:
@@ -75,16 +78,25 @@ class Namespace:
               sent: int = 0) -> None:
         bucket = now_ms - now_ms % STATS_BUCKET_MS
         name = f"{bucket:014d}"
-        rec = self.tables[STATS].get(name) or [0, 0, 0, 0, 0]
+        rec = self.tables[STATS].get(name)
+        if rec is None:             # a new bucket: drop those older than two weeks
+            rec = [0, 0, 0, 0, 0]
+            cutoff = now_ms - STATS_KEEP_MS
+            for old in [k for k in self.tables[STATS] if int(k) < cutoff]:
+                self.delete(STATS, old)
         rec = [rec[0] + attempts, rec[1] + bounces, rec[2] + complaints, rec[3] + rejects, rec[4] + sent]
         self.put(STATS, name, rec)
-        cutoff = now_ms - STATS_KEEP_MS
-        for old in [k for k in self.tables[STATS] if int(k) < cutoff]:
-            self.delete(STATS, old)
+        if self._sent24 is not None and self._sent24[0] == bucket:
+            self._sent24[1] += sent
 
     def sent_last_24h(self, now_ms: int) -> int:
-        cutoff = now_ms - DAY_MS
-        return sum(rec[4] for k, rec in self.tables[STATS].items() if int(k) + STATS_BUCKET_MS > cutoff)
+        """Recipients sent to in the buckets overlapping the last 24 hours (cached per bucket)."""
+        bucket = now_ms - now_ms % STATS_BUCKET_MS
+        if self._sent24 is None or self._sent24[0] != bucket:
+            cutoff = now_ms - DAY_MS
+            self._sent24 = [bucket, sum(rec[4] for k, rec in self.tables[STATS].items()
+                                        if int(k) + STATS_BUCKET_MS > cutoff)]
+        return self._sent24[1]
 
     def data_points(self) -> list[dict]:
         return [{"Timestamp": int(k) / 1000.0, "DeliveryAttempts": rec[0], "Bounces": rec[1],

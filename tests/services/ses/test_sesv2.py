@@ -156,7 +156,46 @@ def test_suppression_list_listing(sesv2, domain):
         sesv2.delete_suppressed_destination(EmailAddress=f"{who}@{domain}")
 
 
+def test_contact_lists_and_list_managed_send(server, sender, domain, mailbox):
+    v2 = server.client("sesv2", region_name="ap-southeast-2")      # one contact list per account and region
+    west = server.client("ses", region_name="ap-southeast-2")
+    west.verify_domain_identity(Domain=domain)
+    lst = f"news-{uuid.uuid4().hex[:6]}"
+    v2.create_contact_list(ContactListName=lst, Topics=[
+        {"TopicName": "weekly", "DisplayName": "Weekly", "DefaultSubscriptionStatus": "OPT_IN"},
+        {"TopicName": "promo", "DisplayName": "Promotions", "DefaultSubscriptionStatus": "OPT_OUT"}])
+    try:
+        with pytest.raises(ClientError) as e:
+            v2.create_contact_list(ContactListName=lst + "-2")
+        assert error_of(e)[0] == "LimitExceededException"
+        v2.create_contact(ContactListName=lst, EmailAddress=f"in@{domain}")
+        v2.create_contact(ContactListName=lst, EmailAddress=f"out@{domain}", TopicPreferences=[
+            {"TopicName": "weekly", "SubscriptionStatus": "OPT_OUT"}])
+        v2.create_contact(ContactListName=lst, EmailAddress=f"gone@{domain}", UnsubscribeAll=True)
+        got = v2.get_contact(ContactListName=lst, EmailAddress=f"out@{domain}")
+        assert got["TopicPreferences"] == [{"TopicName": "weekly", "SubscriptionStatus": "OPT_OUT"}]
+        assert {"TopicName": "promo", "SubscriptionStatus": "OPT_OUT"} in got["TopicDefaultPreferences"]
+        opted_in = v2.list_contacts(ContactListName=lst, Filter={
+            "FilteredStatus": "OPT_IN", "TopicFilter": {"TopicName": "weekly", "UseDefaultIfPreferenceUnavailable": True}})
+        assert [c["EmailAddress"] for c in opted_in["Contacts"]] == [f"in@{domain}"]
+        mid = v2.send_email(FromEmailAddress=sender.replace("sender@", "news@"),
+                            Destination={"ToAddresses": [f"in@{domain}", f"out@{domain}", f"gone@{domain}"]},
+                            Content={"Simple": {"Subject": {"Data": "weekly"}, "Body": {"Text": {"Data": "x"}}}},
+                            ListManagementOptions={"ContactListName": lst, "TopicName": "weekly"})["MessageId"]
+        (m,) = mailbox.list(id=mid)
+        assert m["status"] == {f"in@{domain}": "Delivery", f"out@{domain}": "Unsubscribed",
+                               f"gone@{domain}": "Unsubscribed"}
+        assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in mailbox.raw(mid)
+        v2.delete_contact(ContactListName=lst, EmailAddress=f"gone@{domain}")
+        assert len(v2.list_contacts(ContactListName=lst)["Contacts"]) == 2
+    finally:
+        v2.delete_contact_list(ContactListName=lst)
+    with pytest.raises(ClientError) as e:
+        v2.get_contact_list(ContactListName=lst)
+    assert error_of(e)[0] == "NotFoundException"
+
+
 def test_not_yet_implemented_operation_says_so(sesv2):
     with pytest.raises(ClientError) as e:
-        sesv2.list_contact_lists()
+        sesv2.list_dedicated_ip_pools()
     assert error_of(e)[0] == "NotImplemented"
