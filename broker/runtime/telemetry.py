@@ -29,6 +29,7 @@ recording call into a no-op.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import random
 import time
@@ -67,10 +68,8 @@ class StatSet:
         s = self.samples
         if len(s) < MAX_SAMPLES:
             s.append(value)
-        else:
-            i = random.randrange(int(self.count))
-            if i < MAX_SAMPLES:
-                s[i] = value
+        elif _random() * self.count < MAX_SAMPLES:   # reservoir sampling: keep k of count uniformly
+            s[int(_random() * MAX_SAMPLES)] = value
 
     def to_list(self) -> list:
         return [self.count, self.sum, self.min, self.max, self.samples]
@@ -86,18 +85,37 @@ class Histogram:
         self.count = 0
 
     def observe(self, value: float) -> None:
-        i = 0
-        for b in self.bounds:
-            if value <= b:
-                break
-            i += 1
-        self.buckets[i] += 1
+        self.buckets[_bisect(self.bounds, value)] += 1     # first bound >= value; past the end: +Inf
         self.sum += value
         self.count += 1
 
 
+_random = random.random
+_bisect = bisect.bisect_left
+_time = time.time
+
+
+class RequestStat:
+    """Count and latency histogram of one (service, operation, status), updated inline by the
+    gateway's request observer (one dict lookup per request) and rendered as the
+    ``broker_requests_total`` counter and ``broker_request_duration_seconds`` histogram."""
+    __slots__ = ("count", "sum", "buckets")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum = 0.0
+        self.buckets = [0] * (len(BUCKETS) + 1)
+
+    def observe(self, seconds: float) -> None:
+        self.count += 1
+        self.sum += seconds
+        self.buckets[_bisect(BUCKETS, seconds)] += 1
+
+
 def _labels(d: dict | None) -> tuple:
-    return tuple(sorted(d.items())) if d else ()
+    if not d:
+        return ()
+    return tuple(d.items()) if len(d) == 1 else tuple(sorted(d.items()))
 
 
 def set_buckets(name: str, bounds: tuple) -> None:
@@ -107,13 +125,18 @@ def set_buckets(name: str, bounds: tuple) -> None:
 
 class Telemetry:
     def __init__(self) -> None:
-        # (account, region, namespace, name, dims, unit, second) -> StatSet
-        self._points: dict[tuple, StatSet] = {}
+        # this second's points: (account, region, namespace, name, dims, unit) -> [count, sum, min,
+        # max, samples] (StatSet.to_list()'s layout: plain lists keep the per-call cost down). The
+        # flush runs on the next second boundary, so a window is one wall-clock second, labelled
+        # with the second it opened in (the time stays out of the hot path's key).
+        self._points: dict[tuple, list] = {}
+        self._window = 0
         self._audit: list[dict] = []
         self._segments: list[list] = []          # [account, region, document]
         self.counters: dict[tuple[str, tuple], float] = {}
         self.gauges: dict[tuple[str, tuple], float] = {}
         self.histograms: dict[tuple[str, tuple], Histogram] = {}
+        self.requests: dict[tuple, RequestStat] = {}    # (service, operation, status) -> stat
         # (account, region, namespace, name, dims, unit) -> [count, sum, last update]
         self.totals: dict[tuple, list] = {}
         self.metric_sink: Callable[[list], Awaitable[Any]] | None = None
@@ -128,12 +151,30 @@ class Telemetry:
                n: float = 1.0) -> None:
         if not self.enabled:
             return
-        key = (account, region, namespace, name, _labels(dims), unit, int(time.time()))
+        # StatSet.add and _labels inlined: this runs for every message on the hot paths
+        if dims:
+            d = tuple(dims.items()) if len(dims) == 1 else tuple(sorted(dims.items()))
+        else:
+            d = ()
+        key = (account, region, namespace, name, d, unit)
         s = self._points.get(key)
         if s is None:
-            s = self._points[key] = StatSet()
+            if not self._points:
+                self._window = int(_time())
+            self._points[key] = [n, value * n, value, value, [value]]
             self._arm()
-        s.add(value, n)
+            return
+        s[0] += n
+        s[1] += value * n
+        if value < s[2]:
+            s[2] = value
+        elif value > s[3]:
+            s[3] = value
+        samples = s[4]
+        if len(samples) < MAX_SAMPLES:
+            samples.append(value)
+        elif _random() * s[0] < MAX_SAMPLES:      # reservoir sampling: keep k of count uniformly
+            samples[int(_random() * MAX_SAMPLES)] = value
 
     def audit(self, event: dict) -> None:
         if self.enabled and len(self._audit) < MAX_QUEUE:
@@ -195,11 +236,13 @@ class Telemetry:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return          # no loop (unit tests, tools): drain() by hand
-        self._handle = loop.call_later(FLUSH_INTERVAL, self._flush)
+        # on the next second boundary (the metric window), at most FLUSH_INTERVAL from now
+        self._handle = loop.call_later(min(FLUSH_INTERVAL, 1.0 - _time() % 1.0 + 0.001), self._flush)
 
     def drain(self) -> tuple[list, list]:
         """Take the pending batches: ([[account, region, ns, name, dims, unit, ts, stats]...], [events])."""
-        points = [[*k, s.to_list()] for k, s in self._points.items()]
+        w = self._window
+        points = [[*k, w, s] for k, s in self._points.items()]
         self._points = {}
         self._add_totals(points)
         events, self._audit = self._audit, []
@@ -248,12 +291,27 @@ class Telemetry:
                 log.info("event=telemetry_ship_failed items=%d error=%s", len(batch), exc)
         asyncio.get_running_loop().create_task(run())
 
+    def request_stat(self, service: str, operation: str, status: int) -> RequestStat:
+        key = (service, operation, status)
+        st = self.requests.get(key)
+        if st is None:
+            st = self.requests[key] = RequestStat()
+        return st
+
     def process_metrics(self) -> dict:
         """Everything this process holds for the Prometheus endpoint (msgpack-friendly)."""
-        return {"counters": [[n, list(l), v] for (n, l), v in self.counters.items()],
+        counters = [[n, list(l), v] for (n, l), v in self.counters.items()]
+        histograms = [[n, list(l), h.buckets, h.sum, h.count, list(h.bounds)]
+                      for (n, l), h in self.histograms.items()]
+        for (service, op, status), st in self.requests.items():
+            counters.append(["broker_requests_total",
+                             [["operation", op], ["service", service], ["status", str(status)]], st.count])
+            histograms.append(["broker_request_duration_seconds",
+                               [["operation", op], ["service", service], ["status", str(status)]],
+                               st.buckets, st.sum, st.count, list(BUCKETS)])
+        return {"counters": counters,
                 "gauges": [[n, list(l), v] for (n, l), v in self.gauges.items()],
-                "histograms": [[n, list(l), h.buckets, h.sum, h.count, list(h.bounds)]
-                               for (n, l), h in self.histograms.items()],
+                "histograms": histograms,
                 "aws": [[*k[:4], list(k[4]), k[5], t[0], t[1]] for k, t in self.totals.items()]}
 
 

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import time
-import uuid
 from datetime import datetime, timezone
-from urllib.parse import urlparse
 
+from broker.core.ids import uuid4
 from broker.runtime import telemetry
 from services.cloudtrail.selectors import DataSelectorCache
 
@@ -62,6 +61,17 @@ def _lower(name: str) -> str:
     return name[:1].lower() + name[1:]
 
 
+_now_cache = [0, ""]
+
+
+def _now_iso() -> str:
+    """The current second in ISO 8601 (formatted once per second)."""
+    sec = int(time.time())
+    if sec != _now_cache[0]:
+        _now_cache[0], _now_cache[1] = sec, _iso(sec)
+    return _now_cache[1]
+
+
 def _iso(dt) -> str:
     if isinstance(dt, datetime):
         return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -71,31 +81,84 @@ def _iso(dt) -> str:
 _SKIP = object()
 
 
-def redact(value, shape, hide: set | frozenset = frozenset()):
-    """`value` as CloudTrail records it (shape-driven; unknown members pass through)."""
-    if shape is not None and shape.metadata.get("sensitive"):
-        return _SKIP if shape.type_name == "blob" else HIDDEN
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return _SKIP
-    t = shape.type_name if shape is not None else None
+def _plain(value):
+    """A value no shape describes: bytes are left out, timestamps made ISO 8601."""
     if isinstance(value, dict):
-        members = shape.members if t == "structure" else None
         out = {}
         for k, v in value.items():
-            if members is not None and k in hide:
-                out[_lower(k)] = HIDDEN
-                continue
-            sub = members.get(k) if members is not None else (shape.value if t == "map" else None)
-            r = redact(v, sub, hide)
+            r = _plain(v)
             if r is not _SKIP:
-                out[_lower(k) if members is not None else k] = r
+                out[k] = r
         return out
     if isinstance(value, list):
-        sub = shape.member if t == "list" else None
-        return [r for r in (redact(v, sub, hide) for v in value) if r is not _SKIP]
+        return [r for r in map(_plain, value) if r is not _SKIP]
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return _SKIP
     if isinstance(value, datetime):
         return _iso(value)
     return value
+
+
+def compile_redactor(shape, hide: set | frozenset = frozenset(), _depth: int = 0):
+    """A function turning a value of `shape` into what CloudTrail records of it (compiled once per
+    operation: member names, sub-shapes and secrets are resolved here, not per request)."""
+    if shape is None or _depth > 24:
+        return _plain
+    if shape.metadata.get("sensitive"):
+        return (lambda v: _SKIP) if shape.type_name == "blob" else (lambda v: HIDDEN)
+    t = shape.type_name
+    if t == "blob":
+        return lambda v: _SKIP
+    if t == "timestamp":
+        return lambda v: _iso(v) if isinstance(v, (datetime, int, float)) else v
+    if t in ("string", "integer", "long", "boolean", "double", "float"):
+        return lambda v: v
+    if t == "list":
+        item = compile_redactor(shape.member, frozenset(), _depth + 1)
+        return lambda v: [r for r in map(item, v) if r is not _SKIP] if isinstance(v, list) else _plain(v)
+    if t == "map":
+        val = compile_redactor(shape.value, frozenset(), _depth + 1)
+
+        def red_map(v):
+            if not isinstance(v, dict):
+                return _plain(v)
+            out = {}
+            for k, x in v.items():
+                r = val(x)
+                if r is not _SKIP:
+                    out[k] = r
+            return out
+        return red_map
+    if t == "structure":
+        members = {}
+        for name, sub in shape.members.items():
+            lower = _lower(name)
+            members[name] = (lower, (lambda v: HIDDEN) if name in hide else compile_redactor(sub, frozenset(),
+                                                                                              _depth + 1))
+
+        def red_struct(v):
+            if not isinstance(v, dict):
+                return _plain(v)
+            out = {}
+            for k, x in v.items():
+                m = members.get(k)
+                if m is None:
+                    r = _plain(x)
+                    if r is not _SKIP:
+                        out[k] = r
+                    continue
+                r = m[1](x)
+                if r is not _SKIP:
+                    out[m[0]] = r
+            return out
+        return red_struct
+    return _plain
+
+
+def redact(value, shape, hide: set | frozenset = frozenset()):
+    """`value` as CloudTrail records it (shape-driven; unknown members pass through)."""
+    r = compile_redactor(shape, hide)(value)
+    return None if r is _SKIP else r
 
 
 def _identity(p) -> dict:
@@ -123,7 +186,7 @@ def resources(service: str, op: str, params: dict, account: str, region: str) ->
     if service == "sqs":
         url = p.get("QueueUrl")
         if url:
-            parts = urlparse(url).path.strip("/").split("/")
+            parts = url.split("?", 1)[0].rstrip("/").rsplit("/", 2)[-2:]   # .../<account>/<name>
             if len(parts) >= 2:
                 out.append({"accountId": parts[-2], "type": "AWS::SQS::Queue",
                             "ARN": f"arn:aws:sqs:{region}:{parts[-2]}:{parts[-1]}"})
@@ -183,37 +246,37 @@ class Recorder:
         if info is None:
             from protocols.http.codec import get_service_codec
             codec = get_service_codec(codec_service)
+            hide = HIDE_MEMBERS.get(codec_service, frozenset())
             try:
                 om = codec.service_model.operation_model(op)
-                shapes = (om.input_shape, om.output_shape)
+                redactors = (compile_redactor(om.input_shape, hide), compile_redactor(om.output_shape, hide))
             except Exception:
-                shapes = (None, None)
+                redactors = (_plain, _plain)
             info = self._ops[(codec_service, op)] = (
                 f"{codec.endpoint_prefix}.amazonaws.com", read_only(codec_service, op),
-                is_data_event(codec_service, op), shapes, HIDE_MEMBERS.get(codec_service, frozenset()),
-                _error_code_of(codec))
+                is_data_event(codec_service, op), redactors, _error_code_of(codec))
         return info
 
     def observe(self, rec, req, conn, resp) -> None:
         service, op = rec.service, rec.match.operation
-        source, ro, data, (in_shape, out_shape), hide, wire_code = self._op(service, op)
+        source, ro, data, redactors, wire_code = self._op(service, op)
         p = rec.principal
         account = p.account_id
         if data and not self.selectors.any_for(account):
             return
-        event = build(rec, req, conn, resp, source, ro, data, in_shape, out_shape, hide, wire_code)
+        event = build(rec, req, conn, resp, source, ro, data, redactors, wire_code)
         if data and not self.selectors.wants(account, event):
             return
         telemetry.audit(event)
 
 
-def build(rec, req, conn, resp, source, ro, data, in_shape, out_shape, hide, wire_code=None) -> dict:
+def build(rec, req, conn, resp, source, ro, data, redactors, wire_code=None) -> dict:
     p, ctx = rec.principal, rec.ctx
     region = ctx.region if ctx is not None else (p.region or "us-east-1")
     op = rec.match.operation
     params = rec.params
     event = {
-        "eventVersion": EVENT_VERSION, "userIdentity": _identity(p), "eventTime": _iso(time.time()),
+        "eventVersion": EVENT_VERSION, "userIdentity": _identity(p), "eventTime": _now_iso(),
         "eventSource": source, "eventName": op, "awsRegion": region,
         "sourceIPAddress": (conn.peer[0] if getattr(conn, "peer", None) else "127.0.0.1"),
         "userAgent": req.headers.get("user-agent", ""),
@@ -223,19 +286,19 @@ def build(rec, req, conn, resp, source, ro, data, in_shape, out_shape, hide, wir
         event["errorCode"] = wire_code(err.code) if wire_code is not None else err.code
         if err.message:
             event["errorMessage"] = err.message
-    req_params = redact(params, in_shape, hide) if params else None
-    if req_params is not None and len(repr(req_params)) > MAX_PARAMS_CHARS:
-        req_params = {"omitted": True}
+    req_params = redactors[0](params) if params else None
+    if req_params is not None and len(getattr(req, "body", b"") or b"") > MAX_PARAMS_CHARS:
+        req_params = {"omitted": True}           # AWS leaves out oversized parameters too
     event["requestParameters"] = req_params or None
     out = None
     if not ro and err is None and rec.result:
-        out = redact(rec.result, out_shape, hide) or None
-        if out is not None and len(repr(out)) > MAX_PARAMS_CHARS:
+        out = redactors[1](rec.result) or None
+        if out is not None and len(getattr(resp, "body", b"") or b"") > MAX_PARAMS_CHARS:
             out = {"omitted": True}
     event["responseElements"] = out
     request_id = next((v for k, v in resp.headers if k.lower() in ("x-amzn-requestid", "x-amz-request-id")), None)
-    event["requestID"] = request_id or (ctx.request_id if ctx is not None else str(uuid.uuid4()))
-    event["eventID"] = str(uuid.uuid4())
+    event["requestID"] = request_id or (ctx.request_id if ctx is not None else uuid4())
+    event["eventID"] = uuid4()
     event["readOnly"] = ro
     res = resources(rec.service, op, params, p.account_id, region)
     if res:

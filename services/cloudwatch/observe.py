@@ -1,7 +1,11 @@
 """The gateway's request observer: after every AWS request, count it for
 Prometheus, publish AWS/Usage call counts, record the CloudTrail event and,
 for a traced request, the X-Ray segment. All of it goes through telemetry
-(aggregated or queued in this process, shipped once a second)."""
+(aggregated or queued in this process, shipped once a second).
+
+It runs once per request on the hottest path there is, so everything about
+an (service, operation, status) is looked up once and kept in one entry.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +18,26 @@ from services.xray import record as xray_record
 # services whose API calls AWS counts in AWS/Usage CallCount (dimensions Service, Type, Resource, Class)
 USAGE_SERVICES = {"kms": "KMS", "cloudwatch": "CloudWatch", "logs": "Logs", "sns": "SNS",
                   "events": "EventBridge", "states": "States", "stepfunctions": "States"}
+MAX_ENTRIES = 20_000
 
 
 def make_observer(gateway):
-    keys: dict[tuple, tuple] = {}
     tel = telemetry.TELEMETRY
     trail = cloudtrail_record.Recorder(gateway)
     xray = xray_record.Recorder(gateway)
+    selectors = trail.selectors
+    perf = time.perf_counter
+    entries: dict[tuple, tuple] = {}
+
+    def entry(service: str, op: str, status: int) -> tuple:
+        if len(entries) > MAX_ENTRIES:
+            entries.clear()
+        usage = USAGE_SERVICES.get(service)
+        e = entries[(service, op, status)] = (
+            tel.request_stat(service, op, status),
+            {"Service": usage, "Type": "API", "Resource": op, "Class": "None"} if usage else None,
+            cloudtrail_record.is_data_event(service, op))
+        return e
 
     def observe(rec, req, conn, resp) -> None:
         if not tel.enabled:
@@ -28,25 +45,17 @@ def make_observer(gateway):
         match = rec.match
         service = rec.service or "unknown"
         op = match.operation if match is not None else "unknown"
-        status = resp.status
-        k = keys.get((service, op, status))
-        if k is None:
-            if len(keys) > 20_000:
-                keys.clear()
-            k = keys[(service, op, status)] = (
-                tel.key("broker_requests_total", {"service": service, "operation": op, "status": str(status)}),
-                tel.key("broker_request_duration_seconds", {"service": service, "operation": op}))
-        tel.count_key(k[0])
-        tel.observe_key(k[1], time.perf_counter() - rec.started)
+        e = entries.get((service, op, resp.status)) or entry(service, op, resp.status)
+        e[0].observe(perf() - rec.started)
+        principal = rec.principal
+        if principal is None or match is None:
+            return
         ctx = rec.ctx
         if ctx is not None:
-            usage = USAGE_SERVICES.get(service)
-            if usage is not None:
-                tel.metric("AWS/Usage", "CallCount", {"Service": usage, "Type": "API", "Resource": op,
-                                                      "Class": "None"}, 1, "None",
-                           account=ctx.account_id, region=ctx.region)
-        if rec.principal is not None and match is not None:
-            trail.observe(rec, req, conn, resp)
-            if ctx is not None and ctx.trace_header:
+            if e[1] is not None:
+                tel.metric("AWS/Usage", "CallCount", e[1], 1, "None", account=ctx.account_id, region=ctx.region)
+            if ctx.trace_header:
                 xray.observe(rec, req, conn, resp)
+        if not e[2] or selectors.any_for(principal.account_id):
+            trail.observe(rec, req, conn, resp)
     return observe
