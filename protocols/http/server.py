@@ -150,7 +150,9 @@ class HttpProtocol(asyncio.Protocol):
             self._chunk = len(data)
             self.parser.feed_data(data)
             if self._in_head:
-                # httptools buffers a header value until it is complete: bound what it may hold
+                # a head split over reads: time it (slowloris), and bound what httptools buffers
+                if self._header_timer is None:
+                    self._header_timer = asyncio.get_event_loop().call_later(HEADER_TIMEOUT, self._header_timeout)
                 self._head_bytes += len(data)
                 if self._head_bytes > MAX_URL + MAX_HEADERS_BYTES:
                     self._limit_status = 431 if self._headers or len(self._url) <= MAX_URL else 414
@@ -178,8 +180,6 @@ class HttpProtocol(asyncio.Protocol):
         self._header_bytes = 0
         self._in_head = True
         self._head_bytes = -self._chunk   # count whole chunks after this one (on_url bounds this one)
-        if self._header_timer is None:
-            self._header_timer = asyncio.get_event_loop().call_later(HEADER_TIMEOUT, self._header_timeout)
 
     def on_url(self, url: bytes):
         self._url += url

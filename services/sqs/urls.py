@@ -25,6 +25,7 @@ through services/internal.py.
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import unquote
 
@@ -80,6 +81,7 @@ def queue_url_of_arn(arn: str, base_url: str = "http://localhost:4566") -> str |
     return queue_url(scheme, host, region, account, name)
 
 
+@functools.lru_cache(maxsize=4096)      # the same few URLs arrive over and over
 def parse_queue_url(url: str) -> tuple[str | None, str, str]:
     """(region or None, account or "", name) of a queue URL, path or bare name.
 
