@@ -147,6 +147,17 @@ CASES = {
          ("ParallelStateStarted", 4), ("FailStateEntered", 5), ("ParallelStateFailed", 6),
          ("ExecutionFailed", 7, {"error": "E", "cause": "c"})],
         "FAILED", None),
+    "retry_max_delay_caps_backoff": (       # uncapped, the second retry would wait 1,000 s
+        {"StartAt": "P", "States": {"P": {"Type": "Parallel", "Branches": [
+            {"StartAt": "B", "States": {"B": {"Type": "Fail", "Error": "E", "Cause": "c"}}}],
+            "Retry": [{"ErrorEquals": ["E"], "IntervalSeconds": 1, "MaxAttempts": 2, "BackoffRate": 1000.0,
+                       "MaxDelaySeconds": 1, "JitterStrategy": "FULL"}],
+            "End": True}}},
+        {},
+        [(S, 0), ("ParallelStateEntered", 0), ("ParallelStateStarted", 2), ("FailStateEntered", 3),
+         ("ParallelStateStarted", 4), ("FailStateEntered", 5), ("ParallelStateStarted", 6), ("FailStateEntered", 7),
+         ("ParallelStateFailed", 8), ("ExecutionFailed", 9, {"error": "E", "cause": "c"})],
+        "FAILED", None),
     "map_sequential_item_selector": (
         {"StartAt": "M", "States": {"M": {
             "Type": "Map", "ItemsPath": "$.items", "MaxConcurrency": 1,

@@ -89,6 +89,21 @@ def test_csv_reader_with_max_items(local):
     assert json.loads(desc["output"]) == [{"name": "ann", "age": "31"}, {"name": "bob", "age": "42"}]
 
 
+def test_item_batcher(local):
+    sfn, _ = local
+    arn = make_sm(sfn, {"StartAt": "M", "States": {"M": {
+        "Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:getObject", "ReaderConfig": {"InputType": "JSON"},
+                                      "Parameters": {"Bucket": "in", "Key": "items.json"}},
+        "ItemBatcher": {"MaxItemsPerBatchPath": "$.max", "BatchInput": {"tag.$": "$.tag"}},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}},
+        "End": True}}})
+    desc = wait_done(sfn, sfn.start_execution(stateMachineArn=arn, input='{"max": 2, "tag": "t1"}')["executionArn"])
+    assert json.loads(desc["output"]) == [{"BatchInput": {"tag": "t1"}, "Items": ITEMS[0:2]},
+                                          {"BatchInput": {"tag": "t1"}, "Items": ITEMS[2:4]},
+                                          {"BatchInput": {"tag": "t1"}, "Items": ITEMS[4:]}]
+
+
 def test_redrive_failed_execution(sfn):
     act = sfn.create_activity(name=name("redrive"))["activityArn"]
     arn = make_sm(sfn, {"StartAt": "Prep", "States": {

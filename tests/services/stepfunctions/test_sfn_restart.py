@@ -3,6 +3,8 @@
 A Wait fires late but fires, an activity task keeps its token, a Map half
 done finishes its other iterations, and no state that completed before the
 crash runs again (each StateEntered appears once per state and iteration).
+An Express execution started asynchronously (at-least-once, as on AWS) runs
+again from its start.
 """
 
 from __future__ import annotations
@@ -50,9 +52,25 @@ def test_kill_9_mid_execution_resumes(tmp_path):
         wait_for(lambda: any(e["type"] == "ActivityScheduled" for e in history(sfn, ex_queued)), 10,
                  what="the activity task to be scheduled")
 
+        # an Express execution started asynchronously is at-least-once: it runs again after the crash
+        sqs = b.client("sqs")
+        q = sqs.create_queue(QueueName="express-done")["QueueUrl"]
+        express = sfn.create_state_machine(name="express-waits", roleArn=ROLE, type="EXPRESS", definition=json.dumps({
+            "StartAt": "Wait", "States": {
+                "Wait": {"Type": "Wait", "Seconds": 3, "Next": "Tell"},
+                "Tell": {"Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage",
+                         "Parameters": {"QueueUrl": q, "MessageBody.$": "$$.Execution.Name"}, "End": True}}})
+        )["stateMachineArn"]
+        sfn.start_execution(stateMachineArn=express, name="xp-1")
+        assert not sqs.receive_message(QueueUrl=q).get("Messages")       # still in its Wait when killed
+
         b.kill_all()
         b.restart()
         sfn = b.client("stepfunctions", config=sfn_config())
+        sqs = b.client("sqs")
+        got = wait_for(lambda: sqs.receive_message(QueueUrl=q, WaitTimeSeconds=1).get("Messages"), 30,
+                       what="the Express execution to finish after the restart")
+        assert got[0]["Body"] == "xp-1"
 
         # the worker answers with the token it got before the crash
         sfn.send_task_success(taskToken=task["taskToken"], output='{"result": "kept"}')

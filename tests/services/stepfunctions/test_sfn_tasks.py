@@ -182,6 +182,25 @@ def test_sqs_wait_for_task_token(sfn, sqs):
     assert details(events[2])["parameters"]["MessageBody"]["TaskToken"] == body["TaskToken"]
 
 
+def test_sqs_wait_for_task_token_timeout(sfn, sqs):
+    q = sqs.create_queue(QueueName=name("cbt"))["QueueUrl"]
+    arn = make_sm(sfn, task_machine("arn:aws:states:::sqs:sendMessage.waitForTaskToken", TimeoutSeconds=1,
+                                    Parameters={"QueueUrl": q, "MessageBody": {"TaskToken.$": "$$.Task.Token"}}))
+    ex = sfn.start_execution(stateMachineArn=arn)["executionArn"]
+    desc = wait_done(sfn, ex)
+    assert (desc["status"], desc["error"]) == ("FAILED", "States.Timeout") and "cause" not in desc
+    assert_history(history(sfn, ex), [
+        (S, 0), ("TaskStateEntered", 0), ("TaskScheduled", 2, {"timeoutInSeconds": 1}), ("TaskStarted", 3),
+        ("TaskSubmitted", 4),
+        ("TaskTimedOut", 5, {"error": "States.Timeout", "resource": "sendMessage.waitForTaskToken",
+                             "resourceType": "sqs"}),
+        ("ExecutionFailed", 6, {"error": "States.Timeout"})])
+    token = json.loads(sqs.receive_message(QueueUrl=q, WaitTimeSeconds=5)["Messages"][0]["Body"])["TaskToken"]
+    with pytest.raises(botocore.exceptions.ClientError) as ei:
+        sfn.send_task_success(taskToken=token, output="{}")
+    assert error(ei) == ("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'")
+
+
 def test_aws_sdk_integration_shapes(sfn, sqs):
     q = sqs.create_queue(QueueName=name("sdk"))["QueueUrl"]
     ex, desc = run(sfn, task_machine("arn:aws:states:::aws-sdk:sqs:getQueueAttributes",
