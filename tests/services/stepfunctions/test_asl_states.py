@@ -76,10 +76,12 @@ CASES = {
         {"StartAt": "W1", "States": {
             "W1": {"Type": "Wait", "SecondsPath": "$.w", "Next": "W2"},
             "W2": {"Type": "Wait", "Timestamp": "2020-01-01T00:00:00Z", "Next": "W3"},
-            "W3": {"Type": "Wait", "Seconds": 0, "OutputPath": "$.w", "End": True}}},
-        {"w": 0},
+            "W3": {"Type": "Wait", "TimestampPath": "$.ts", "Next": "W4"},
+            "W4": {"Type": "Wait", "Seconds": 0, "OutputPath": "$.w", "End": True}}},
+        {"w": 0, "ts": "2021-06-01T12:00:00.5Z"},
         [(S, 0), ("WaitStateEntered", 0), ("WaitStateExited", 2), ("WaitStateEntered", 3), ("WaitStateExited", 4),
-         ("WaitStateEntered", 5), ("WaitStateExited", 6, {"output": 0}), ("ExecutionSucceeded", 7)],
+         ("WaitStateEntered", 5), ("WaitStateExited", 6), ("WaitStateEntered", 7),
+         ("WaitStateExited", 8, {"output": 0}), ("ExecutionSucceeded", 9)],
         "SUCCEEDED", 0),
     "wait_negative_seconds_path": (
         {"StartAt": "W", "States": {"W": {"Type": "Wait", "SecondsPath": "$.w", "End": True}}},

@@ -75,6 +75,19 @@ def test_distributed_map_failure_threshold(local):
         "FAILED", "States.ExceedToleratedFailureThreshold", "The specified tolerated failure threshold was exceeded")
 
 
+@pytest.mark.parametrize("pct,status", [(20, "SUCCEEDED"), (19.5, "FAILED")])
+def test_distributed_map_failure_percentage(local, pct, status):
+    sfn, _ = local
+    m = _machine(tolerated=0, writer=False)
+    del m["States"]["Work"]["ToleratedFailureCount"]
+    m["States"]["Work"]["ToleratedFailurePercentage"] = pct          # one item in five fails: 20 %
+    desc = wait_done(sfn, sfn.start_execution(stateMachineArn=make_sm(sfn, m), input='{"key": "items.json"}')[
+        "executionArn"])
+    assert desc["status"] == status
+    if status == "FAILED":
+        assert desc["error"] == "States.ExceedToleratedFailureThreshold"
+
+
 def test_csv_reader_with_max_items(local):
     sfn, _ = local
     arn = make_sm(sfn, {"StartAt": "M", "States": {"M": {
