@@ -264,11 +264,19 @@ class SqsShard(QueuesMixin):
         return True
 
     # -- delete / visibility ------------------------------------------------
-    def _handle(self, q: SqsQueue, handle: str):
+    def _lookup(self, q: SqsQueue, handle: str, out: list):
+        """(seq, lease token, message or None) a receipt handle names; None (and
+        ReceiptHandleIsInvalid appended to `out`) when it is no handle of this queue."""
         rh = parse_receipt_handle(handle)
         if rh is None or rh[0] != q.handle_tag:
+            out.append(_error(receipt_handle_invalid(handle)))
             return None
-        return rh
+        return rh[1], rh[2], q.queue.get(rh[1])
+
+    @staticmethod
+    def _expired(m: Message, lease: int, now: int) -> bool:
+        """A handle whose visibility timeout passed (or that a later receive replaced)."""
+        return m.lease != lease or m.state != INFLIGHT or m.visible_at <= now
 
     def op_DeleteMessages(self, a):
         """Standard queues accept an expired handle (the message goes) and an older one (the
@@ -279,16 +287,14 @@ class SqsShard(QueuesMixin):
         now = self.part.now_ms()
         out = []
         for handle in a["h"]:
-            rh = self._handle(q, handle)
-            if rh is None:
-                out.append(_error(receipt_handle_invalid(handle)))
+            found = self._lookup(q, handle, out)
+            if found is None:
                 continue
-            _tag, seq, lease = rh
-            m = core.get(seq)
+            seq, lease, m = found
             if m is None:
                 out.append(["ok"])       # already deleted: deleting again is fine
                 continue
-            if q.fifo and (m.lease != lease or m.state != INFLIGHT or m.visible_at <= now):
+            if q.fifo and self._expired(m, lease, now):
                 out.append(_error(receipt_handle_expired(handle)))
                 continue
             core.delete(seq, lease)
@@ -304,17 +310,15 @@ class SqsShard(QueuesMixin):
         core = q.queue
         out = []
         for handle, vt in a["e"]:
-            rh = self._handle(q, handle)
-            if rh is None:
-                out.append(_error(receipt_handle_invalid(handle)))
+            found = self._lookup(q, handle, out)
+            if found is None:
                 continue
-            _tag, seq, lease = rh
-            m = core.get(seq)
+            seq, lease, m = found
             if m is None or m.first_receive_at is None:
                 out.append(_error(message_not_available(handle)))
                 continue
             if q.fifo:
-                if m.lease != lease or m.state != INFLIGHT or m.visible_at <= now:
+                if self._expired(m, lease, now):
                     out.append(_error(receipt_handle_expired(handle)))
                     continue
             elif m.state == READY and vt == 0:
