@@ -37,13 +37,7 @@ class RpcMixin:
                     raise SerializationError("Could not parse request body as JSON") from None
                 if type(data) is not dict:
                     raise SerializationError("Request body must be a JSON object")
-            params = dec(data, "") if dec is not None else {}
-            if vfn is not None:
-                errs = []
-                vfn(params, "", errs)
-                if errs:
-                    raise self.violation_error(errs)
-            return params
+            return validate(dec(data, "") if dec is not None else {})
 
         def encode(result, request_id):
             body = _json_encode(enc(result)) if enc is not None else b"{}"
