@@ -50,29 +50,11 @@ class CloudTrailShard:
         self.trails = Trails(part, self.side, run.data_dir if run else None)
         self.events = EventStore(self.side)
         self._bus_key = _eventbridge_bus_key()
-        self.closed = False
-        now = time.time()
-        part.schedule(int((now + self.interval) * 1000), self._deliver)
-        part.schedule(int((now + 30) * 1000), self._sweep)
+        self.side.every(self.interval, self.interval, lambda: self.trails.deliver(time.time()))
+        self.side.every(30, SWEEP_INTERVAL, lambda: self.events.sweep(time.time()))
 
     def close(self) -> None:
-        self.closed = True
         self.side.close()
-
-    def _deliver(self, _now_ms: int) -> None:
-        if self.closed:
-            return
-        try:
-            self.trails.deliver(time.time())
-        finally:
-            self.part.flush_soon()
-            self.part.schedule(int((time.time() + self.interval) * 1000), self._deliver)
-
-    def _sweep(self, _now_ms: int) -> None:
-        if self.closed:
-            return
-        self.events.sweep(time.time())
-        self.part.schedule(int((time.time() + SWEEP_INTERVAL) * 1000), self._sweep)
 
     # -- ops ------------------------------------------------------------------------------
     def op_Record(self, args):
@@ -123,11 +105,7 @@ class CloudTrailShard:
         now = time.time()
         result = getattr(self, "_" + op)(a, r, p, now)
         if op in WRITES:
-            return self._committed(result)
-        return result
-
-    async def _committed(self, result):
-        await self.side.committed()
+            return self.side.answer(result)
         return result
 
     # -- operations -----------------------------------------------------------------------

@@ -46,13 +46,14 @@ def _unquote(s: str) -> str:
 
 
 def _schema(text: str) -> tuple[str, frozenset]:
-    parts = [_unquote(p) for p in _split_commas(text[1:-1])]
+    parts = [_unquote(p) for p in split_commas(text[1:-1])]
     if not parts or not parts[0]:
         raise ExprError("A SEARCH schema names a namespace first: {Namespace,DimensionName,...}")
     return parts[0], frozenset(p for p in parts[1:] if p)
 
 
-def _split_commas(s: str) -> list[str]:
+def split_commas(s: str) -> list[str]:
+    """Split on commas outside double quotes."""
     out, cur, q = [], "", False
     for ch in s:
         if ch == '"':

@@ -35,7 +35,6 @@ class CloudWatchShard:
         self.alarms = Alarms(part, self.side, self.metrics)
         self.dashboards = Dashboards(part.store)
         self.relayed: dict[int, dict] = {}      # gateway index -> its latest process metrics
-        self.closed = False
         self._ops = {
             "PutMetricData": self.put_metric_data, "GetMetricStatistics": self.get_metric_statistics,
             "GetMetricData": self.get_metric_data, "ListMetrics": self.list_metrics,
@@ -53,21 +52,16 @@ class CloudWatchShard:
             "DeleteDashboards": lambda a, r, p, now: self.dashboards.delete(a, p["DashboardNames"]),
             "ListDashboards": lambda a, r, p, now: self.dashboards.list(a, p),
         }
-        part.schedule(int((time.time() + 5) * 1000), self._sweep)
+        self.side.every(5, SWEEP_INTERVAL, self._sweep)
 
     def close(self) -> None:
-        self.closed = True
         self.alarms.close()
         self.side.close()
 
-    def _sweep(self, _now_ms: int) -> None:
-        if self.closed:
-            return
+    def _sweep(self) -> None:
         now = time.time()
         self.metrics.sweep(int(now))
         self.alarms.sweep(now)
-        self.part.flush_soon()
-        self.part.schedule(int((now + SWEEP_INTERVAL) * 1000), self._sweep)
 
     # -- IPC ops ------------------------------------------------------------------------
     def op_Handle(self, args):
@@ -75,11 +69,7 @@ class CloudWatchShard:
         now = time.time()
         result = self._ops[op](args["a"], args["r"], args["params"], now)
         if op in WRITES:
-            return self._after_commit(result)
-        return result or {}
-
-    async def _after_commit(self, result):
-        await self.side.committed()
+            return self.side.answer(result or {})
         return result or {}
 
     def op_Ingest(self, args):

@@ -23,6 +23,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from broker.core.crypto import AesGcmKey
@@ -120,6 +121,29 @@ class SideStore:
         for w in waiters:
             if not w.done():
                 w.set_result(None)
+
+    async def answer(self, result):
+        """`result`, once this tick's writes are committed: what an op that wrote returns."""
+        await self.committed()
+        return result
+
+    def every(self, first: float, interval: float, fn) -> None:
+        """Run `fn()` in `first` seconds, then every `interval` seconds until the store closes
+        (retention sweeps, deliveries); the schedule is rebuilt from nothing on every start."""
+        part = self.part
+
+        def tick(_now_ms: int) -> None:
+            if self._closed:
+                return
+            try:
+                fn()
+            except Exception:
+                log.exception("event=side_periodic_failed store=%s", self.name)
+            flush = getattr(part, "flush_soon", None)
+            if flush is not None:
+                flush()
+            part.schedule(int((time.time() + interval) * 1000), tick)
+        part.schedule(int((time.time() + first) * 1000), tick)
 
     def close(self) -> None:
         if self._closed:

@@ -47,14 +47,16 @@ def add_value(slot: list, value: float, n: float = 1.0) -> None:
         slot[2] = value
     if value > slot[3]:
         slot[3] = value
-    h = slot[4]
-    b = bucket_of(value)
+    _hist_add(slot[4], bucket_of(value), n, value * n)
+
+
+def _hist_add(h: dict, b: int, n: float, total: float) -> None:
     cur = h.get(b)
     if cur is None:
-        h[b] = [n, value * n]
+        h[b] = [n, total]
     else:
         cur[0] += n
-        cur[1] += value * n
+        cur[1] += total
 
 
 def add_stats(slot: list, count: float, total: float, lo: float, hi: float, hist: dict | None) -> None:
@@ -67,12 +69,7 @@ def add_stats(slot: list, count: float, total: float, lo: float, hi: float, hist
     if hist:
         h = slot[4]
         for b, (n, s) in hist.items():
-            cur = h.get(b)
-            if cur is None:
-                h[b] = [n, s]
-            else:
-                cur[0] += n
-                cur[1] += s
+            _hist_add(h, b, n, s)
 
 
 def merge(slot: list, other: list) -> None:
@@ -86,13 +83,7 @@ def from_samples(count: float, total: float, lo: float, hi: float, samples: list
         w = count / len(samples)
         h = slot[4]
         for v in samples:
-            b = bucket_of(v)
-            cur = h.get(b)
-            if cur is None:
-                h[b] = [w, v * w]
-            else:
-                cur[0] += w
-                cur[1] += v * w
+            _hist_add(h, bucket_of(v), w, v * w)
     return slot
 
 

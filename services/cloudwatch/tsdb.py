@@ -114,10 +114,11 @@ class TimeSeriesDB:
 
 def tier_for(period: int, start: int, now: int) -> int | None:
     """The tier that answers `period`-second buckets from `start`: the coarsest one aligned with
-    both whose retention reaches back to `start` (fewest rows, same result), else the finest
-    aligned one (what is still kept); None when no tier divides the period."""
+    both whose retention reaches back to `start` (fewest rows, same result), else the coarsest
+    aligned one (it keeps the longest: what is left of the range); None when no tier divides
+    the period."""
     aligned = [(tier, keep) for tier, keep in TIERS if period % tier == 0 and start % tier == 0]
     for tier, keep in reversed(aligned):
         if start >= now - keep:
             return tier
-    return aligned[0][0] if aligned else None
+    return aligned[-1][0] if aligned else None

@@ -23,6 +23,8 @@ import json
 import math
 import re
 
+from services.cloudwatch.search import split_commas
+
 
 class PatternError(ValueError):
     pass
@@ -289,7 +291,7 @@ class SpacePattern:
         if not text.endswith("]"):
             raise PatternError("Invalid space-delimited filter pattern: missing closing bracket")
         self.fields: list = []          # [(name or None, condition or None, is_ellipsis)]
-        for raw in _split_top(text[1:-1]):
+        for raw in split_commas(text[1:-1]):
             raw = raw.strip()
             if not raw:
                 raise PatternError("Invalid space-delimited filter pattern: empty field")
@@ -351,17 +353,3 @@ class SpacePattern:
 
     def extract(self, message: str) -> dict:
         return {f"${k}": v for k, v in (self._bind(message) or {}).items()}
-
-
-def _split_top(text: str) -> list[str]:
-    out, cur, q = [], "", False
-    for ch in text:
-        if ch == '"':
-            q = not q
-        if ch == "," and not q:
-            out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    out.append(cur)
-    return out

@@ -75,32 +75,23 @@ class LogsShard:
         for key, rec in self.store.scan(KIND_STREAM):
             gid = int(key.split("/", 1)[0])
             self.streams.setdefault(gid, {})[rec["name"]] = rec
-        self.closed = False
-        part.schedule(int((time.time() + 60) * 1000), self._sweep)
+        self.side.every(60, SWEEP_INTERVAL, self._sweep)
 
     def close(self) -> None:
-        self.closed = True
         self.side.close()
 
-    def _sweep(self, _now_ms: int) -> None:
-        if self.closed:
-            return
+    def _sweep(self) -> None:
         now = int(time.time() * 1000)
         for g in self.groups.values():
             if g.get("retention"):
                 self.events.expire(g["gid"], now - g["retention"] * DAY_MS)
-        self.part.schedule(int((time.time() + SWEEP_INTERVAL) * 1000), self._sweep)
 
     # -- dispatch -----------------------------------------------------------------------
     def op_Handle(self, args):
         a, r, op, p = args["a"], args["r"], args["op"], args["params"]
         result = getattr(self, "_" + op)(a, r, p, int(time.time() * 1000))
         if op in WRITES:
-            return self._committed(result)
-        return result or {}
-
-    async def _committed(self, result):
-        await self.side.committed()
+            return self.side.answer(result or {})
         return result or {}
 
     def _group(self, a, r, name) -> dict:

@@ -23,18 +23,13 @@ class XRayShard:
     def __init__(self, part):
         self.part = part
         self.side = SideStore(part, "xray", DDL, ("segments",))
-        self.closed = False
-        part.schedule(int((time.time() + 60) * 1000), self._sweep)
+        self.side.every(60, SWEEP_INTERVAL, self._sweep)
 
     def close(self) -> None:
-        self.closed = True
         self.side.close()
 
-    def _sweep(self, _now_ms: int) -> None:
-        if self.closed:
-            return
+    def _sweep(self) -> None:
         self.side.write("DELETE FROM segments WHERE start<?", (time.time() - RETENTION,))
-        self.part.schedule(int((time.time() + SWEEP_INTERVAL) * 1000), self._sweep)
 
     def _aad(self, acct, region, trace, sid) -> bytes:
         return f"{acct}/{region}/{trace}/{sid}".encode()
@@ -47,11 +42,7 @@ class XRayShard:
                          self.side.seal(json.dumps(doc, separators=(",", ":")).encode(),
                                         self._aad(acct, region, doc["trace_id"], doc["id"]))))
         self.side.write_many("INSERT OR REPLACE INTO segments VALUES (?,?,?,?,?,?)", rows)
-        return self._committed({}) if args.get("wait") else None
-
-    async def _committed(self, result):
-        await self.side.committed()
-        return result
+        return self.side.answer({}) if args.get("wait") else None
 
     def _trace(self, acct, region, trace_id) -> list[dict]:
         return [json.loads(self.side.open(v, self._aad(acct, region, trace_id, sid)))

@@ -165,8 +165,21 @@ def test_put_metric_data_survives_kill_9(tmp_path):
                                         Period=60, Statistics=["Sum"])["Datapoints"]
         assert dp["Sum"] == 7.0
         assert cw.list_metrics(Namespace="Durable")["Metrics"][0]["MetricName"] == "m"
+        # an admin reset forgets metrics too (their points live in the partitions' side databases)
+        status, _ = _post(b, "/_broker/reset")
+        assert status == 200
+        assert cw.list_metrics(Namespace="Durable")["Metrics"] == []
+        assert cw.get_metric_statistics(Namespace="Durable", MetricName="m", StartTime=start, EndTime=end,
+                                        Period=60, Statistics=["Sum"])["Datapoints"] == []
     finally:
         b.close()
+
+
+def _post(b, path: str):
+    import urllib.request
+    req = urllib.request.Request(b.url + path, data=b"", method="POST")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return r.status, r.read()
 
 
 def test_kms_usage_metrics(mon):
