@@ -275,21 +275,20 @@ class NamespaceOps:
                 self.part.flush_soon()
             rules = [fa.rsplit("/", 1)[-1] for fa in r["dest"].get("FilterArns") or []]
             prefix = f"{ns.key}|{r['archive']}|"
-            while r["st"] == "RUNNING" and not self.closed:
-                batch, last_key = [], None
-                for k, v in self.store.scan(K_EVENT, prefix):
-                    if k <= r["pos"] or v["t"] < r["es"]:
-                        continue
-                    if v["t"] >= r["ee"]:
-                        break
-                    batch.append(v["e"])
-                    last_key = k
-                    if len(batch) >= REPLAY_BATCH:
-                        break
+            # the window's keys, in event-time order, read once (keys sort by time)
+            keys = [k for k, v in self.store.scan(K_EVENT, prefix)
+                    if k > r["pos"] and r["es"] <= v["t"] < r["ee"]]
+            i = 0
+            while r["st"] == "RUNNING" and not self.closed and i < len(keys):
+                chunk = keys[i:i + REPLAY_BATCH]
+                i += len(chunk)
+                recs = [self.store.get(K_EVENT, k) for k in chunk]
+                batch = [v["e"] for v in recs if v is not None]     # retention may have dropped some
+                last_key = chunk[-1]
                 if not batch:
-                    break
+                    continue
                 await self.call(r["bus"], "events.Put", {"k": r["bus"], "ev": batch, "replay": name,
-                                                              "rules": rules})
+                                                         "rules": rules})
                 r["pos"] = last_key
                 r["last"] = self._event_ms(batch[-1])
                 self._ns_save(ns, K_REPLAY, name)
