@@ -204,7 +204,7 @@ class Telemetry:
     def observe(self, name: str, labels: dict | None, value: float) -> None:
         if not self.enabled:
             return
-        key = (name, _labels(labels))
+        key = (name, _labels(labels)) if labels else (name, ())
         h = self.histograms.get(key)
         if h is None:
             h = self.histograms[key] = Histogram(_BUCKETS_BY_NAME.get(name, BUCKETS))

@@ -9,6 +9,7 @@ an (service, operation, status) is looked up once and kept in one entry.
 
 from __future__ import annotations
 
+import bisect
 import time
 
 from broker.runtime import telemetry
@@ -27,6 +28,8 @@ def make_observer(gateway):
     xray = xray_record.Recorder(gateway)
     selectors = trail.selectors
     perf = time.perf_counter
+    where = bisect.bisect_left
+    bounds = telemetry.BUCKETS
     entries: dict[tuple, tuple] = {}
 
     def entry(service: str, op: str, status: int) -> tuple:
@@ -46,7 +49,10 @@ def make_observer(gateway):
         service = rec.service or "unknown"
         op = match.operation if match is not None else "unknown"
         e = entries.get((service, op, resp.status)) or entry(service, op, resp.status)
-        e[0].observe(perf() - rec.started)
+        st, dt = e[0], perf() - rec.started          # RequestStat.observe, inlined
+        st.count += 1
+        st.sum += dt
+        st.buckets[where(bounds, dt)] += 1
         principal = rec.principal
         if principal is None or match is None:
             return
