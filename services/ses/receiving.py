@@ -101,10 +101,17 @@ def receive(ctx, ns, a) -> dict:
     applied = []
     matched_any: set[str] = set()
     stop = False
+    scanned = False
     for rule in active_rules(ns):
         who = [r for r in rcpts if _matches(rule, r)]
         if not who:
             continue
+        if rule.get("ScanEnabled") and not scanned:     # the verdicts travel with the message, as at SES
+            scanned = True
+            raw = mime.set_headers(raw, (), [("X-SES-Spam-Verdict", "PASS"),
+                                             ("X-SES-Virus-Verdict", "FAIL" if virus else "PASS")])
+            hdrs = mime.read_headers(raw)
+            hmap = mime.header_map(hdrs)
         matched_any.update(who)
         applied.append(rule["Name"])
         receipt_base = {"timestamp": iso(now), "processingTimeMillis": max(0, ctx.now_ms() - now),

@@ -127,7 +127,8 @@ def test_inbound_actions(ses, server, active_set, mailbox):
     assert m["direction"] == "inbound" and m["subject"] == "hello inbound" and m["status"] == {
         f"inbox@{domain}": "Received"}
     raw = mailbox.raw(mid)
-    assert raw.startswith(b"X-Rule: store") and b"inbound body" in raw
+    assert raw.startswith(b"X-Rule: store\r\nX-SES-Spam-Verdict: PASS\r\nX-SES-Virus-Verdict: PASS\r\n")
+    assert b"inbound body" in raw
     path = Path(server.data_dir) / "s3" / bucket / "mail" / mid
     assert wait_for(path.exists, 15, what=f"S3 stand-in object {path}")
     assert path.read_bytes() == raw
