@@ -222,3 +222,26 @@ def test_mailbox_survives_kill_and_is_encrypted_at_rest(strict, ses, box, domain
     leaked = [p for p in Path(strict.data_dir).rglob("*")
               if p.is_file() and p.name != "broker.log" and marker.encode() in p.read_bytes()]
     assert leaked == []
+
+
+def test_reset_and_localstack_delete_all(strict, ses):
+    box = Mailbox(strict.url, TOKEN)
+    ses = strict.client("ses", aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET)
+    assert box.list()
+    status, _ = box.request("DELETE", "/_aws/ses")             # LocalStack's "clear everything"
+    assert status == 204 and box.list() == []
+    ses.verify_email_identity(EmailAddress="before-reset@example.com")
+    status, _ = box.request("POST", "/_broker/reset")
+    assert status == 200
+    assert ses.list_identities()["Identities"] == [] and box.list() == []
+
+
+def test_sigterm_with_an_open_smtp_session(strict):
+    u = urlsplit(strict.endpoints["smtp"])
+    s = smtplib.SMTP(u.hostname, u.port, timeout=30)
+    s.starttls(context=ssl.create_default_context(cafile=strict.ca_cert))
+    s.ehlo()
+    rc, _seconds = strict.stop()
+    assert rc == 0
+    with pytest.raises((smtplib.SMTPServerDisconnected, OSError)):
+        s.noop()
