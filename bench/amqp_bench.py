@@ -1,0 +1,220 @@
+"""AMQP 0-9-1 throughput with pika against Debian's rabbitmq-server, measured in the same run.
+
+Prints JSON: msgs/s for each scenario, ours and RabbitMQ's, and the ratio (ours / RabbitMQ):
+- transient_publish: non-durable queue, delivery_mode 1, no confirms (until all are queued);
+- transient_consume: the same messages consumed with manual acks (prefetch 500, multiple acks);
+- confirmed_publish: durable queue, delivery_mode 2, publisher confirms (pika's blocking channel
+  waits for each confirm: latency-bound, as applications using it are);
+- confirmed_publish_pipelined: the same with pika's SelectConnection, 500 confirms outstanding;
+- persistent_consume: the persistent messages consumed with manual acks.
+
+Run: python bench/amqp_bench.py [--count 50000] [--confirmed 5000] [--workers 1 --shards 1]
+Needs: rabbitmq-server (apt-get install rabbitmq-server); pika (pip install -e '.[test]').
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pika
+
+from _common import Broker, emit, free_port
+
+BODY = b"x" * 100
+
+
+class RabbitMQ:
+    """A private rabbitmq-server node on free ports, in a temp dir (nothing shared with a system one)."""
+
+    def __init__(self):
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-rabbit-"))
+        self.port = free_port()
+        self.epmd = free_port()
+        (self.dir / "enabled_plugins").write_text("[].\n")
+        env = {**os.environ, "HOME": str(self.dir), "RABBITMQ_NODE_PORT": str(self.port),
+               "RABBITMQ_NODENAME": f"bench{self.port}@localhost", "RABBITMQ_DIST_PORT": str(free_port()),
+               "ERL_EPMD_PORT": str(self.epmd), "RABBITMQ_MNESIA_BASE": str(self.dir / "mnesia"),
+               "RABBITMQ_LOG_BASE": str(self.dir / "log"), "RABBITMQ_ENABLED_PLUGINS_FILE":
+               str(self.dir / "enabled_plugins"), "RABBITMQ_CONFIG_FILE": str(self.dir / "rabbitmq"),
+               "RABBITMQ_PID_FILE": str(self.dir / "pid"),
+               "RABBITMQ_FEATURE_FLAGS_FILE": str(self.dir / "feature_flags"),
+               "ERL_CRASH_DUMP": str(self.dir / "erl_crash.dump")}
+        (self.dir / "rabbitmq.conf").write_text("loopback_users = none\n")
+        self.env = env
+        self.log = open(self.dir / "server.log", "wb")
+        # the Debian wrapper (/usr/sbin) switches to the rabbitmq user; run the server itself
+        exe = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+        if not os.path.exists(exe):
+            exe = shutil.which("rabbitmq-server")
+        self.proc = subprocess.Popen([exe], env=env, stdout=self.log, stderr=self.log, cwd=self.dir,
+                                     start_new_session=True)
+        deadline = time.time() + 90
+        while True:
+            try:
+                pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", self.port,
+                                                                  connection_attempts=1)).close()
+                break
+            except Exception:
+                if self.proc.poll() is not None or time.time() > deadline:
+                    raise RuntimeError("rabbitmq-server did not start: "
+                                       + (self.dir / "server.log").read_text()[-2000:])
+                time.sleep(0.5)
+
+    def close(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(30)
+        except Exception:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except Exception:
+                pass
+        subprocess.run(["epmd", "-kill"], env=self.env, capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _conn(port: int) -> pika.BlockingConnection:
+    return pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port, heartbeat=0))
+
+
+def _count(ch, queue) -> int:
+    return ch.queue_declare(queue, passive=True).method.message_count
+
+
+def transient_publish(port: int, n: int) -> float:
+    conn = _conn(port)
+    ch = conn.channel()
+    ch.queue_declare("bench-transient", durable=False)
+    ch.queue_purge("bench-transient")
+    props = pika.BasicProperties(delivery_mode=1)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        ch.basic_publish("", "bench-transient", BODY, props)
+    while _count(ch, "bench-transient") < n:
+        time.sleep(0.005)
+    dt = time.perf_counter() - t0
+    conn.close()
+    return n / dt
+
+
+def consume(port: int, queue: str, n: int) -> float:
+    conn = _conn(port)
+    ch = conn.channel()
+    ch.basic_qos(prefetch_count=500)
+    got = [0]
+    t0 = time.perf_counter()
+
+    def cb(c, method, props, body):
+        got[0] += 1
+        if got[0] % 100 == 0 or got[0] == n:
+            c.basic_ack(method.delivery_tag, multiple=True)
+        if got[0] >= n:
+            c.stop_consuming()
+    ch.basic_consume(queue, cb)
+    ch.start_consuming()
+    dt = time.perf_counter() - t0
+    conn.close()
+    return n / dt
+
+
+def confirmed_publish(port: int, n: int) -> float:
+    conn = _conn(port)
+    ch = conn.channel()
+    ch.queue_declare("bench-durable", durable=True)
+    ch.queue_purge("bench-durable")
+    ch.confirm_delivery()
+    props = pika.BasicProperties(delivery_mode=2)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        ch.basic_publish("", "bench-durable", BODY, props)
+    dt = time.perf_counter() - t0
+    conn.close()
+    return n / dt
+
+
+def confirmed_pipelined(port: int, n: int, window: int = 500) -> float:
+    """SelectConnection: publish with up to `window` confirms outstanding."""
+    state = {"sent": 0, "acked": 0, "t0": 0.0, "t1": 0.0}
+    params = pika.ConnectionParameters("127.0.0.1", port, heartbeat=0)
+    props = pika.BasicProperties(delivery_mode=2)
+
+    def on_open(conn):
+        conn.channel(on_open_callback=on_channel)
+
+    def on_channel(ch):
+        state["ch"] = ch
+        ch.queue_declare("bench-durable-2", durable=True, callback=lambda f: ch.queue_purge(
+            "bench-durable-2", callback=lambda f2: ch.confirm_delivery(on_confirm, callback=lambda f3: start())))
+
+    def start():
+        state["t0"] = time.perf_counter()
+        pump()
+
+    def pump():
+        ch = state["ch"]
+        while state["sent"] < n and state["sent"] - state["acked"] < window:
+            ch.basic_publish("", "bench-durable-2", BODY, props)
+            state["sent"] += 1
+
+    def on_confirm(frame):
+        m = frame.method
+        state["acked"] = m.delivery_tag if m.multiple else max(state["acked"], m.delivery_tag)
+        if state["acked"] >= n:
+            state["t1"] = time.perf_counter()
+            state["conn"].close()
+        else:
+            pump()
+
+    conn = pika.SelectConnection(params, on_open_callback=on_open,
+                                 on_close_callback=lambda c, reason: c.ioloop.stop())
+    state["conn"] = conn
+    conn.ioloop.start()
+    return n / (state["t1"] - state["t0"])
+
+
+def run(port: int, count: int, confirmed: int) -> dict:
+    out = {"transient_publish": transient_publish(port, count)}
+    out["transient_consume"] = consume(port, "bench-transient", count)
+    out["confirmed_publish"] = confirmed_publish(port, confirmed)
+    out["confirmed_publish_pipelined"] = confirmed_pipelined(port, confirmed * 4)
+    out["persistent_consume"] = consume(port, "bench-durable", confirmed)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--count", type=int, default=50000)
+    ap.add_argument("--confirmed", type=int, default=5000)
+    ap.add_argument("--workers", default="1")
+    ap.add_argument("--shards", default="1")
+    args = ap.parse_args()
+    broker = Broker("--workers", args.workers, "--shards", args.shards, "--durability", "process")
+    try:
+        ours = run(int(broker.endpoints["amqp"].rsplit(":", 1)[1]), args.count, args.confirmed)
+    finally:
+        broker.close()
+    if shutil.which("rabbitmq-server") is None:
+        emit({"broker": ours, "rabbitmq": None, "note": "rabbitmq-server not installed"})
+        return
+    rabbit = RabbitMQ()
+    try:
+        theirs = run(rabbit.port, args.count, args.confirmed)
+    finally:
+        rabbit.close()
+    emit({"broker": {k: round(v) for k, v in ours.items()},
+          "rabbitmq": {k: round(v) for k, v in theirs.items()},
+          "ratio": {k: round(ours[k] / theirs[k], 2) for k in ours},
+          "setup": {"workers": args.workers, "shards": args.shards, "durability": "process",
+                    "count": args.count, "confirmed": args.confirmed, "body_bytes": len(BODY),
+                    "client": f"pika {pika.__version__}"}})
+
+
+if __name__ == "__main__":
+    main()
