@@ -193,3 +193,54 @@ def test_metrics_reach_cloudwatch(ses, server, sender):
     assert wait_for(names, 20, what="AWS/SES metrics with the campaign dimension")
     account_level = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/SES")["Metrics"] if not m["Dimensions"]}
     assert {"Send", "Delivery", "Bounce"} <= account_level
+
+
+@needs_sns
+def test_send_event_shapes_for_templated_and_raw(ses, sns, sqs, sender):
+    topic, url = topic_to_queue(sns, sqs)
+    cs = f"cs-{uuid.uuid4().hex[:8]}"
+    tpl = f"t-{uuid.uuid4().hex[:8]}"
+    ses.create_template(Template={"TemplateName": tpl, "SubjectPart": "Email template {{n}}", "TextPart": "x"})
+    ses.create_configuration_set(ConfigurationSet={"Name": cs})
+    ses.create_configuration_set_event_destination(ConfigurationSetName=cs, EventDestination={
+        "Name": "d", "Enabled": True, "MatchingEventTypes": ["send", "delivery"], "SNSDestination": {"TopicARN": topic}})
+    got = ses.describe_configuration_set(ConfigurationSetName=cs, ConfigurationSetAttributeNames=["eventDestinations"])
+    assert got["EventDestinations"] == [{"Name": "d", "Enabled": True, "MatchingEventTypes": ["delivery", "send"],
+                                         "SNSDestination": {"TopicARN": topic}}]
+    drain(sqs, url, 1)
+    ses.send_templated_email(Source=sender, Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                             Template=tpl, TemplateData=json.dumps({"n": 1}), ConfigurationSetName=cs,
+                             Tags=[{"Name": "custom-tag", "Value": "tag-value"}])
+    send, delivery = [json.loads(g["Message"]) for g in drain(sqs, url, 2)]
+    assert (send["eventType"], delivery["eventType"]) == ("Send", "Delivery")
+    # the Send event of a templated mail has no sourceArn and the headers before rendering
+    assert "sourceArn" not in send["mail"] and delivery["mail"]["sourceArn"].endswith(f"identity/{sender}")
+    assert [h["name"] for h in send["mail"]["headers"]] == ["From", "To", "MIME-Version"]
+    names = [h["name"] for h in delivery["mail"]["headers"]]
+    assert names[0] == "Date" and "Subject" in names and "Content-Type" in names
+    assert delivery["mail"]["commonHeaders"]["subject"] == "Email template 1"
+    assert list(send["mail"]["tags"]) == ["ses:operation", "ses:configuration-set", "ses:source-ip",
+                                          "ses:from-domain", "custom-tag", "ses:caller-identity"]
+    assert send["mail"]["tags"]["ses:operation"] == ["SendTemplatedEmail"]
+    assert list(delivery["mail"]["tags"])[-1] == "ses:outgoing-ip"
+    # a raw message without headers: no headers, commonHeaders holds only the messageId
+    mid = ses.send_raw_email(Source=sender, Destinations=["success@simulator.amazonses.com"],
+                             RawMessage={"Data": b"Data"}, ConfigurationSetName=cs)["MessageId"]
+    send, delivery = [json.loads(g["Message"]) for g in drain(sqs, url, 2)]
+    assert send["mail"]["headers"] == [] and send["mail"]["commonHeaders"] == {"messageId": mid}
+    assert "ses:from-domain" not in send["mail"]["tags"]
+
+
+@needs_sns
+def test_sending_after_the_topic_is_deleted(ses, sns, sqs, sender, mailbox):
+    topic, url = topic_to_queue(sns, sqs)
+    cs = f"cs-{uuid.uuid4().hex[:8]}"
+    ses.create_configuration_set(ConfigurationSet={"Name": cs})
+    ses.create_configuration_set_event_destination(ConfigurationSetName=cs, EventDestination={
+        "Name": "d", "Enabled": True, "MatchingEventTypes": ["send"], "SNSDestination": {"TopicARN": topic}})
+    (validation,) = drain(sqs, url, 1)
+    sns.delete_topic(TopicArn=topic)
+    mid = ses.send_email(Source=sender, Destination={"ToAddresses": ["success@simulator.amazonses.com"]},
+                         Message={"Subject": {"Data": "s"}, "Body": {"Text": {"Data": "t"}}},
+                         ConfigurationSetName=cs)["MessageId"]
+    assert mailbox.list(id=mid)[0]["status"] == {"success@simulator.amazonses.com": "Delivery"}
