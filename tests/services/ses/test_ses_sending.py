@@ -11,6 +11,8 @@ from email.mime.text import MIMEText
 
 import pytest
 from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.services.ses._helpers import error_of
 
@@ -185,3 +187,17 @@ def test_send_bounce(ses, sender, domain, mailbox):
         "MessageId"]
     (b,) = mailbox.list(id=bid)
     assert b["to"] == [sender] and "no such user" in mailbox.get(bid)["text"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=600), st.sampled_from([None, "not an address", "a@b", "x@example.com"]))
+def test_any_raw_input_is_accepted_or_refused_cleanly(ses, raw, source):
+    """Arbitrary raw bytes never make the server fail: a MessageId, or a 4xx with SES's error."""
+    kw = {"RawMessage": {"Data": raw}}
+    if source:
+        kw["Source"] = source
+    try:
+        assert ses.send_raw_email(**kw)["MessageId"]
+    except ClientError as e:
+        assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 400, e.response
+        assert e.response["Error"]["Code"] in ("InvalidParameterValue", "MessageRejected"), e.response
