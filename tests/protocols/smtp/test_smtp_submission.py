@@ -4,13 +4,17 @@ SMTP showing in the API's statistics and the mailbox."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import smtplib
 import subprocess
+import time
 import uuid
 
 import pytest
+
+from tests.services.ses._helpers import registered
 
 MID = re.compile(rb"^Ok (0100[0-9a-f]{12}-[0-9a-f-]{36}-000000)$")
 
@@ -120,3 +124,30 @@ def test_swaks(endpoint, server, sender, domain, mailbox):
     assert found, p.stdout
     (m,) = mailbox.list(id=found.group(1))
     assert m["subject"] == "via swaks" and m["destination"] == [to] and m["tls"] is True
+
+
+@pytest.mark.skipif(not registered("sns"), reason="SNS is not part of this build yet")
+def test_smtp_mail_publishes_events(server, submission, ses, sender, domain):
+    sns, sqs = server.client("sns"), server.client("sqs")
+    name = f"smtp-ev-{uuid.uuid4().hex[:8]}"
+    topic = sns.create_topic(Name=name)["TopicArn"]
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn, Attributes={"RawMessageDelivery": "true"})
+    ses.create_configuration_set(ConfigurationSet={"Name": name})
+    ses.create_configuration_set_event_destination(ConfigurationSetName=name, EventDestination={
+        "Name": "d", "Enabled": True, "MatchingEventTypes": ["send", "bounce"], "SNSDestination": {"TopicARN": topic}})
+    s = submission()
+    code, reply = data(s, sender, ["bounce@simulator.amazonses.com"],
+                       mail(sender, "bounce@simulator.amazonses.com", "smtp events",
+                            f"X-SES-CONFIGURATION-SET: {name}\r\n"))
+    assert code == 250
+    mid = MID.match(reply).group(1).decode()
+    events, deadline = [], time.monotonic() + 20
+    while len(events) < 3 and time.monotonic() < deadline:       # validation message, Send, Bounce
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+            events.append(m["Body"])
+    docs = [json.loads(b) for b in events if b.startswith("{")]
+    assert [d["eventType"] for d in docs] == ["Send", "Bounce"]
+    assert all(d["mail"]["messageId"] == mid for d in docs)
+    assert docs[0]["mail"]["tags"]["ses:operation"] == ["SendSmtpEmail"]
