@@ -82,6 +82,8 @@ class PublishMixin:
             self.check("exchange", name, 1)
         try:
             props = amqpmsg.read_props(raw)
+            if props._hspan is not None:
+                props.headers            # decoded now: a malformed table is the client's error
         except ValueError as exc:
             raise AmqpError(FRAME_ERROR, str(exc)) from None
         if props.user_id is not None and conn.user is not None and props.user_id != conn.user.name:

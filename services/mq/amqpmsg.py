@@ -75,7 +75,10 @@ class Props:
     def headers(self) -> dict | None:
         if self._headers is None and self._hspan is not None:
             a, b = self._hspan
-            self._headers = decode.field_table(self._raw[a:b])[1]
+            try:
+                self._headers = decode.field_table(self._raw[a:b])[1]
+            except Exception as exc:      # pamqp raises several types for bad tables
+                raise ValueError(f"malformed headers table: {exc}") from None
         return self._headers
 
 
