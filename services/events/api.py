@@ -287,7 +287,7 @@ class EventsApi:
         out = await self._ns_op(ctx, "CreatePartnerEventSource", p)
         key = ns_key(p["Account"], ctx.region)
         await ctx.cluster.call(key, "events.Ns", {"k": key, "op": "AddEventSource",
-                                                  "q": {"name": p["Name"], "by": p["Name"].split("/", 1)[0]},
+                                                  "q": {"name": p["Name"], "by": "/".join(p["Name"].split("/")[:2])},
                                                   "a": p["Account"], "r": ctx.region})
         return out
 

@@ -256,3 +256,38 @@ def test_test_event_pattern(events):
         events.test_event_pattern(Event=json.dumps(ev), EventPattern="[1]")
     assert error(e) == ("InvalidEventPatternException", "Event pattern is not valid. Reason: Filter is not an object"
                                                         '\n at [Source: (String)"[1]"; line: 1, column: 2]')
+
+
+def test_global_endpoints_and_partner_event_sources(server, events):
+    name = uid("ep")
+    buses = [{"EventBusArn": f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/default"},
+             {"EventBusArn": f"arn:aws:events:us-west-2:{ACCOUNT}:event-bus/default"}]
+    routing = {"FailoverConfig": {"Primary": {"HealthCheck": "arn:aws:route53:::healthcheck/abc"},
+                                  "Secondary": {"Route": "us-west-2"}}}
+    out = events.create_endpoint(Name=name, RoutingConfig=routing, EventBuses=buses)
+    assert out["Name"] == name and out["Arn"] == f"arn:aws:events:us-east-1:{ACCOUNT}:endpoint/{name}"
+    d = events.describe_endpoint(Name=name)
+    assert d["RoutingConfig"] == routing and d["EventBuses"] == buses and d["EndpointId"] and d["EndpointUrl"]
+    assert [e["Name"] for e in events.list_endpoints(NamePrefix=name)["Endpoints"]] == [name]
+    events.update_endpoint(Name=name, Description="failover")
+    assert events.describe_endpoint(Name=name)["Description"] == "failover"
+    events.delete_endpoint(Name=name)
+    with pytest.raises(ClientError) as e:
+        events.describe_endpoint(Name=name)
+    assert error(e)[0] == "ResourceNotFoundException"
+
+    # a partner (account 111111111111) makes an event source for this account
+    partner = server.client("events", aws_access_key_id="111111111111")
+    source = f"aws.partner/example.com/{uid('app')}"
+    arn = partner.create_partner_event_source(Name=source, Account=ACCOUNT)["EventSourceArn"]
+    assert arn == f"arn:aws:events:us-east-1::event-source/{source}"
+    assert partner.describe_partner_event_source(Name=source)["Name"] == source
+    accounts = partner.list_partner_event_source_accounts(EventSourceName=source)["PartnerEventSourceAccounts"]
+    assert [a["Account"] for a in accounts] == [ACCOUNT]
+    mine = events.describe_event_source(Name=source)
+    assert mine["Name"] == source and mine["State"] == "PENDING" and mine["CreatedBy"] == "aws.partner/example.com"
+    events.activate_event_source(Name=source)
+    assert events.describe_event_source(Name=source)["State"] == "ACTIVE"
+    listed = events.list_event_sources(NamePrefix="aws.partner/example.com")["EventSources"]
+    assert source in [s["Name"] for s in listed]
+    partner.delete_partner_event_source(Name=source, Account=ACCOUNT)

@@ -51,7 +51,8 @@ def test_archive_lifecycle_and_errors(events, bus):
     assert error(e) == ("ResourceNotFoundException", f"Archive {name} does not exist.")
     missing = uid("nobus")
     with pytest.raises(ClientError) as e:
-        events.create_archive(ArchiveName=uid("arc"), EventSourceArn=f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/{missing}")
+        events.create_archive(ArchiveName=uid("arc"),
+                              EventSourceArn=f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/{missing}")
     assert error(e) == ("ResourceNotFoundException", f"Event bus {missing} does not exist.")
     with pytest.raises(ClientError) as e:
         events.list_archives(EventSourceArn=f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/{missing}")

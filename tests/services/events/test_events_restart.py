@@ -29,7 +29,8 @@ def test_put_events_survive_kill_9(tmp_path):
         events.put_rule(Name="to-http", EventBusName="durable", EventPattern=json.dumps({"source": ["app"]}))
         events.put_targets(Rule="to-http", EventBusName="durable", Targets=[
             {"Id": "h", "Arn": dest["ApiDestinationArn"], "RetryPolicy": {"MaximumRetryAttempts": 185}}])
-        events.create_archive(ArchiveName="all", EventSourceArn="arn:aws:events:us-east-1:000000000000:event-bus/durable")
+        events.create_archive(ArchiveName="all",
+                              EventSourceArn="arn:aws:events:us-east-1:000000000000:event-bus/durable")
         out = events.put_events(Entries=[{"Source": "app", "DetailType": "t", "Detail": json.dumps({"i": i}),
                                           "EventBusName": "durable"} for i in range(3)])
         assert out["FailedEntryCount"] == 0
