@@ -55,22 +55,24 @@ def entry_size(e: dict) -> int:
     return n
 
 
-def entry_error(e: dict) -> tuple[str, str] | None:
+def parse_entry(e: dict, aws_sources: bool = False) -> tuple[tuple[str, str] | None, dict | None]:
+    """((code, message), None) for an entry AWS rejects, else (None, its detail)."""
     if not e.get("Source"):
-        return "InvalidArgument", "Parameter Source is not valid. Reason: Source is a required argument."
+        return ("InvalidArgument", "Parameter Source is not valid. Reason: Source is a required argument."), None
     if not e.get("DetailType"):
-        return "InvalidArgument", "Parameter DetailType is not valid. Reason: DetailType is a required argument."
+        return ("InvalidArgument",
+                "Parameter DetailType is not valid. Reason: DetailType is a required argument."), None
     if e.get("Detail") is None:
-        return "InvalidArgument", "Parameter Detail is not valid. Reason: Detail is a required argument."
-    if e["Source"].startswith("aws."):
-        return "NotAuthorizedForSourceException", "Not authorized for the source."
+        return ("InvalidArgument", "Parameter Detail is not valid. Reason: Detail is a required argument."), None
+    if not aws_sources and e["Source"].startswith("aws."):
+        return ("NotAuthorizedForSourceException", "Not authorized for the source."), None
     try:
         detail = json.loads(e["Detail"])
     except ValueError:
-        return "MalformedDetail", "Detail is malformed."
+        detail = None
     if not isinstance(detail, dict):
-        return "MalformedDetail", "Detail is malformed."
-    return None
+        return ("MalformedDetail", "Detail is malformed."), None
+    return None, detail
 
 
 class EventsApi:
@@ -227,7 +229,7 @@ class EventsApi:
         results: list[dict | None] = [None] * len(entries)
         groups: dict[str, tuple[list, list, list]] = {}
         for i, e in enumerate(entries):
-            bad = entry_error(e)
+            bad, detail = parse_entry(e)
             if bad:
                 results[i] = {"ErrorCode": bad[0], "ErrorMessage": bad[1]}
                 continue
@@ -236,8 +238,7 @@ class EventsApi:
             t = e.get("Time")
             ev = {"version": "0", "id": eid, "detail-type": e["DetailType"], "source": e["Source"],
                   "account": ctx.account_id, "time": iso(utc_ms(t) if t is not None else now),
-                  "region": ctx.region, "resources": list(e.get("Resources") or []),
-                  "detail": json.loads(e["Detail"])}
+                  "region": ctx.region, "resources": list(e.get("Resources") or []), "detail": detail}
             g = groups.setdefault(bus_key(account, region, name), ([], [], []))
             g[0].append(ev)
             g[1].append(e.get("TraceHeader") or ctx.trace_header)
@@ -252,7 +253,11 @@ class EventsApi:
                 for i in idx:
                     results[i] = {"ErrorCode": "InternalException",
                                   "ErrorMessage": getattr(exc, "message", "Internal service error.")}
-        await asyncio.gather(*(publish(k, *g) for k, g in groups.items()))
+        if len(groups) == 1:
+            (key, g), = groups.items()
+            await publish(key, *g)
+        elif groups:
+            await asyncio.gather(*(publish(k, *g) for k, g in groups.items()))
         failed = sum(1 for r in results if "ErrorCode" in r)
         return {"FailedEntryCount": failed, "Entries": results}
 
@@ -260,14 +265,13 @@ class EventsApi:
         results = []
         by_source: dict[str, list] = {}
         for i, e in enumerate(p["Entries"]):
-            bad = entry_error({**e, "Source": e.get("Source") and "partner." + e["Source"]}) if e.get("Source") \
-                else entry_error(e)
+            bad, detail = parse_entry(e, aws_sources=True)
             if bad:
                 results.append({"ErrorCode": bad[0], "ErrorMessage": bad[1]})
                 continue
             eid = uuid4()
             results.append({"EventId": eid})
-            by_source.setdefault(e["Source"], []).append((eid, e))
+            by_source.setdefault(e["Source"], []).append((eid, e, detail))
         for source, items in by_source.items():
             accounts = await ctx.cluster.call(ns_key(ctx.account_id, ctx.region), "events.Ns",
                                               {"k": ns_key(ctx.account_id, ctx.region),
@@ -278,8 +282,8 @@ class EventsApi:
                 key = bus_key(acct["Account"], ctx.region, source)
                 evs = [{"version": "0", "id": eid, "detail-type": e["DetailType"], "source": source,
                         "account": acct["Account"], "time": iso(utc_ms(e["Time"]) if e.get("Time") else _now_ms()),
-                        "region": ctx.region, "resources": list(e.get("Resources") or []),
-                        "detail": json.loads(e["Detail"])} for eid, e in items]
+                        "region": ctx.region, "resources": list(e.get("Resources") or []), "detail": detail}
+                       for eid, e, detail in items]
                 await ctx.cluster.call(key, "events.Put", {"k": key, "ev": evs})
         return {"FailedEntryCount": sum(1 for r in results if "ErrorCode" in r), "Entries": results}
 
