@@ -374,6 +374,26 @@ class SqlitePartitionStore(PartitionStore):
             return None
         return self._keys.data_key(qid).open(row[0], b"p%d" % rid)
 
+    def load_payloads(self, qid, seqs) -> dict:
+        """{seq: payload} of several messages of one queue, read in few statements."""
+        out = {}
+        key = self._keys.data_key(qid)
+        rest = []
+        for seq in seqs:
+            rid = (qid << SEQ_BITS) | seq
+            staged = self._ins.get(rid)
+            if staged is not None:
+                out[seq] = staged[1].payload
+            else:
+                rest.append(rid)
+        mask = (1 << SEQ_BITS) - 1
+        for i in range(0, len(rest), 500):
+            chunk = rest[i:i + 500]
+            q = "SELECT rid, payload FROM messages WHERE rid IN (%s)" % ",".join("?" * len(chunk))
+            for rid, blob in self.db.execute(q, chunk):
+                out[rid & mask] = key.open(blob, b"p%d" % rid)
+        return out
+
     def load_dedup(self, qid):
         """[(expires_at, DedupRecord.to_record() tuple)] of one queue."""
         key = self._keys.data_key(qid)

@@ -230,13 +230,24 @@ class ConsumersMixin:
             self._dead_letter(hq, deliveries.dead, "delivery_limit")
         if deliveries.expired:
             self._dead_letter(hq, deliveries.expired, "expired")
+        if not deliveries:
+            return
+        # one push frame per gateway connection and tick: [key, [[tag, seq, payload, redelivered, msg_id]...]]
+        missing = [m.seq for _t, m in deliveries if m.payload is None]
+        loaded = self._payloads(hq, missing) if missing else None
+        batches: dict = {}
         for tag, m in deliveries:
             conn = self.consumers.get((hq.key, tag))
-            payload = m.payload if m.payload is not None else self._payload(hq, m)
             if conn is None or conn.closed:
                 q.nack(m.seq, True)
                 continue
-            conn.push("core.deliver", [hq.key, tag, m.seq, payload, m.receive_count > 1, m.msg_id])
+            payload = m.payload if m.payload is not None else loaded.get(m.seq)
+            batch = batches.get(conn)
+            if batch is None:
+                batch = batches[conn] = []
+            batch.append([tag, m.seq, payload, m.receive_count > 1, m.msg_id])
+        for conn, batch in batches.items():
+            conn.push("core.deliver", [hq.key, batch])
 
     def _conn_lost(self, conn) -> None:
         """A gateway went away: its consumers go, their deliveries are requeued,

@@ -234,10 +234,12 @@ class EdgeRouter:
         await self.cluster.call(c.key, "core.Block", {"k": c.key, "tag": c.core_tag, "blocked": blocked})
 
     def _deliver(self, conn, topic, payload) -> None:
-        key, tag, seq, body, redelivered, msg_id = payload
-        c = self.consumers.get((key, tag))
-        if c is not None:
-            c.on_delivery(key, seq, body, redelivered, msg_id)
+        key, batch = payload
+        consumers = self.consumers
+        for tag, seq, body, redelivered, msg_id in batch:
+            c = consumers.get((key, tag))
+            if c is not None:
+                c.on_delivery(key, seq, body, redelivered, msg_id)
 
     def _cancelled(self, conn, topic, payload) -> None:
         c = self.consumers.get((payload[0], payload[1]))

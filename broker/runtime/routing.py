@@ -369,6 +369,13 @@ class CoreShard(ConsumersMixin, ExchangesMixin):
     def _payload(self, hq: _HostedQueue, m: Message) -> bytes:
         return m.payload if m.payload is not None else self.store.load_payload(hq.qid, m.seq)
 
+    def _payloads(self, hq: _HostedQueue, seqs: list) -> dict:
+        """Payloads of several stored messages in one read where the store can."""
+        many = getattr(self.store, "load_payloads", None)
+        if many is not None:
+            return many(hq.qid, seqs)
+        return {s: self.store.load_payload(hq.qid, s) for s in seqs}
+
     def op_Delete(self, a):
         hq = self._q(a["k"])
         ok = hq.queue.delete(a["seq"], a.get("lease"))
