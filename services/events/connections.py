@@ -14,7 +14,7 @@ import logging
 import secrets
 import uuid
 
-from .names import arn, err, exists, not_found, paged, validation
+from .names import arn, err, exists, lookup, not_found, paged, validation
 from .namespace import K_CONN, K_DEST, K_ENDPOINT, K_ESOURCE, K_PSOURCE, _clean, _sec
 
 log = logging.getLogger("broker.events")
@@ -63,10 +63,7 @@ def _merge_auth(old: dict, new: dict) -> dict:
 class ConnectionOps:
     # -- connections ----------------------------------------------------------------------
     def _conn(self, ns, name) -> dict:
-        c = ns.conns.get(name)
-        if c is None:
-            raise not_found(f"Failed to describe the connection(s). Connection '{name}' does not exist.")
-        return c
+        return lookup(ns.conns, name, f"Failed to describe the connection(s). Connection '{name}' does not exist.")
 
     def _conn_arn(self, ns, c) -> str:
         return arn(ns.account, ns.region, "connection", f"{c['n']}/{c['id']}")
@@ -182,10 +179,8 @@ class ConnectionOps:
 
     # -- API destinations ----------------------------------------------------------------------
     def _dest(self, ns, name) -> dict:
-        d = ns.dests.get(name)
-        if d is None:
-            raise not_found(f"Failed to describe the api-destination(s). An api-destination '{name}' does not exist.")
-        return d
+        return lookup(ns.dests, name,
+                      f"Failed to describe the api-destination(s). An api-destination '{name}' does not exist.")
 
     def _dest_arn(self, ns, d) -> str:
         return arn(ns.account, ns.region, "api-destination", f"{d['n']}/{d['id']}")
@@ -271,10 +266,7 @@ class ConnectionOps:
 
     # -- global endpoints ----------------------------------------------------------------------------
     def _endpoint(self, ns, name) -> dict:
-        e = ns.endpoints.get(name)
-        if e is None:
-            raise not_found(f"Endpoint {name} does not exist.")
-        return e
+        return lookup(ns.endpoints, name, f"Endpoint {name} does not exist.")
 
     def _endpoint_view(self, ns, e, full: bool) -> dict:
         out = {"Name": e["n"], "Arn": arn(ns.account, ns.region, "endpoint", e["n"]), "RoutingConfig": e["rc"],
@@ -372,10 +364,7 @@ class ConnectionOps:
         return {}
 
     def _esource(self, ns, name) -> dict:
-        s = ns.esources.get(name)
-        if s is None:
-            raise not_found(f"Event source {name} does not exist.")
-        return s
+        return lookup(ns.esources, name, f"Event source {name} does not exist.")
 
     def _esource_view(self, ns, s) -> dict:
         return {"Arn": f"arn:aws:events:{ns.region}::event-source/{s['n']}", "CreatedBy": s["by"],

@@ -130,3 +130,11 @@ def paged(items: list, p: dict, member: str, view=None, limit: str = "Limit") ->
     if nxt:
         out["NextToken"] = nxt
     return out
+
+
+def lookup(table: dict, name: str, message: str) -> dict:
+    """`table[name]`, or ResourceNotFoundException with `message`."""
+    item = table.get(name)
+    if item is None:
+        raise not_found(message)
+    return item

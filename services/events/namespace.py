@@ -18,7 +18,7 @@ from broker.runtime.ipc import RemoteError
 from services.errors import ServiceError
 
 from .names import (
-    arn, bus_key, err, exists, invalid_pattern, limit_exceeded, not_found, paged, parse_arn, validation,
+    arn, bus_key, err, exists, invalid_pattern, limit_exceeded, lookup, not_found, paged, parse_arn, validation,
 )
 
 log = logging.getLogger("broker.events")
@@ -126,10 +126,7 @@ class NamespaceOps:
         return bus_key(p[2] or ns.account, p[1] or ns.region, p[3][len("event-bus/"):])
 
     def _archive(self, ns, name) -> dict:
-        a = ns.archives.get(name)
-        if a is None:
-            raise not_found(f"Archive {name} does not exist.")
-        return a
+        return lookup(ns.archives, name, f"Archive {name} does not exist.")
 
     def ns_DescribeArchive(self, ns, p, info):
         a = self._archive(ns, p["ArchiveName"])
@@ -314,10 +311,7 @@ class NamespaceOps:
             ns.tasks.pop(name, None)
 
     def _replay_rec(self, ns, name) -> dict:
-        r = ns.replays.get(name)
-        if r is None:
-            raise not_found(f"Replay {name} does not exist.")
-        return r
+        return lookup(ns.replays, name, f"Replay {name} does not exist.")
 
     def ns_DescribeReplay(self, ns, p, info):
         r = self._replay_rec(ns, p["ReplayName"])
