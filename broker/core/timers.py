@@ -143,7 +143,8 @@ class DurableTimers:
                 self.part.store.put(self.KIND, timer_id, {**rec, "due": self.live[timer_id]})
                 return
         handler(timer_id, rec["data"])
-        self.part.store.delete(self.KIND, timer_id)
+        if timer_id not in self.live:      # the handler may have re-scheduled this very id
+            self.part.store.delete(self.KIND, timer_id)
         self.part.flush_soon()
 
 
