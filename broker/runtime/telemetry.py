@@ -177,15 +177,23 @@ class Telemetry:
             samples[int(_random() * MAX_SAMPLES)] = value
 
     def audit(self, event: dict) -> None:
-        if self.enabled and len(self._audit) < MAX_QUEUE:
+        if not self.enabled:
+            return
+        if len(self._audit) < MAX_QUEUE:
             self._audit.append(event)
             self._arm()
+        else:
+            self.count("broker_telemetry_dropped_total", {"kind": "audit"})
 
     def segment(self, document: dict, *, account: str = "000000000000", region: str = "us-east-1") -> None:
         """Queue an X-Ray segment document recorded by this process."""
-        if self.enabled and len(self._segments) < MAX_QUEUE:
+        if not self.enabled:
+            return
+        if len(self._segments) < MAX_QUEUE:
             self._segments.append([account, region, document])
             self._arm()
+        else:
+            self.count("broker_telemetry_dropped_total", {"kind": "segment"})
 
     def count(self, name: str, labels: dict | None = None, value: float = 1.0) -> None:
         if not self.enabled:
@@ -288,6 +296,7 @@ class Telemetry:
             try:
                 await sink(batch)
             except Exception as exc:
+                self.count("broker_telemetry_ship_failures_total")
                 log.info("event=telemetry_ship_failed items=%d error=%s", len(batch), exc)
         asyncio.get_running_loop().create_task(run())
 

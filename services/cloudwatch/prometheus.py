@@ -44,6 +44,8 @@ HELP = {
     "broker_commits_total": "Partition store commits a shard has made.",
     "broker_ipc_reconnects_total": "Connections this process opened to shards (1 per shard when healthy).",
     "broker_http_connections": "Open client connections on a gateway.",
+    "broker_telemetry_dropped_total": "Audit events or trace segments dropped because a second's queue was full.",
+    "broker_telemetry_ship_failures_total": "Telemetry batches that could not be shipped to their owner.",
     "process_resident_memory_bytes": "Resident memory size in bytes.",
     "process_cpu_seconds_total": "Total user and system CPU time spent in seconds.",
     "process_start_time_seconds": "Start time of the process since unix epoch in seconds.",

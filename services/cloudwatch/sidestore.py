@@ -4,7 +4,7 @@ log events, CloudTrail events, trace segments.
 The partition store mirrors every entity record in memory, which suits
 entities (queues, alarms, log groups) but not data that grows with traffic
 and lives for days to months under a retention rule. That data goes here:
-one SQLite file per partition and name, next to the partition's store,
+one SQLite file per partition and name (``<data_dir>/side/p-NNNN.<name>.db``),
 read on demand and never held in memory.
 
 - Writes of one loop tick form one transaction (group commit). An op that
@@ -46,7 +46,9 @@ class SideStore:
             self.path = None
             self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         else:
-            self.path = Path(path).with_name(f"{Path(path).stem}.{name}.db")
+            folder = Path(path).parent.parent / "side"        # <data_dir>/side, beside partitions/
+            folder.mkdir(mode=0o700, exist_ok=True)
+            self.path = folder / f"{Path(path).stem}.{name}.db"
             self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=%s" % ("FULL" if durability == "fsync" else "OFF"))
