@@ -23,6 +23,8 @@ from __future__ import annotations
 
 from broker.core.errors import OpError
 
+DISPATCH_BATCH = 500        # deliveries per queue per tick
+
 
 def _in_use(name: str) -> OpError:
     return OpError(f"queue '{name}' in exclusive use", code="ExclusiveConsumer", status=403)
@@ -52,7 +54,8 @@ class ConsumersMixin:
         conn = self.shard.current_conn
         self._register(hq, tag, conn)
         standby = bool(hq.config.get("single_active")) and live > 0
-        hq.queue.add_consumer(tag, a.get("credit"), autoack=bool(a.get("autoack")), standby=standby)
+        hq.queue.add_consumer(tag, a.get("credit"), autoack=bool(a.get("autoack")), standby=standby,
+                              window=a.get("window", True))
         if a.get("exclusive"):
             hq.exclusive_consumer = tag
         if getattr(conn, "paused", False):
@@ -225,7 +228,12 @@ class ConsumersMixin:
         if not self.consumers:
             return
         q = hq.queue
-        deliveries = q.dispatch(self.part.now_ms())
+        deliveries = q.dispatch(self.part.now_ms(), DISPATCH_BATCH)
+        if len(deliveries) == DISPATCH_BATCH and not hq.redispatch:
+            # more next tick: a gateway whose client is slow gets to block the
+            # consumer (edge.block) before the shard pushes it everything
+            hq.redispatch = True
+            self.shard.loop.call_soon(self._redispatch, hq)
         if deliveries.dead:
             self._dead_letter(hq, deliveries.dead, "delivery_limit")
         if deliveries.expired:
@@ -248,6 +256,12 @@ class ConsumersMixin:
             batch.append([tag, m.seq, payload, m.receive_count > 1, m.msg_id])
         for conn, batch in batches.items():
             conn.push("core.deliver", [hq.key, batch])
+
+    def _redispatch(self, hq) -> None:
+        hq.redispatch = False
+        if not hq.dead and not self.closed and self.queues.get(hq.key) is hq:
+            self._changed(hq)
+            self.part.flush_soon()
 
     def _conn_lost(self, conn) -> None:
         """A gateway went away: its consumers go, their deliveries are requeued,

@@ -68,7 +68,7 @@ def _config(c: dict) -> QueueConfig:
 
 class _HostedQueue:
     __slots__ = ("key", "ns", "name", "qid", "config", "queue", "armed_for", "dead", "getters", "cancelled",
-                 "exclusive_consumer", "owner_conn", "doomed", "last_used", "expiry_armed")
+                 "exclusive_consumer", "owner_conn", "doomed", "last_used", "expiry_armed", "redispatch")
 
     def __init__(self, key, ns, name, qid, config):
         self.key, self.ns, self.name, self.qid, self.config = key, ns, name, qid, config
@@ -82,6 +82,7 @@ class _HostedQueue:
         self.doomed = False          # auto-delete: its last consumer went
         self.last_used = 0
         self.expiry_armed = None
+        self.redispatch = False
 
 
 class CoreShard(ConsumersMixin, ExchangesMixin):

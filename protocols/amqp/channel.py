@@ -44,8 +44,14 @@ def gen_name(prefix: str) -> str:
     return prefix + base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
 
 
+# A consumer without a prefetch limit (no-ack, or prefetch 0) gets link credit:
+# this many deliveries in flight, handed back as they are written to a client
+# socket that keeps up, so a slow client is never pushed a whole backlog.
+FLOW_CREDIT = 256
+
+
 class Consumer:
-    __slots__ = ("tag", "tag_b", "queue", "key", "no_ack", "edge", "ready", "early", "credit")
+    __slots__ = ("tag", "tag_b", "queue", "key", "no_ack", "edge", "ready", "early", "credit", "flow", "owed")
 
     def __init__(self, tag, queue, key, no_ack, credit):
         self.tag, self.queue, self.key, self.no_ack, self.credit = tag, queue, key, no_ack, credit
@@ -53,6 +59,8 @@ class Consumer:
         self.edge = None
         self.ready = False          # consume-ok written: deliveries may go out
         self.early: list = []       # deliveries that arrived before consume-ok
+        self.flow = credit is None  # link credit (see FLOW_CREDIT)
+        self.owed = 0               # credit to hand back
 
 
 class Channel(DeclareMixin, PublishMixin):
@@ -191,7 +199,7 @@ class Channel(DeclareMixin, PublishMixin):
         if m.global_:
             self.global_prefetch = m.prefetch_count
             for c in self.consumers.values():
-                if c.edge is not None and not c.no_ack:
+                if c.edge is not None and not c.no_ack and not c.flow:
                     c.credit = self._credit(c.credit if c.credit else None)
                     self.conn.spawn(self.conn.edge.cluster.call(c.key, "core.Credit",
                                                                 {"k": c.key, "tag": c.edge.core_tag,
@@ -230,9 +238,9 @@ class Channel(DeclareMixin, PublishMixin):
         self.consumers[tag] = c
         try:
             c.edge = await conn.edge.consume(
-                conn.ns, queue, tag, credit, lambda *d, c=c: self.delivered(c, *d), conn_id=conn.conn_id,
-                on_cancel=lambda c=c: self.server_cancelled(c), autoack=bool(m.no_ack),
-                exclusive=bool(m.exclusive), owner=conn.owner, channel=self.id)
+                conn.ns, queue, tag, FLOW_CREDIT if c.flow else credit, lambda *d, c=c: self.delivered(c, *d),
+                conn_id=conn.conn_id, on_cancel=lambda c=c: self.server_cancelled(c), autoack=bool(m.no_ack),
+                exclusive=bool(m.exclusive), owner=conn.owner, window=not c.flow)
         except BaseException as exc:
             self.consumers.pop(tag, None)
             code = getattr(exc, "code", None)
@@ -285,6 +293,9 @@ class Channel(DeclareMixin, PublishMixin):
             self.unacked[tag] = (key, seq, c.tag, time.monotonic())
         conn = self.conn
         _wire.deliver(conn.out, self.id, c.tag_b, tag, redelivered, payload, conn.frame_max)
+        if c.flow:
+            c.owed += 1
+            conn.owed.add(c)
         conn.flush_soon()
 
     def _release_held(self) -> None:

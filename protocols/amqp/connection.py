@@ -73,6 +73,7 @@ class AmqpConnection(asyncio.Protocol):
         self.pause_reasons: set = set()
         self.write_paused = False
         self.exclusive_queues: set = set()
+        self.owed: set = set()           # link-credit consumers with credit to hand back
         self.default_queue_type = "classic"
         self.consumer_timeout = server.consumer_timeout
         self._ct_handle = None
@@ -81,6 +82,7 @@ class AmqpConnection(asyncio.Protocol):
         self._close_handle = None
         self.blocked_sent = False
         self.published = False
+        self.holding = False             # an async handshake step runs: later frames wait in the framer
         self.closed = False
         self.tasks: set = set()
 
@@ -104,7 +106,7 @@ class AmqpConnection(asyncio.Protocol):
         framer.receive_data(data)
         try:
             while not self.closed:
-                if self.pause_reasons and self.state == OPEN:
+                if self.holding or (self.pause_reasons and self.state == OPEN):
                     break
                 ev = framer.next_frame()
                 if ev is NEED_DATA:
@@ -141,6 +143,16 @@ class AmqpConnection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.write_paused = False
         self._block_consumers(False)
+        self._grant()
+
+    def _grant(self) -> None:
+        """Hand link credit back for deliveries written while the client keeps up."""
+        owed, self.owed = self.owed, set()
+        for c in owed:
+            if c.owed and c.edge is not None and not self.closed:
+                fut = self.edge.call_soon(c.key, "core.Credit", {"k": c.key, "tag": c.edge.core_tag, "n": c.owed})
+                fut.add_done_callback(_ignore)
+            c.owed = 0
 
     def _block_consumers(self, blocked: bool) -> None:
         for ch in self.channels.values():
@@ -165,6 +177,8 @@ class AmqpConnection(asyncio.Protocol):
             self.out = []
             self.transport.write(data)
             self.last_send = time.monotonic()
+            if self.owed and not self.write_paused:
+                self._grant()
         else:
             self.out = []
 
@@ -212,7 +226,7 @@ class AmqpConnection(asyncio.Protocol):
         elif name == "Connection.TuneOk":
             self._tune_ok(m)
         elif name == "Connection.Open":
-            self.spawn(self._open(m))
+            self._hold(self._open(m))
         elif name == "Connection.CloseOk":
             self._close_transport()
         elif name in ("Connection.Blocked", "Connection.Unblocked", "Connection.UpdateSecret"):
@@ -246,8 +260,8 @@ class AmqpConnection(asyncio.Protocol):
         self.mechanism = mech
         if username is None:
             raise AmqpError(SYNTAX_ERROR, f"invalid {mech} response")
-        self.state = AWAIT_TUNE_OK          # frames until tune-ok are refused meanwhile
-        self.spawn(self._authenticate(username, password))
+        self.state = AWAIT_TUNE_OK
+        self._hold(self._authenticate(username, password))
 
     async def _authenticate(self, username, password) -> None:
         user = await self.server.realm.authenticate(self.server.broker, username, password, self.peer)
@@ -314,6 +328,20 @@ class AmqpConnection(asyncio.Protocol):
             self._arm_consumer_timeout()
         self.send_method(0, C.Connection.OpenOk())
         self.flush()
+
+    def _hold(self, coro) -> None:
+        """Run an async handshake step; frames the client pipelined behind it are
+        processed, in order, once it is done."""
+        self.holding = True
+
+        async def step():
+            try:
+                await coro
+            finally:
+                self.holding = False
+                if not self.closed and self.framer.buffered:
+                    self.data_received(b"")
+        self.spawn(step())
 
     def _handshake_timeout(self) -> None:
         self._close_handle = None
@@ -496,6 +524,11 @@ class AmqpConnection(asyncio.Protocol):
     @property
     def idle(self) -> bool:
         return True
+
+
+def _ignore(fut) -> None:
+    if not fut.cancelled():
+        fut.exception()      # consumer or queue gone meanwhile: nothing to hand credit to
 
 
 _ = (UNEXPECTED_FRAME,)
