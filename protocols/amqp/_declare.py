@@ -167,14 +167,9 @@ class DeclareMixin:
             name = self.last_queue or ""
 
         async def declare():
-            from broker.runtime.routing import queue_key
             if m.passive:
-                key = queue_key(conn.ns, name)
-                try:
-                    res = await conn.edge.cluster.call(key, "core.QueueDeclare", {
-                        "k": key, "ns": conn.ns, "name": name, "passive": True, "owner": conn.owner})
-                except Exception as exc:
-                    raise self._queue_error(exc, name) from None
+                res = await self._queue_call(name, "core.QueueDeclare", {"ns": conn.ns, "name": name,
+                                                                         "passive": True})
             else:
                 res = await self.declare_queue_core(name, durable=m.durable, exclusive=m.exclusive,
                                                     auto_delete=m.auto_delete, args=_args(m.arguments))
@@ -193,12 +188,7 @@ class DeclareMixin:
                                   args=args, owner=conn.owner, default_type=conn.default_queue_type)
         except DeclareError as exc:
             raise AmqpError(exc.code, exc.text) from None
-        key = queue_key(conn.ns, name)
-        try:
-            res = await conn.edge.cluster.call(key, "core.QueueDeclare", {
-                "k": key, "ns": conn.ns, "name": name, "config": config, "owner": conn.owner})
-        except Exception as exc:
-            raise self._queue_error(exc, name) from None
+        res = await self._queue_call(name, "core.QueueDeclare", {"ns": conn.ns, "name": name, "config": config})
         if res["created"]:
             if exclusive:
                 conn.exclusive_queues.add(name)
@@ -248,15 +238,11 @@ class DeclareMixin:
 
         async def run():
             conn = self.conn
-            qk = queue_key(conn.ns, queue)
-            try:
-                info = await conn.edge.cluster.call(qk, "core.QueueDeclare", {
-                    "k": qk, "ns": conn.ns, "name": queue, "passive": True, "owner": conn.owner})
-            except Exception as exc:
-                if not bind and getattr(exc, "code", None) == "NotFound":
-                    self.send(C.Queue.UnbindOk())
-                    return
-                raise self._queue_error(exc, queue) from None
+            info = await self._queue_call(queue, "core.QueueDeclare", {"ns": conn.ns, "name": queue,
+                                                                       "passive": True}, missing_ok=not bind)
+            if info is None:           # unbind from a queue that is gone: nothing to do
+                self.send(C.Queue.UnbindOk())
+                return
             transient = bool(info["config"].get("transient") or ex.props.get("transient"))
             if bind:
                 await self._bind(m.exchange, key, (QUEUE, queue), transient)
@@ -267,17 +253,24 @@ class DeclareMixin:
                 self.send(C.Queue.UnbindOk())
         return run()
 
+    async def _queue_call(self, queue: str, op: str, args: dict, missing_ok: bool = False):
+        """One core op on a queue of this vhost, with RabbitMQ's errors; None if it
+        is gone and ``missing_ok``."""
+        conn = self.conn
+        key = queue_key(conn.ns, queue)
+        try:
+            return await conn.edge.cluster.call(key, op, {"k": key, "owner": conn.owner, **args})
+        except Exception as exc:
+            if missing_ok and getattr(exc, "code", None) == "NotFound":
+                return None
+            raise self._queue_error(exc, queue) from None
+
     def m_queue_purge(self, m):
         queue = m.queue or self.last_queue or ""
         self.check("queue", queue, 2)
 
         async def purge():
-            conn = self.conn
-            key = queue_key(conn.ns, queue)
-            try:
-                n = await conn.edge.cluster.call(key, "core.Purge", {"k": key, "owner": conn.owner})
-            except Exception as exc:
-                raise self._queue_error(exc, queue) from None
+            n = await self._queue_call(queue, "core.Purge", {})
             if not m.nowait:
                 self.send(C.Queue.PurgeOk(message_count=n))
         return purge()
@@ -287,19 +280,11 @@ class DeclareMixin:
         self.check("queue", queue, 0)
 
         async def delete():
-            conn = self.conn
-            key = queue_key(conn.ns, queue)
-            n = 0
-            try:
-                res = await conn.edge.cluster.call(key, "core.QueueDelete", {
-                    "k": key, "owner": conn.owner, "if_unused": m.if_unused, "if_empty": m.if_empty})
-                n = res["messages"]
-            except Exception as exc:
-                if getattr(exc, "code", None) != "NotFound":
-                    raise self._queue_error(exc, queue) from None
-            conn.exclusive_queues.discard(queue)
+            res = await self._queue_call(queue, "core.QueueDelete", {"if_unused": m.if_unused,
+                                                                      "if_empty": m.if_empty}, missing_ok=True)
+            self.conn.exclusive_queues.discard(queue)
             if not m.nowait:
-                self.send(C.Queue.DeleteOk(message_count=n))
+                self.send(C.Queue.DeleteOk(message_count=res["messages"] if res else 0))
         return delete()
 
     HANDLERS = {

@@ -104,9 +104,13 @@ def start(api, ctx, broker_id: str, engine: str) -> None:
     _spawn(run())
 
 
+async def _record(ctx, broker_id: str) -> dict | None:
+    return await ctx.cluster.call(broker_key(broker_id), "mq.Get", {"kind": "mq.broker", "k": broker_key(broker_id)})
+
+
 def reboot(api, ctx, broker_id: str) -> None:
     async def run():
-        rec = await ctx.cluster.call(broker_key(broker_id), "mq.Get", {"kind": "mq.broker", "k": broker_key(broker_id)})
+        rec = await _record(ctx, broker_id)
         if rec is None:
             return
         await close_listeners(api.gateway, broker_id, rec["engine"])
@@ -118,7 +122,7 @@ def reboot(api, ctx, broker_id: str) -> None:
 
 def delete(api, ctx, broker_id: str) -> None:
     async def run():
-        rec = await ctx.cluster.call(broker_key(broker_id), "mq.Get", {"kind": "mq.broker", "k": broker_key(broker_id)})
+        rec = await _record(ctx, broker_id)
         if rec is None:
             return
         await close_listeners(api.gateway, broker_id, rec["engine"])
