@@ -115,6 +115,7 @@ class PublishMixin:
             nxt = table.get(alt)
             alt = nxt.props.get("alternate") if nxt is not None else None
         queues = [d[1] for d in dests if d[0] == QUEUE]
+        conn.server.counts[0] += 1
         seq = 0
         if self.confirm:
             self.publish_seq += 1
@@ -183,6 +184,7 @@ class PublishMixin:
             self._ack_run(run_end, run_len)
 
     def _ack_run(self, last: int, n: int) -> None:
+        self.conn.server.counts[2] += n
         if self.state == 1:
             self.conn.send_method(self.id, C.Basic.Ack(delivery_tag=last, multiple=n > 1))
 

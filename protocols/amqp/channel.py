@@ -408,7 +408,9 @@ class Channel(DeclareMixin, PublishMixin):
             self._take_check(m.delivery_tag, m.multiple)
             return
         edge = self.conn.edge
-        for key, seq, _c, _t in self._take(m.delivery_tag, m.multiple):
+        taken = self._take(m.delivery_tag, m.multiple)
+        self.conn.server.counts[1] += len(taken)
+        for key, seq, _c, _t in taken:
             edge.settle(key, seq)
         if self.held:
             self._release_held()

@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 
+from broker.runtime import telemetry
 from broker.runtime.config import Key
 from broker.runtime.plugins import ListenerSpec
 from services.mq.realm import DEFAULT_BROKER, Realm
@@ -67,6 +68,8 @@ class AmqpServer:
             "platform": "Python/asyncio", "product": "RabbitMQ", "version": VERSION,
         }
         self._ready_ns: set = set()
+        self.counts = [0, 0, 0]          # publishes, acks, confirms since the last metrics tick
+        self.meta: dict | None = None    # {"name", "account", "region"} for AWS/AmazonMQ metrics
 
     async def ensure_vhost(self, ns: str) -> None:
         """The default and amq.* exchanges of a vhost exist (idempotent, once per gateway)."""
@@ -83,7 +86,31 @@ class AmqpServer:
         if self.broker == DEFAULT_BROKER:
             return {}
         info = await self.realm.broker_info(self.broker)
+        if info and self.meta is None:
+            self.meta = {k: info.get(k) for k in ("name", "account", "region")}
         return (info or {}).get("settings") or {}
+
+    def emit_metrics(self) -> None:
+        """AWS/AmazonMQ metrics of this broker as seen from this gateway (per second)."""
+        meta = self.meta
+        if meta is None:
+            cfg = self.gateway.config
+            meta = self.meta = {"name": self.broker, "account": cfg.get("aws.default_account", "000000000000"),
+                                "region": cfg.get("aws.default_region", "us-east-1")} \
+                if self.broker == DEFAULT_BROKER else None
+        if meta is None or not meta.get("name"):
+            return
+        conns = [c for c in self.connections if c.state == 4]
+        channels = sum(len(c.channels) for c in conns)
+        consumers = sum(len(ch.consumers) for c in conns for ch in c.channels.values())
+        pub, ack, conf = self.counts
+        self.counts = [0, 0, 0]
+        dims = {"Broker": meta["name"]}
+        where = {"account": meta["account"], "region": meta["region"]}
+        for name, value, unit in (("ConnectionCount", len(conns), "Count"), ("ChannelCount", channels, "Count"),
+                                  ("ConsumerCount", consumers, "Count"), ("PublishRate", pub, "Count/Second"),
+                                  ("AckRate", ack, "Count/Second"), ("ConfirmRate", conf, "Count/Second")):
+            telemetry.metric("AWS/AmazonMQ", name, dims, value, unit, **where)
 
     def factory(self):
         from protocols.amqp.connection import AmqpConnection
@@ -134,6 +161,11 @@ class _Alarms:
             pass
         for s in self.servers:
             s.set_alarm(reason)
+            if s.connections or any(s.counts):
+                try:
+                    s.emit_metrics()
+                except Exception:
+                    log.exception("event=amqp_metrics_failed")
         self._handle = asyncio.get_running_loop().call_later(ALARM_SECONDS, self._check)
 
 

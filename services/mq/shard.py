@@ -119,4 +119,5 @@ class MqShard:
         if rec is None or rec.get("state") not in ("RUNNING", "CREATION_IN_PROGRESS", "REBOOT_IN_PROGRESS"):
             return None
         return {"engine": rec["engine"], "state": rec["state"], "settings": rec.get("settings") or {},
+                "name": rec["name"], "account": rec["account"], "region": rec["region"],
                 "users": {n: [u["salt"], u["hash"]] for n, u in (rec.get("users") or {}).items()}}

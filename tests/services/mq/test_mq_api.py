@@ -196,3 +196,30 @@ def test_engine_types_and_instance_options(mq):
     opts = mq.describe_broker_instance_options(EngineType="RABBITMQ", HostInstanceType="mq.m5.large")
     opt = opts["BrokerInstanceOptions"][0]
     assert opt["StorageType"] == "EBS" and "CLUSTER_MULTI_AZ" in opt["SupportedDeploymentModes"]
+
+
+def test_amazonmq_metrics_reach_cloudwatch(server):
+    """AWS/AmazonMQ metrics of the default broker (Broker=default), as CloudWatch serves them."""
+    import datetime
+    port = int(server.endpoints["amqp"].rsplit(":", 1)[1])
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port, heartbeat=0))
+    ch = conn.channel()
+    q = ch.queue_declare("", exclusive=True).method.queue
+    ch.confirm_delivery()
+    for _ in range(5):
+        ch.basic_publish("", q, b"m")
+    cw = server.client("cloudwatch")
+
+    def published():
+        end = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=1)
+        st = cw.get_metric_statistics(Namespace="AWS/AmazonMQ", MetricName="PublishRate",
+                                      Dimensions=[{"Name": "Broker", "Value": "default"}],
+                                      StartTime=end - datetime.timedelta(minutes=10), EndTime=end, Period=60,
+                                      Statistics=["Sum"])
+        return sum(p["Sum"] for p in st["Datapoints"]) >= 5
+    try:
+        wait_for(published, 20, what="PublishRate in CloudWatch")
+        names = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/AmazonMQ")["Metrics"]}
+        assert {"ConnectionCount", "PublishRate", "ConfirmRate"} <= names
+    finally:
+        conn.close()
