@@ -71,6 +71,9 @@ SERVICES: list[Service] = [
             config="services.events.config:KEYS", admin_paths=("/_broker/events/",),
             admin="services.events.admin:handle", process_hook="services.events.wiring:install"),
     Service("scheduler", api="services.scheduler.api:SchedulerApi", shard="services.scheduler.shard:SchedulerShard"),
+    Service("lambda", api="services.awslambda.api:LambdaApi", shard="services.awslambda.shard:LambdaShard",
+            config="services.awslambda.config:KEYS", admin_paths=("/_broker/lambda/",),
+            admin="services.awslambda.admin:handle"),
 ]
 
 # Services whose requests the gateway recognises (model-driven routing), whether
