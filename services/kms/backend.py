@@ -158,10 +158,9 @@ class KmsBackend(KeysMixin, AliasesMixin, MaterialMixin, CryptoOpsMixin, Rotatio
         if operation in ("GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"):
             return params.get("KeyPairSpec") in _ASYMMETRIC_PAIRS
         if operation in _HEAVY_WITH_ASYMMETRIC_KEY:
+            # without a KeyId, Decrypt takes the key from a symmetric ciphertext: light
             key = self._peek(account, region, params.get("KeyId") or params.get("SourceKeyId"))
             dest = self._peek(account, region, params.get("DestinationKeyId")) if operation == "ReEncrypt" else None
-            if operation in ("Decrypt", "ReEncrypt") and key is None:
-                return True          # the key comes from the ciphertext: it may be RSA
             return any(k is not None and k.asymmetric for k in (key, dest))
         return False
 
