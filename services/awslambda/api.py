@@ -250,6 +250,8 @@ class LambdaApi:
         payload = p.get("Payload") or b"{}"
         if isinstance(payload, str):
             payload = payload.encode()
+        elif not isinstance(payload, (bytes, bytearray)):      # Step Functions hands over JSON values
+            payload = json.dumps(payload).encode()
         limit = MAX_ASYNC_PAYLOAD if kind == "Event" else MAX_SYNC_PAYLOAD
         if len(payload) > limit:
             raise err("RequestTooLargeException", f"Request must be smaller than {limit} bytes for the "

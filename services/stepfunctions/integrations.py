@@ -179,11 +179,27 @@ async def invoke(engine, ex, res: Resource, params, *, task_token: str | None = 
                               f"ResourceNotFoundException; Request ID: {uuid4()}; Proxy: null)", task=True) from None
         op_model = None if res.kind == "lambda" else _operation(service, op_name)
         raise task_error(res, service, op_model, exc) from None
-    if res.kind == "lambda":
+    if service == "lambda" and op_name == "Invoke":
         payload = out.get("Payload")
         text = payload.decode() if isinstance(payload, (bytes, bytearray)) else payload
         from services.stepfunctions.asl.jsonpath import from_json
-        return from_json(text) if text else None
+        if out.get("FunctionError"):        # the function failed: its errorType is the state's error
+            try:
+                doc = from_json(text) if text else {}
+            except Exception:
+                doc = {}
+            name = doc.get("errorType") if isinstance(doc, dict) else None
+            raise StatesError(name or "Lambda.Unknown", text or "", task=True)
+        if res.kind == "lambda":
+            return from_json(text) if text else None
+        try:
+            out = {**out, "Payload": from_json(text) if text else None}
+        except Exception:
+            out = {**out, "Payload": text}
+        op_model = _operation(service, op_name)
+        result = {k: v for k, v in out.items() if k in ("ExecutedVersion", "Payload", "StatusCode")}
+        result.update(_http_metadata(result, "application/json"))
+        return result
     op_model = _operation(service, op_name)
     result = from_api(op_model.output_shape, out) or {}
     if res.kind == "service" and service == "events" and op_name == "PutEvents" and result.get("FailedEntryCount"):
