@@ -8,7 +8,7 @@ Prints JSON: msgs/s for each scenario, ours and RabbitMQ's, and the ratio (ours 
 - confirmed_publish_pipelined: the same with pika's SelectConnection, 500 confirms outstanding;
 - persistent_consume: the persistent messages consumed with manual acks.
 
-Run: python bench/amqp_bench.py [--count 50000] [--confirmed 5000] [--workers 1 --shards 1]
+Run: python bench/amqp_bench.py [--count 50000] [--confirmed 5000] [--workers 1 --shards 1] [--durability fsync]
 Needs: rabbitmq-server (apt-get install rabbitmq-server); pika (pip install -e '.[test]').
 """
 
@@ -194,8 +194,9 @@ def main() -> None:
     ap.add_argument("--confirmed", type=int, default=5000)
     ap.add_argument("--workers", default="1")
     ap.add_argument("--shards", default="1")
+    ap.add_argument("--durability", default="process", help="ours: fsync (as RabbitMQ's confirms), process, memory")
     args = ap.parse_args()
-    broker = Broker("--workers", args.workers, "--shards", args.shards, "--durability", "process")
+    broker = Broker("--workers", args.workers, "--shards", args.shards, "--durability", args.durability)
     try:
         ours = run(int(broker.endpoints["amqp"].rsplit(":", 1)[1]), args.count, args.confirmed)
     finally:
@@ -211,7 +212,7 @@ def main() -> None:
     emit({"broker": {k: round(v) for k, v in ours.items()},
           "rabbitmq": {k: round(v) for k, v in theirs.items()},
           "ratio": {k: round(ours[k] / theirs[k], 2) for k in ours},
-          "setup": {"workers": args.workers, "shards": args.shards, "durability": "process",
+          "setup": {"workers": args.workers, "shards": args.shards, "durability": args.durability,
                     "count": args.count, "confirmed": args.confirmed, "body_bytes": len(BODY),
                     "client": f"pika {pika.__version__}"}})
 

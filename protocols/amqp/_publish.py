@@ -33,6 +33,7 @@ class PublishMixin:
         self.confirm = False
         self.publish_seq = 0
         self.confirm_q: deque = deque()    # [seq, targets left, nacked] in publish order
+        self.confirm_scheduled = False
         self.tx = None                     # list of buffered publishes in tx mode
         self.tx_acks: list = []
 
@@ -78,8 +79,8 @@ class PublishMixin:
             raise no_exchange(name, self.vhost)
         if ex.props.get("internal"):
             raise AmqpError(ACCESS_REFUSED, f"cannot publish to internal {where('exchange', name, self.vhost)}")
-        if conn.restricted:
-            self.check("exchange", name, 1)
+        if conn.restricted:      # the default exchange is "amq.default" to permissions, as in RabbitMQ
+            self.check("exchange", name or "amq.default", 1)
         try:
             props = amqpmsg.read_props(raw)
             if props._hspan is not None:
@@ -126,7 +127,7 @@ class PublishMixin:
                 conn.flush_soon()
             if seq:
                 self.confirm_q.append([seq, 0, False])
-                self._emit_confirms()
+                self._confirm_soon()
             if on_done is not None:
                 on_done()
             return
@@ -153,7 +154,7 @@ class PublishMixin:
                 if result == "rejected" or result == "error":
                     rec[2] = True
                 if rec[1] == 0:
-                    self._emit_confirms()
+                    self._confirm_soon()
             if on_done is not None:
                 left[0] -= 1
                 if left[0] == 0:
@@ -164,8 +165,15 @@ class PublishMixin:
             conn.publish_started(nbytes)
             enqueue(queue_key(ns, q), entry, done)
 
+    def _confirm_soon(self) -> None:
+        """Emit confirms at the end of this tick, so a batch is one multiple ack."""
+        if not self.confirm_scheduled:
+            self.confirm_scheduled = True
+            asyncio.get_running_loop().call_soon(self._emit_confirms)
+
     def _emit_confirms(self) -> None:
         """Acks in publish order; a run of done publishes is one multiple ack."""
+        self.confirm_scheduled = False
         q = self.confirm_q
         run_end = 0
         run_len = 0

@@ -156,3 +156,28 @@ def test_prefetch_size_is_not_implemented_as_in_rabbitmq(connect):
     with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as exc:
         ch.basic_qos(prefetch_size=10)
     assert (exc.value.reply_code, exc.value.reply_text) == (540, "NOT_IMPLEMENTED - prefetch_size!=0 (10)")
+
+
+def test_pipelined_confirms_come_as_multiple_acks(server):
+    raw = Raw(server)
+    raw.handshake()
+    from pamqp import body as pbody
+    from pamqp import header as pheader
+    raw.send((1, C.Channel.Open()))
+    raw.recv()
+    raw.send((1, C.Confirm.Select()))
+    raw.recv()
+    frames = []
+    for i in range(50):
+        frames += [(1, C.Basic.Publish(exchange="amq.fanout", routing_key="")),
+                   (1, pheader.ContentHeader(0, 1, C.Basic.Properties())), (1, pbody.ContentBody(b"x"))]
+    raw.send(*frames)
+    acked, acks = 0, 0
+    while acked < 50:
+        _, f = raw.recv()
+        assert f.name == "Basic.Ack"
+        acks += 1
+        assert f.delivery_tag > acked and (f.multiple or f.delivery_tag == acked + 1)
+        acked = f.delivery_tag
+    assert acks < 50          # runs of confirms went out as multiple acks
+    raw.close()

@@ -140,3 +140,42 @@ def test_a_client_that_stops_reading_is_not_pushed_everything(tmp_path):
         assert left >= 2500, left
         s.close()
         conn.close()
+
+
+def test_users_vhosts_and_permissions_from_config(tmp_path):
+    import json as _json
+    users = [{"name": "guest", "password": "guest", "loopback_only": True},
+             {"name": "reader", "password": "r-pass", "vhosts": {"/": {"configure": "^$", "write": "^$",
+                                                                        "read": ".*"}}}]
+    env = {"BROKER_MQ_USERS": _json.dumps(users), "BROKER_MQ_VHOSTS": _json.dumps(["dev"])}
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", env=env) as proc:
+        port = int(proc.endpoints["amqp"].rsplit(":", 1)[1])
+
+        def connect(user, pw, vhost="/"):
+            return pika.BlockingConnection(pika.ConnectionParameters(
+                "127.0.0.1", port, vhost, pika.PlainCredentials(user, pw), heartbeat=0))
+        guest = connect("guest", "guest", "dev")                  # a second vhost, its own namespace
+        gch = guest.channel()
+        gch.queue_declare("only-in-dev")
+        g2 = connect("guest", "guest").channel()
+        with pytest.raises(ChannelClosedByBroker):
+            g2.queue_declare("only-in-dev", passive=True)
+        g2 = connect("guest", "guest").channel()
+        g2.queue_declare("shared")
+        g2.basic_publish("", "shared", b"for readers")
+        reader = connect("reader", "r-pass")
+        rch = reader.channel()
+        with pytest.raises(ChannelClosedByBroker) as exc:
+            rch.queue_declare("mine")
+        assert (exc.value.reply_code, exc.value.reply_text) == (
+            403, "ACCESS_REFUSED - access to queue 'mine' in vhost '/' refused for user 'reader'")
+        rch = reader.channel()
+        assert wait_for(lambda: rch.basic_get("shared", auto_ack=True)[2], 10) == b"for readers"
+        rch.basic_publish("", "shared", b"nope")
+        with pytest.raises(ChannelClosedByBroker) as exc:
+            rch.queue_declare("shared", passive=True)
+        assert exc.value.reply_text == ("ACCESS_REFUSED - access to exchange 'amq.default' in vhost '/' refused "
+                                        "for user 'reader'")
+        with pytest.raises(pika.exceptions.ProbableAccessDeniedError) as exc:
+            connect("reader", "r-pass", "dev")
+        assert "NOT_ALLOWED - access to vhost 'dev' refused for user 'reader'" in str(exc.value)

@@ -269,3 +269,65 @@ def test_channel_flow_pauses_deliveries(connect, unique_name):
     ch.flow(True)
     wait_for(lambda: ch.connection.process_data_events(time_limit=0.05) or got, 10)
     assert got == [b"held"]
+
+
+def test_global_qos_exclusive_consumer_internal_and_auto_delete_exchanges(connect, unique_name):
+    conn = connect()
+    ch = conn.channel()
+    qa = ch.queue_declare(unique_name + "-a").method.queue
+    qb = ch.queue_declare(unique_name + "-b").method.queue
+    for q in (qa, qb):
+        for i in range(5):
+            ch.basic_publish("", q, b"%d" % i)
+    wait_for(lambda: _count(ch, qa) == 5 and _count(ch, qb) == 5, 10)
+    ch.basic_qos(prefetch_count=3, global_qos=True)           # shared by both consumers of the channel
+    got = []
+    ch.basic_consume(qa, lambda c, m, p, b: got.append(m.delivery_tag))
+    ch.basic_consume(qb, lambda c, m, p, b: got.append(m.delivery_tag))
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        conn.process_data_events(time_limit=0.05)
+    assert len(got) == 3
+    ch.basic_ack(got[-1], multiple=True)
+    wait_for(lambda: conn.process_data_events(time_limit=0.05) or len(got) >= 6, 10)
+    assert len(got) == 6
+    # exclusive consumer: refused while another consumes, and blocks others
+    other = connect().channel()
+    with pytest.raises(ChannelClosedByBroker) as exc:
+        other.basic_consume(qa, lambda *a: None, exclusive=True)
+    assert exc.value.reply_text == f"ACCESS_REFUSED - queue '{qa}' in vhost '/' in exclusive use"
+    qc = connect().channel()
+    qcn = qc.queue_declare(unique_name + "-c").method.queue
+    qc.basic_consume(qcn, lambda *a: None, exclusive=True)
+    with pytest.raises(ChannelClosedByBroker) as exc:
+        connect().channel().basic_consume(qcn, lambda *a: None)
+    assert exc.value.reply_code == 403
+    # internal exchange: bindable, not publishable
+    x = connect().channel()
+    x.exchange_declare(unique_name + "-int", "fanout", internal=True)
+    x.basic_publish(unique_name + "-int", "", b"no")
+    with pytest.raises(ChannelClosedByBroker) as exc:
+        x.queue_declare(qa, passive=True)
+    assert exc.value.reply_text == (f"ACCESS_REFUSED - cannot publish to internal exchange '{unique_name}-int' "
+                                    "in vhost '/'")
+    # auto-delete exchange goes with its last binding
+    y = connect().channel()
+    y.exchange_declare(unique_name + "-ad", "direct", auto_delete=True)
+    y.queue_bind(qa, unique_name + "-ad", "k")
+    y.queue_unbind(qa, unique_name + "-ad", "k")
+
+    def gone():
+        try:
+            connect().channel().exchange_declare(unique_name + "-ad", passive=True)
+            return False
+        except ChannelClosedByBroker as e:
+            return e.reply_code == 404
+    wait_for(gone, 10)
+
+
+def test_max_length_bytes_counts_bodies(channel, unique_name):
+    q = channel.queue_declare(unique_name, arguments={"x-max-length-bytes": 25}).method.queue
+    for i in range(5):
+        channel.basic_publish("", q, b"%d" % i * 10)            # 10-byte bodies: two fit
+    wait_for(lambda: _count(channel, q) == 2, 10)
+    assert [_get(channel, q)[2] for _ in range(2)] == [b"3" * 10, b"4" * 10]
