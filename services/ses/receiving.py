@@ -8,8 +8,11 @@ changes the message for the actions after it, S3 writes
 ``<data_dir>/s3/<bucket>/<prefix><messageId>`` (the S3 service does not
 exist yet; the file is the object), SNS publishes AWS's "Received"
 notification (content UTF-8 or Base64, up to 150 KB), Bounce writes a bounce
-to the sender's mailbox entry, Stop ends the rule set. Lambda, WorkMail and
-Connect actions are recorded but not run (no such services here).
+to the sender's mailbox entry, Stop ends the rule set, Lambda invokes the
+function with SES's event through the Lambda API (Event: a durable
+asynchronous invocation; RequestResponse: awaited, and the ``disposition``
+STOP_RULE / STOP_RULE_SET it returns is obeyed). WorkMail and Connect actions
+are recorded but not run (no such services here).
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ def check_recipient(ns, rcpt: str, tls: bool, ip: str | None) -> str | None:
     return None
 
 
-def receive(ctx, ns, a) -> dict:
+async def receive(ctx, ns, a) -> dict:
     rcpts = a["rcpts"]
     if not ip_allowed(ns, a.get("ip")):
         raise err("MessageRejected", "Access denied")
@@ -158,6 +161,22 @@ def receive(ctx, ns, a) -> dict:
             elif kind == "StopAction":
                 _notify(ctx, ns, body, mail, receipt_base, {"type": "Stop"}, mid)
                 if body.get("Scope", "RuleSet") == "RuleSet":
+                    stop = True
+                    break
+            elif kind == "LambdaAction":
+                invocation = body.get("InvocationType") or "Event"
+                event = {"Records": [{"eventSource": "aws:ses", "eventVersion": "1.0", "ses": {
+                    "mail": mail, "receipt": {**receipt_base, "action": {
+                        "type": "Lambda", "functionArn": body["FunctionArn"], "invocationType": invocation}}}}]}
+                _notify(ctx, ns, body, mail, receipt_base, {"type": "Lambda", "functionArn": body["FunctionArn"],
+                                                            "invocationType": invocation}, mid)
+                if invocation != "RequestResponse":
+                    ctx.publisher.lambda_event(body["FunctionArn"], event, ns.arn("receipt-rule", rule["Name"]))
+                    continue
+                disposition = await ctx.invoke_lambda(body["FunctionArn"], event)
+                if disposition == "STOP_RULE":
+                    break
+                if disposition == "STOP_RULE_SET":
                     stop = True
                     break
             else:

@@ -195,3 +195,34 @@ def test_logs_and_metrics(server, lam, make_fn, unique_name):
                                        StartTime=now - 600, EndTime=now + 60, Period=60, Statistics=["Sum"])["Datapoints"]
         return sum(p["Sum"] for p in pts) == 3
     wait_for(invocations, 30, what="AWS/Lambda Invocations")
+
+
+def test_ses_receipt_rule_lambda_action(server, lam, make_fn, unique_name):
+    import smtplib
+    from urllib.parse import urlsplit
+    sqs, ses = server.client("sqs"), server.client("ses")
+    out_url, _ = _queue(sqs, unique_name + "-out")
+    fn = make_fn(unique_name, "import boto3, json\nsqs = boto3.client('sqs')\ndef handler(e, c):\n"
+                              f"    sqs.send_message(QueueUrl={out_url!r}, MessageBody=json.dumps(e))\n")
+    domain = f"{unique_name[-8:]}.lambda.example.com"
+    rs = "rs-" + unique_name[-8:]
+    ses.create_receipt_rule_set(RuleSetName=rs)
+    previous = ses.describe_active_receipt_rule_set().get("Metadata", {}).get("Name")
+    ses.set_active_receipt_rule_set(RuleSetName=rs)
+    try:
+        ses.create_receipt_rule(RuleSetName=rs, Rule={"Name": "fn", "Enabled": True, "Recipients": [domain],
+                                                      "Actions": [{"LambdaAction": {"FunctionArn": fn["FunctionArn"],
+                                                                                    "InvocationType": "Event"}}]})
+        u = urlsplit(server.endpoints["smtp_inbound"])
+        with smtplib.SMTP(u.hostname, u.port, timeout=30) as s:
+            s.sendmail("someone@example.org", [f"inbox@{domain}"],
+                       f"From: someone@example.org\r\nTo: inbox@{domain}\r\nSubject: to lambda\r\n\r\nbody\r\n")
+        event = json.loads(_receive_all(sqs, out_url, 1)[0]["Body"])
+        rec = event["Records"][0]
+        assert rec["eventSource"] == "aws:ses"
+        assert rec["ses"]["mail"]["commonHeaders"]["subject"] == "to lambda"
+        assert rec["ses"]["receipt"]["action"] == {"type": "Lambda", "functionArn": fn["FunctionArn"],
+                                                   "invocationType": "Event"}
+    finally:
+        ses.set_active_receipt_rule_set(**({"RuleSetName": previous} if previous else {}))
+        ses.delete_receipt_rule_set(RuleSetName=rs)
