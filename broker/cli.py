@@ -82,6 +82,10 @@ def _parser() -> argparse.ArgumentParser:
     ca = sub.add_parser("ca-cert", help="print the local CA certificate (PEM) that clients can trust")
     ca.add_argument("--data-dir", dest="data_dir", help="data directory (default as for serve)")
     ca.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    from broker.commands import aws, env, run
+    env.add_parser(sub)
+    run.add_parser(sub, SERVE_FLAGS)
+    aws.add_parser(sub)
     w = sub.add_parser("_worker", help=argparse.SUPPRESS)
     w.add_argument("role", choices=("shard", "gateway"))
     w.add_argument("index", type=int)
@@ -90,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["aws"]:      # everything after it is the AWS CLI's
+        from broker.commands import aws
+        return aws.main(argv[1:])
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
@@ -97,6 +105,12 @@ def main(argv: list[str] | None = None) -> int:
         return _ca_cert(args)
     if args.command == "_worker":
         return _worker(args)
+    if args.command == "env":
+        from broker.commands import env
+        return env.main(args)
+    if args.command == "run":
+        from broker.commands import run
+        return run.main(args, SERVE_FLAGS)
     _parser().print_help()
     return 2
 

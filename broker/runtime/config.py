@@ -193,6 +193,8 @@ def load(config_file: str | None = None, env: dict[str, str] | None = None,
             continue
         key = next((k for k in schema if k.env == name), None)
         if key is None:
+            if is_client_variable(name):
+                continue
             raise ConfigError(f"{name}: unknown config key in environment")
         values[key.dotted] = _coerce(key, value, name)
     for dotted, value in (overrides or {}).items():
@@ -212,6 +214,12 @@ def load(config_file: str | None = None, env: dict[str, str] | None = None,
     if values["store.partitions"] < 1:
         raise ConfigError("store.partitions: must be at least 1")
     return Config(values, frozenset(k.dotted for k in schema if k.secret))
+
+
+def is_client_variable(name: str) -> bool:
+    """What `broker env` exports for clients (BROKER_<LISTENER>_URL, BROKER_CA_BUNDLE) is
+    not configuration: a shell that ran `eval "$(broker env)"` can still start a server."""
+    return name == "BROKER_CA_BUNDLE" or name.endswith("_URL")
 
 
 def default_data_dir(env: dict[str, str] | None = None) -> Path:
