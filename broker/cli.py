@@ -203,9 +203,12 @@ def _preload() -> None:
                 if ref:
                     load_ref(ref)
     from protocols.http import app, server  # noqa: F401
+    from protocols.http.codec import get_service_codec
     from protocols.http.router import ServiceRouter
     from services.registry import KNOWN_SERVICES
-    ServiceRouter(KNOWN_SERVICES)    # service models and routing tables, shared by every gateway
+    ServiceRouter(KNOWN_SERVICES)    # routing facts only (no service models)
+    for name in PRELOADED_SERVICES:
+        get_service_codec(name)      # the models and codecs of the common services
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Pick the service and operation an AWS HTTP request is for.
 
-Tables are built once from the service models: JSON target prefixes, rpc-v2
-CBOR service names, query actions, and per-service REST matchers.  Ambiguity
+Tables are built once from each service's routing facts (codec/_index.py):
+JSON target prefixes, rpc-v2 CBOR service names, query actions; a service's
+codec, with its REST matchers, is loaded on its first request. Ambiguity
 between services is resolved by the SigV4 scope service, then by the Host
 header (with SDK host prefixes such as ``sync-``/``api.`` ignored), then by
 the order of ``service_names``.
@@ -14,6 +15,7 @@ from .codec import (
     HttpRequest, MalformedInput, Match, OperationNotFound, RejectedRequest, ServiceCodec, UnknownOperationXml,
     _CBOR_PATH, _is_form, get_service_codec, query_params_of, wants_json,
 )
+from .codec._index import ServiceInfo, service_info
 from .codec._shapes import build_query_tree
 
 
@@ -23,27 +25,30 @@ _QUEUE_PATH = re.compile(r"^/(?:queue/[a-z0-9-]+/)?\d{12}/[^/]+/?$")
 
 
 class ServiceRouter:
+    """Routing tables from each service's routing facts (codec/_index.py); a
+    service's full codec is loaded only when a request is routed to it."""
+
     def __init__(self, service_names: list[str]):
-        self.codecs: list[ServiceCodec] = []
+        self.infos: list[ServiceInfo] = []
         seen = set()
         for n in service_names:
-            c = get_service_codec(n)
-            if c.service_name not in seen:
-                seen.add(c.service_name)
-                self.codecs.append(c)
-        self._order = {c.service_name: i for i, c in enumerate(self.codecs)}
-        self.by_target: dict[str, ServiceCodec] = {}
-        self.by_cbor: dict[str, ServiceCodec] = {}
-        self.by_action: dict[str, list[ServiceCodec]] = {}
-        self.rest: list[ServiceCodec] = []
-        self.by_scope: dict[str, list[ServiceCodec]] = {}
-        self.by_host: dict[str, list[ServiceCodec]] = {}
+            i = service_info(n)
+            if i.service_name not in seen:
+                seen.add(i.service_name)
+                self.infos.append(i)
+        self._order = {i.service_name: k for k, i in enumerate(self.infos)}
+        self.by_target: dict[str, ServiceInfo] = {}
+        self.by_cbor: dict[str, ServiceInfo] = {}
+        self.by_action: dict[str, list[ServiceInfo]] = {}
+        self.rest: list[ServiceInfo] = []
+        self.by_scope: dict[str, list[ServiceInfo]] = {}
+        self.by_host: dict[str, list[ServiceInfo]] = {}
         self.host_prefixes: set[str] = set()
-        for c in self.codecs:
+        for c in self.infos:
             if c.target_prefix and "json" in c.protocols:
                 self.by_target[c.target_prefix] = c
             if "smithy-rpc-v2-cbor" in c.protocols:
-                for k in (c.target_prefix, c.service_model.service_id, c.service_name):
+                for k in (c.target_prefix, c.service_id, c.service_name):
                     if k:
                         self.by_cbor.setdefault(k, c)
             if "query" in c.protocols:
@@ -57,6 +62,11 @@ class ServiceRouter:
             self.host_prefixes |= c.host_prefixes
         self._label_prefixes = tuple(sorted({p for p in self.host_prefixes if not p.endswith(".")}, key=len,
                                             reverse=True))
+        self._query_infos = [c for c in self.infos if "query" in c.protocols]
+
+    @staticmethod
+    def codec(info: ServiceInfo | None) -> ServiceCodec | None:
+        return None if info is None else get_service_codec(info.service_name)
 
     # ------------------------------------------------------------------
     def _host_services(self, request: HttpRequest) -> set[str]:
@@ -78,7 +88,7 @@ class ServiceRouter:
                 break
         return out
 
-    def _narrow(self, cands: list[ServiceCodec], request: HttpRequest, scope: str | None) -> list[ServiceCodec]:
+    def _narrow(self, cands: list[ServiceInfo], request: HttpRequest, scope: str | None) -> list[ServiceInfo]:
         if len(cands) > 1 and not scope and _QUEUE_PATH.match(request.path):
             scope = "sqs"
         if len(cands) > 1 and scope:
@@ -102,8 +112,8 @@ class ServiceRouter:
             if c is None:
                 raise OperationNotFound(f"Unknown target {target}", protocol="json", operation=op)
             if op not in c.operation_names:
-                raise OperationNotFound(protocol="json", operation=op, codec=c)
-            return c, Match(op, "json")
+                raise OperationNotFound(protocol="json", operation=op, codec=self.codec(c))
+            return self.codec(c), Match(op, "json")
 
         if request.path.startswith("/service/") and h.get("smithy-protocol") == "rpc-v2-cbor":
             m = _CBOR_PATH.fullmatch(request.path)
@@ -112,26 +122,26 @@ class ServiceRouter:
                 raise OperationNotFound(f"Unknown service path {request.path}", protocol="smithy-rpc-v2-cbor")
             op = m.group(2)
             if op not in c.operation_names:
-                raise OperationNotFound(protocol="smithy-rpc-v2-cbor", operation=op, codec=c)
-            return c, Match(op, "smithy-rpc-v2-cbor")
+                raise OperationNotFound(protocol="smithy-rpc-v2-cbor", operation=op, codec=self.codec(c))
+            return self.codec(c), Match(op, "smithy-rpc-v2-cbor")
 
         if "Action=" in request.query or (request.method == "POST" and request.body and _is_form(request)):
             try:
                 pairs = query_params_of(request)
             except MalformedInput as exc:
-                svc = self._narrow([c for c in self.codecs if "query" in c.protocols], request, scope_service)
-                raise RejectedRequest(exc, "query", svc[0] if len(svc) == 1 else None) from None
+                svc = self._narrow(self._query_infos, request, scope_service)
+                raise RejectedRequest(exc, "query", self.codec(svc[0]) if len(svc) == 1 else None) from None
             tree = build_query_tree(pairs)
             action = tree.get("Action")
             if isinstance(action, str):
                 cands = self.by_action.get(action)
                 if not cands:
                     # Known service by scope/host but unknown action -> InvalidAction from it.
-                    svc = self._narrow([c for c in self.codecs if "query" in c.protocols], request, scope_service)
+                    svc = self._narrow(self._query_infos, request, scope_service)
                     raise OperationNotFound(protocol="query", operation=action,
-                                            codec=svc[0] if len(svc) == 1 else None)
+                                            codec=self.codec(svc[0]) if len(svc) == 1 else None)
                 cands = self._narrow(cands, request, scope_service)
-                c = cands[0]
+                c = self.codec(cands[0])
                 uri = {"__path__": request.path} if request.path not in ("", "/") else {}
                 return c, Match(action, "query", uri, tree, wants_json(request))
 
@@ -140,7 +150,7 @@ class ServiceRouter:
             raise UnknownOperationXml()   # a queue URL fetched without an Action
 
         if self.rest:
-            cands = self._narrow(self.rest, request, scope_service)
+            cands = [self.codec(i) for i in self._narrow(self.rest, request, scope_service)]
             best = None
             for c in cands:
                 r = c.match_rest(request)

@@ -7,6 +7,10 @@ from botocore.parsers import create_parser
 from protocols.http.codec import HttpRequest, OperationNotFound
 from protocols.http.router import ServiceRouter
 
+from pathlib import Path
+
+ROOT = str(Path(__file__).resolve().parents[3])
+
 R = ServiceRouter(["sqs", "sns", "kms", "sts", "events", "scheduler", "mq", "cloudwatch", "s3", "route53",
                    "stepfunctions", "mwaa", "ses", "sesv2"])
 
@@ -145,3 +149,37 @@ def test_form_that_is_not_utf8_is_rejected_in_the_protocol_shape():
         parsed = create_parser("query").parse({"status_code": resp.status, "headers": dict(resp.headers),
                                                "body": resp.body}, None)
         assert resp.status == 400 and parsed["Error"]["Code"] == "MalformedQueryString"
+
+
+def test_shipped_routing_index_matches_the_installed_models():
+    """The precomputed routing facts equal what botocore's models say (regenerate
+    with tools/gen_routing_index.py after a botocore upgrade; until then the
+    gateway computes them itself, so routing never disagrees with the models)."""
+    import json
+
+    from protocols.http.codec._index import INDEX_PATH, botocore_version, build_index
+    from services.registry import KNOWN_SERVICES
+    shipped = json.loads(INDEX_PATH.read_text())
+    if shipped["botocore"] != botocore_version():
+        pytest.skip(f"index is for botocore {shipped['botocore']}, installed {botocore_version()}")
+    assert shipped == build_index(KNOWN_SERVICES)
+
+
+def test_router_loads_a_service_model_only_when_routed_to():
+    import subprocess
+    import sys
+    code = (
+        "from protocols.http.codec import _get\n"
+        "from protocols.http.codec._types import HttpRequest\n"
+        "from protocols.http.router import ServiceRouter\n"
+        "from services.registry import KNOWN_SERVICES\n"
+        "r = ServiceRouter(KNOWN_SERVICES)\n"
+        "assert _get.cache_info().currsize == 0, _get.cache_info()\n"
+        "req = HttpRequest('POST', '/', '', {'x-amz-target': 'AmazonSQS.ListQueues',"
+        " 'content-type': 'application/x-amz-json-1.0'}, b'{}')\n"
+        "codec, match = r.route(req, 'sqs')\n"
+        "assert codec.service_name == 'sqs' and match.operation == 'ListQueues'\n"
+        "assert _get.cache_info().currsize == 1\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.stdout.strip() == "ok", out.stderr
