@@ -62,7 +62,8 @@ def summary(rec: dict) -> dict:
            "cc": rec.get("cc", []), "bcc": rec.get("bcc", []), "destination": rec.get("destination", []),
            "subject": rec.get("subject"), "size": rec.get("size"), "messageIdHeader": rec.get("mid_header")}
     for key, name in (("cs", "configurationSet"), ("tags", "tags"), ("status", "status"),
-                      ("template", "template"), ("template_data", "templateData"), ("tls", "tls")):
+                      ("template", "template"), ("template_data", "templateData"), ("tls", "tls"),
+                      ("rules", "receiptRules")):
         if rec.get(key) is not None:
             out[name] = rec[key]
     return out

@@ -93,6 +93,11 @@ class Publisher:
         self.deliveries.submit("ses.relay", {"url": url}, {"from": mail_from, "to": rcpts, "raw": raw},
                                policy=RELAY_POLICY)
 
+    def lambda_event(self, function_arn: str, event: dict, source_arn: str) -> None:
+        """An asynchronous (Event) invocation, durable like every delivery."""
+        self.deliveries.submit("ses.lambda", {"fn": function_arn, "source": source_arn},
+                               json.dumps(event, separators=(",", ":")), policy=EVENT_POLICY)
+
     def s3(self, path: str, raw: bytes) -> None:
         self.deliveries.submit("ses.s3", {"path": path}, raw, policy=None)
 
@@ -133,6 +138,34 @@ async def _eventbridge(d: sinks.Delivery) -> None:
     if out.get("FailedEntryCount"):
         e = (out.get("Entries") or [{}])[0]
         raise sinks.Failed(f"{e.get('ErrorCode')}: {e.get('ErrorMessage')}", True, e.get("ErrorCode") or "")
+
+
+async def _lambda(d: sinks.Delivery) -> None:
+    await _call(d, "lambda", "Invoke", {"FunctionName": d.target["fn"], "InvocationType": "Event",
+                                        "Payload": d.body.encode()}, d.target["fn"])
+
+
+async def invoke_sync(host, function_arn: str, event: dict, source_arn: str) -> str | None:
+    """RequestResponse invocation: the function's ``disposition`` (None when it failed or gave none)."""
+    from services.internal import caller
+    region, account, _ = arn_parts(function_arn)
+    try:
+        out = await caller(host).call("lambda", "Invoke", {
+            "FunctionName": function_arn, "InvocationType": "RequestResponse",
+            "Payload": json.dumps(event, separators=(",", ":")).encode()}, account=account, region=region,
+            source_arn=source_arn)
+    except Exception as exc:
+        if not getattr(exc, "code", None):
+            raise
+        log.info("event=ses_lambda_failed function=%s code=%s", function_arn, exc.code)
+        return None
+    if out.get("FunctionError"):
+        return None
+    try:
+        result = json.loads(out.get("Payload") or b"null")
+    except ValueError:
+        return None
+    return result.get("disposition") if isinstance(result, dict) else None
 
 
 def _relay_blocking(url: str, mail_from: str, rcpts: list[str], raw: bytes) -> None:
@@ -192,3 +225,4 @@ sinks.register_kind("ses.sns", _sns)
 sinks.register_kind("ses.eventbridge", _eventbridge)
 sinks.register_kind("ses.relay", _relay)
 sinks.register_kind("ses.s3", _s3)
+sinks.register_kind("ses.lambda", _lambda)

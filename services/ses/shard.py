@@ -88,6 +88,10 @@ class SesShard:
     def op_Receive(self, args):
         return receiving.receive(self, self._ns(args), args)
 
+    async def invoke_lambda(self, function_arn: str, event: dict) -> str | None:
+        from services.ses.publish import invoke_sync
+        return await invoke_sync(self.part.shard, function_arn, event, "arn:aws:ses:::receipt-rule")
+
     # -- verification -------------------------------------------------------------------
     def op_Verify(self, args):
         ns = self._ns(args)

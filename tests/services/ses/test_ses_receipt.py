@@ -195,3 +195,67 @@ def test_receipt_rule_to_sqs_through_sns(ses, server, active_set, encoding):
     assert note["receipt"]["spamVerdict"] == {"status": "PASS"}
     content = note["content"] if encoding == "UTF-8" else base64.b64decode(note["content"]).decode()
     assert "please help" in content and "Subject: help" in content
+
+
+LAMBDA_CODE = """
+import json
+def handler(event, context):
+    rec = event["Records"][0]["ses"]
+    subject = rec["mail"]["commonHeaders"].get("subject", "")
+    return {"disposition": "STOP_RULE_SET" if "stop" in subject else "CONTINUE"}
+"""
+
+
+@pytest.mark.skipif(not registered("lambda"), reason="Lambda is not part of this build yet")
+def test_lambda_action_request_response_disposition(ses, server, active_set, mailbox):
+    import io
+    import zipfile
+    lam = server.client("lambda")
+    fn = f"ses-rule-{uuid.uuid4().hex[:8]}"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("handler.py", LAMBDA_CODE)
+    arn = lam.create_function(FunctionName=fn, Runtime="python3.11", Role="arn:aws:iam::000000000000:role/r",
+                              Handler="handler.handler", Code={"ZipFile": buf.getvalue()})["FunctionArn"]
+    try:
+        domain = f"in{uuid.uuid4().hex[:8]}.example.com"
+        ses.create_receipt_rule(RuleSetName=active_set, Rule=rule("decide", Recipients=[domain], Actions=[
+            {"LambdaAction": {"FunctionArn": arn, "InvocationType": "RequestResponse"}}]))
+        ses.create_receipt_rule(RuleSetName=active_set, After="decide", Rule=rule("after", Recipients=[domain],
+                                                                                  Actions=[]))
+        ids = {}
+        for subject in ("please stop here", "carry on"):
+            with inbound(server) as s:
+                s.ehlo()
+                s.mail("writer@example.org")
+                s.rcpt(f"box@{domain}")
+                code, reply = s.data(f"From: writer@example.org\r\nTo: box@{domain}\r\nSubject: {subject}\r\n\r\n"
+                                     f"x\r\n".encode())
+                assert code == 250, reply
+            ids[subject] = reply.decode().split()[-1]
+        assert mailbox.list(id=ids["please stop here"])[0]["receiptRules"] == ["decide"]
+        assert mailbox.list(id=ids["carry on"])[0]["receiptRules"] == ["decide", "after"]
+        # an Event action: a durable asynchronous invocation; its success lands in the function's destination
+        sqs = server.client("sqs")
+        url = sqs.create_queue(QueueName=fn)["QueueUrl"]
+        qarn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        lam.put_function_event_invoke_config(FunctionName=fn, MaximumRetryAttempts=0,
+                                             DestinationConfig={"OnSuccess": {"Destination": qarn}})
+        ses.update_receipt_rule(RuleSetName=active_set, Rule=rule("decide", Recipients=[domain], Actions=[
+            {"LambdaAction": {"FunctionArn": arn, "InvocationType": "Event"}}]))
+        with inbound(server) as s:
+            s.sendmail("writer@example.org", [f"box@{domain}"],
+                       f"From: writer@example.org\r\nTo: box@{domain}\r\nSubject: async\r\n\r\nx\r\n".encode())
+        deadline, got = time.monotonic() + 60, []
+        while not got and time.monotonic() < deadline:
+            got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+        assert got, "the Event invocation did not reach the function's destination"
+        record = json.loads(got[0]["Body"])
+        ses_event = record["requestPayload"]["Records"][0]
+        assert ses_event["eventSource"] == "aws:ses"
+        assert ses_event["ses"]["receipt"]["action"] == {"type": "Lambda", "functionArn": arn,
+                                                         "invocationType": "Event"}
+        assert ses_event["ses"]["mail"]["commonHeaders"]["subject"] == "async"
+        assert record["responsePayload"] == {"disposition": "CONTINUE"}
+    finally:
+        lam.delete_function(FunctionName=fn)
