@@ -229,7 +229,7 @@ class EventsApi:
         results: list[dict | None] = [None] * len(entries)
         groups: dict[str, tuple[list, list, list]] = {}
         for i, e in enumerate(entries):
-            bad, detail = parse_entry(e)
+            bad, detail = parse_entry(e, aws_sources=getattr(ctx, "internal", False))
             if bad:
                 results[i] = {"ErrorCode": bad[0], "ErrorMessage": bad[1]}
                 continue

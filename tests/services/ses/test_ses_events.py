@@ -19,7 +19,6 @@ needs_cloudwatch = pytest.mark.skipif(not registered("cloudwatch"), reason="Clou
 # EventBridge (services/events, in progress) refuses every aws.* Source in PutEvents, also from
 # services publishing their own events through services/internal.py; until it accepts those,
 # SES's events cannot reach a bus.
-needs_events = pytest.mark.skip(reason="EventBridge refuses aws.* sources from internal callers (aws.ses)")
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +142,6 @@ def test_rendering_failure_event(ses, sns, sqs, sender):
                              "templateName": tpl}
 
 
-@needs_events
 def test_eventbridge_destination(sesv2, server, sender, sqs):
     events = server.client("events")
     name = f"ses-eb-{uuid.uuid4().hex[:8]}"
