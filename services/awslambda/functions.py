@@ -327,8 +327,9 @@ class FunctionRecords:
         rec["aliases"].pop(name, None)
         rec["pc"].pop(name, None)
         rec["eic"].pop(name, None)
+        url = rec["urls"].pop(name, None)          # the alias's function URL goes with it
         self._save(key, rec)
-        return {"_urls": [u for q, u in list(rec["urls"].items()) if q == name and rec["urls"].pop(q)]}
+        return {"_urls": [url] if url else []}
 
     def _ListAliases(self, key, a):
         rec = self._fn(key, a)
