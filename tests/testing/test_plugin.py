@@ -4,9 +4,9 @@ real `python -m pytest` with the installed plugin, starting (or reusing) a real 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from pathlib import Path
+
+from tests.testing._helpers import refused
 
 pytest_plugins = ["pytester"]
 
@@ -17,14 +17,6 @@ def _run(pytester, *args):
     return pytester.runpytest_subprocess("-p", "no:cacheprovider", *args, timeout=INNER_TIMEOUT)
 
 
-def _refused(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url + "/_broker/health", timeout=3)
-    except urllib.error.URLError as exc:
-        return isinstance(exc.reason, ConnectionRefusedError)
-    except OSError:
-        return True
-    return False
 
 
 def test_fixtures_accounts_clients_and_waits(pytester):
@@ -107,7 +99,7 @@ def test_broker_keep_keeps_the_data_dir_of_a_failed_run_only(pytester, monkeypat
     data_dir, url = where.read_text().split()
     result.stdout.fnmatch_lines([f"broker: data directory kept for inspection: {data_dir}*"])
     assert (Path(data_dir) / "broker.log").exists()
-    assert _refused(url)                          # the server stopped all the same
+    assert refused(url)                          # the server stopped all the same
     result = _run(pytester)                       # without the flag: gone
     result.assert_outcomes(failed=1)
     data_dir, url = where.read_text().split()
@@ -165,4 +157,4 @@ def test_xdist_workers_share_one_server_and_never_see_each_others_queues(pyteste
     assert {r["worker"] for r in rows} == {"gw0", "gw1"}
     assert len({r["url"] for r in rows}) == 1          # one server for both workers
     assert len({r["account"] for r in rows}) == 8      # a fresh account per test
-    assert _refused(rows[0]["url"])                    # stopped when the run ended
+    assert refused(rows[0]["url"])                    # stopped when the run ended

@@ -9,11 +9,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.testing._helpers import refused
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_DIR = ROOT / "tests" / "node"
@@ -34,14 +34,6 @@ def _broker_run(*args, env=None, cwd=None, timeout=180) -> subprocess.CompletedP
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 
-def _refused(url: str) -> bool:
-    try:
-        urllib.request.urlopen(url + "/_broker/health", timeout=3)
-    except urllib.error.URLError as exc:
-        return isinstance(exc.reason, ConnectionRefusedError)
-    except OSError:
-        return True
-    return False
 
 
 def test_node_sdk_v3_configured_by_the_environment_alone():
@@ -57,7 +49,7 @@ def test_node_sdk_v3_configured_by_the_environment_alone():
     assert out["account"] == "000000000000"
     assert out["queueUrl"].startswith(out["endpoint"] + "/queue/us-east-1/000000000000/node-run-")
     assert out["amqp"].startswith("amqp://guest:guest@127.0.0.1:")
-    assert _refused(out["endpoint"])            # the server went with the command
+    assert refused(out["endpoint"])            # the server went with the command
 
 
 def test_node_exit_code_is_the_exit_code():
@@ -80,7 +72,7 @@ def test_shell_script_with_the_aws_cli_and_its_exit_code():
     data_dir = Path(out["data_dir"])
     assert data_dir.name.startswith("broker-run-")
     assert not data_dir.exists()                 # the temporary data directory is gone
-    assert _refused(out["queue"].split("/queue/")[0])
+    assert refused(out["queue"].split("/queue/")[0])
 
 
 def test_keep_and_a_given_data_dir(tmp_path):
