@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.testing._helpers import refused
 
 pytest_plugins = ["pytester"]
@@ -132,6 +134,7 @@ def test_nothing_starts_unless_a_fixture_is_used_and_local_fixtures_win(pytester
 
 
 def test_xdist_workers_share_one_server_and_never_see_each_others_queues(pytester, monkeypatch):
+    pytest.importorskip("xdist")
     pytester.makepyfile(test_parallel="""
         import json, os
         import pytest
