@@ -37,8 +37,14 @@ class ServiceCaller:
 
     async def call(self, service: str, operation: str, params: dict, *, account: str, region: str,
                    principal_arn: str | None = None, source_arn: str | None = None,
-                   trace_header: str | None = None) -> dict:
-        """Run `operation`; returns its output dict or raises ServiceError (AWS code and message)."""
+                   trace_header: str | None = None, role_arn: str | None = None) -> dict:
+        """Run `operation`; returns its output dict or raises ServiceError (AWS code and message).
+
+        With credentials configured, a call made for a resource (`source_arn`) is
+        authorized as AWS does (services/iam/authorizer.py): the acting service's
+        principal against the target's resource policy, with aws:SourceArn and
+        aws:SourceAccount (e.g. SNS delivering to a queue whose policy must name the
+        topic); `role_arn` names the role a service acts through (not yet evaluated)."""
         api = self.apis.get(service)
         if api is None:
             raise NotImplementedOperation(f"The {service} service is not implemented by this broker yet "
@@ -49,6 +55,9 @@ class ServiceCaller:
             access_key="", user_name="root", service=service, operation=operation, protocol="internal",
             host=self.netloc, scheme="http", path="/", cluster=self.host.cluster, gateway=self.host,
             source_arn=source_arn, trace_header=trace_header, internal=True)
+        authorizer = getattr(self.host, "iam_authorizer", None)
+        if authorizer is not None and source_arn:
+            await authorizer.authorize_internal(ctx, params, role_arn)
         if not (trace_header and TRACED_CALL_OBSERVERS):
             return await api.handle(ctx, operation, params) or {}
         started, error = time.time(), None

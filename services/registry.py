@@ -38,10 +38,15 @@ class Service:
     # writes (default "<shard name>."): a partition holding such records builds
     # the half at start; otherwise it is built on its first op.
     kinds: tuple[str, ...] = ()
+    # Module declaring what each operation touches for IAM authorization (see
+    # services/iam/declare/__init__.py); None: services/iam/declare's own table/default
+    authorization: str | None = None
 
 
 SERVICES: list[Service] = [
-    Service("sts", api="services.sts.api:StsApi"),
+    Service("sts", api="services.sts.api:StsApi", config="services.sts.config:KEYS"),
+    Service("iam", api="services.iam.api:IamApi", shard="services.iam.shard:IamShard",
+            config="services.iam.config:KEYS", process_hook="services.iam.wiring:install"),
     Service("kms", api="services.kms.api:KmsApi", shard="services.kms.shard:KmsShard"),
     Service("sqs", api="services.sqs.api:SqsApi", shard="services.sqs.shard:SqsShard"),
     Service("cloudwatch", api="services.cloudwatch.api:CloudWatchApi", shard="services.cloudwatch.shard:CloudWatchShard",

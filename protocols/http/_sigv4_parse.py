@@ -26,6 +26,8 @@ class Credential:
     # ``X-Amz-Security-Token`` that does not equal this (or any token when
     # this is None) is rejected with InvalidClientTokenId.
     session_token: str | None = None
+    # Principal ARN when it is not the user's (STS sessions: assumed-role ARNs).
+    arn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ _ERRORS: dict[str, tuple[str, int, int, int]] = {
     "MissingAuthenticationToken": ("MissingAuthenticationTokenException", 403, 400, 403),
     "RequestExpired": ("InvalidSignatureException", 400, 400, 403),
     "AuthorizationQueryParametersError": ("IncompleteSignatureException", 400, 400, 400),
+    "ExpiredToken": ("ExpiredTokenException", 403, 400, 403),
 }
 _JSON_FAMILY = frozenset({"json", "smithy-rpc-v2-cbor", "rpc-v2-cbor"})
 

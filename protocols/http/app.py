@@ -28,7 +28,9 @@ _request_id = uuid4
 
 # Operations AWS serves without a signature: the SubscribeURL and UnsubscribeURL
 # links SNS puts in its messages are plain GETs.
-UNSIGNED_OPERATIONS = frozenset({("sns", "ConfirmSubscription"), ("sns", "Unsubscribe")})
+UNSIGNED_OPERATIONS = frozenset({("sns", "ConfirmSubscription"), ("sns", "Unsubscribe"),
+                                 ("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRoleWithSAML")})
+MSG_EXPIRED_TOKEN = "The security token included in the request is expired"
 
 
 def _credentials(config: dict) -> dict[str, Credential]:
@@ -64,6 +66,9 @@ class AwsApp:
         # observer(record, req, conn, resp) after every AWS request (metrics, CloudTrail,
         # X-Ray); set by a process hook (services/cloudwatch/observe.py)
         self.observer = None
+        # IAM authorization step (services/iam/authorizer.py), set by a process hook when
+        # credentials are configured; None in dev mode (everything open)
+        self.authorizer = None
 
     async def handle(self, req, conn) -> HttpResponse:
         path = req.path
@@ -98,7 +103,10 @@ class AwsApp:
             codec, match = routed
         if rec is not None:
             rec.service, rec.match = codec.service_name, match
+        authorizer = self.authorizer
         try:
+            if authorizer is not None and await authorizer.prepare(req.query, headers):
+                raise AuthError("ExpiredToken", MSG_EXPIRED_TOKEN)
             principal = self.verifier.authenticate(req.method, path, req.query, headers, req.body)
         except AuthError as exc:
             unsigned = (codec.service_name, match.operation) in UNSIGNED_OPERATIONS
@@ -125,7 +133,11 @@ class AwsApp:
                 trace_header=headers.get("x-amzn-trace-id"))
             if rec is not None:
                 rec.ctx, rec.params = ctx, params
+            if authorizer is not None:
+                await authorizer.authorize(ctx, params, principal, conn.peer, conn.scheme == "https")
             result = await api.handle(ctx, match.operation, params)
+            if authorizer is not None:
+                await authorizer.changed(ctx, params, result)
             if rec is not None:
                 rec.result = result
             return codec.encode_result(match, result or {}, request_id)

@@ -121,11 +121,25 @@ class SigV4Verifier:
             cred = self.credentials[access_key]
             account, user = cred.account_id, cred.user_name
         arn = f"arn:aws:iam::{account}:root" if user == "root" else f"arn:aws:iam::{account}:user/{user}"
+        if not self.dev_mode and cred.arn:
+            arn = cred.arn
         p = Principal(access_key, account, user, arn, region, service, True)
         if len(self._principals) >= _CACHE_MAX:
             self._principals.clear()
         self._principals[key] = p
         return p
+
+    # -- keys created at runtime (IAM access keys, STS sessions) ------------
+
+    def add_credential(self, access_key: str, secret_key: str, account_id: str, user_name: str = "root",
+                       session_token: str | None = None, arn: str | None = None) -> None:
+        self.credentials[access_key] = Credential(access_key, secret_key, account_id, user_name, session_token, arn)
+
+    def forget(self, access_key: str) -> None:
+        """Stop accepting a key added with add_credential (deleted, deactivated, changed)."""
+        if self.credentials.pop(access_key, None) is not None:
+            for k in [k for k in self._principals if k[0] == access_key]:
+                del self._principals[k]
 
     # -- keys -------------------------------------------------------------
 
@@ -317,7 +331,7 @@ class SigV4Verifier:
 
     @staticmethod
     def _check_token(credential: Credential, token: str | None) -> None:
-        if token is not None and token != credential.session_token:
+        if token != credential.session_token:   # a session key needs its token, other keys none
             raise _invalid_token()
 
     @staticmethod
