@@ -40,7 +40,8 @@ _TYPES = {"root": "Account", "user": "User", "assumed-role": "AssumedRole", "fed
 
 class Entry:
     """One access key: who it is, its policies compiled, its secret for SigV4."""
-    __slots__ = ("caller", "identity", "boundary", "session", "secret", "token", "expires", "base")
+    __slots__ = ("caller", "identity", "boundary", "session", "secret", "token", "expires", "base", "decisions",
+                 "clocked")
 
     def __init__(self, caller: Caller, identity=(), boundary=None, session=None, secret="", token=None,
                  expires=None, issued=None):
@@ -49,6 +50,10 @@ class Entry:
         self.boundary = parse(boundary) if boundary else None
         self.session = [parse(d) for d in session] if session is not None else None
         self.secret, self.token, self.expires = secret, token, expires
+        # (action, resource, source ip, secure, region) -> Decision, for checks with no extra keys and
+        # policies that do not read the clock; emptied by every invalidation
+        self.decisions: dict = {}
+        self.clocked = any(p.clocked for p in [*self.identity, *(self.session or ()), self.boundary] if p)
         base = Context()
         base.set("aws:PrincipalArn", caller.role_arn or caller.arn)
         base.set("aws:PrincipalAccount", caller.account)
@@ -129,7 +134,13 @@ class Authorizer:
         await link.conn.call("iam.Subscribe", {"p": -1})
         self._drop_all()
 
+    def _forget_decisions(self) -> None:
+        for e in [*self.entries.values(), *self.configured.values()]:
+            if e is not None:
+                e.decisions.clear()
+
     def _drop_all(self) -> None:
+        self._forget_decisions()
         for ak in list(self.entries):
             self._forget(ak)
         self.entries.clear()
@@ -152,6 +163,7 @@ class Authorizer:
                 del self.policies[arn]
         for arn in args.get("arns") or ():
             self.policies.pop(arn, None)
+        self._forget_decisions()
         return True
 
     # -- keys -------------------------------------------------------------------------
@@ -243,31 +255,50 @@ class Authorizer:
             c["aws:sourceip"] = peer
         return c
 
-    async def _check(self, ctx, params, caller: Caller, entry: Entry | None, context: Context) -> None:
+    async def _check(self, ctx, params, caller: Caller, entry: Entry | None, base: Context, peer, secure) -> None:
         decl = declaration(ctx.service)
+        context = None
         for action, resource, extra in decl.checks(ctx, ctx.operation, params):
-            c = context
-            if extra:
-                c = Context(context)
-                for k, v in extra.items():
-                    if v is not None:
-                        c.set(k, v)
             res_policy, canonical = None, resource
             if decl.policy is not None and resource != "*":
                 res_policy, canonical = await self.resource_policy(decl, resource)
             racct = resource_account(canonical)
             if caller.kind == "service" and res_policy is None and racct in (None, caller.account):
                 continue     # deviation: a policy-less resource of the acting resource's own account admits it
+            key = None
+            if entry is not None and not extra and not entry.clocked and not (res_policy and res_policy.clocked):
+                key = (action, canonical, peer, secure, ctx.region)
+                d = entry.decisions.get(key)
+                if d is not None:
+                    if d.allowed:
+                        continue
+                    self._deny(ctx, decl, caller, action, canonical, d)
+            if context is None:
+                context = self._context(base, ctx, peer, secure)
+            c = context
+            if extra:
+                c = Context(context)
+                for k, v in extra.items():
+                    if v is not None:
+                        c.set(k, v)
             d = evaluate(action, canonical, racct, caller, c,
                          entry.identity if entry else (), res_policy, entry.boundary if entry else None,
                          entry.session if entry else None, require_resource=decl.require_resource)
+            if key is not None:
+                if len(entry.decisions) >= 1024:
+                    entry.decisions.clear()
+                entry.decisions[key] = d
             if not d.allowed:
-                text = decl.action_text(action)
-                message = d.message(caller.arn if caller.kind != "service" else caller.service, text, canonical)
-                log.info("event=access_denied principal=%s action=%s resource=%s reason=%r",
-                         caller.arn, action, canonical, d.reason)
-                telemetry.count("broker_iam_denied_total", {"service": ctx.service})
-                raise decl.denied(ctx, message)
+                self._deny(ctx, decl, caller, action, canonical, d)
+
+    @staticmethod
+    def _deny(ctx, decl, caller: Caller, action: str, resource: str, d) -> None:
+        text = decl.action_text(action)
+        message = d.message(caller.arn if caller.kind != "service" else caller.service, text, resource)
+        log.info("event=access_denied principal=%s action=%s resource=%s reason=%r",
+                 caller.arn, action, resource, d.reason)
+        telemetry.count("broker_iam_denied_total", {"service": ctx.service})
+        raise decl.denied(ctx, message)
 
     async def authorize(self, ctx, params: dict, principal, peer, secure: bool) -> None:
         """Raise the service's AccessDenied unless the request is allowed."""
@@ -275,8 +306,7 @@ class Authorizer:
         if entry is None:      # unsigned operations AWS serves to anyone
             return
         ctx.principal_arn = entry.caller.arn
-        context = self._context(entry.base, ctx, peer[0] if peer else None, secure)
-        await self._check(ctx, params, entry.caller, entry, context)
+        await self._check(ctx, params, entry.caller, entry, entry.base, peer[0] if peer else None, secure)
 
     async def authorize_internal(self, ctx, params: dict, role_arn: str | None = None) -> None:
         """A service-to-service call made for a resource (``ctx.source_arn``): the
@@ -287,7 +317,7 @@ class Authorizer:
         principal = SERVICE_PRINCIPALS.get(svc)
         if role_arn is not None or principal is None or ctx.service not in SERVICE_TARGETS:
             return           # the service acts through a role: not evaluated here yet
-        context = self._context(Context(), ctx, None, True)
+        context = Context()
         context["aws:sourcearn"] = src
         context["aws:sourceaccount"] = parts[4] if len(parts) == 6 else ""
         context["aws:sourceowner"] = parts[4] if len(parts) == 6 else ""
@@ -296,7 +326,7 @@ class Authorizer:
         caller = Caller(arn=principal or "", account=parts[4] if len(parts) == 6 else ctx.account_id,
                         kind="service", service=principal)
         try:
-            await self._check(ctx, params, caller, None, context)
+            await self._check(ctx, params, caller, None, context, None, True)
         except Exception as exc:
             if getattr(exc, "code", None) in ("AccessDenied", "AuthorizationError", "AccessDeniedException"):
                 telemetry.audit({

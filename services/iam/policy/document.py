@@ -149,15 +149,21 @@ class Statement:
         return True
 
 
+_CLOCK_KEYS = frozenset({"aws:currenttime", "aws:epochtime"})
+
+
 class Policy:
-    """A parsed document: its statements (and the text it came from)."""
-    __slots__ = ("text", "statements", "version")
+    """A parsed document: its statements (and the text it came from).
+
+    `clocked`: some condition reads the clock, so a decision cannot be reused."""
+    __slots__ = ("text", "statements", "version", "clocked")
 
     def __init__(self, text: str, doc: dict | None):
         self.text = text
         self.version = str((doc or {}).get("Version", "")) if isinstance(doc, dict) else ""
         stmts = doc.get("Statement") if isinstance(doc, dict) else None
         self.statements = [Statement(s) for s in _list(stmts) if isinstance(s, dict)]
+        self.clocked = any(c.key in _CLOCK_KEYS for st in self.statements for c in st.conditions or ())
 
 
 @lru_cache(maxsize=2048)
