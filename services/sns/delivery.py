@@ -13,6 +13,7 @@ up, ``sns.dead`` sends it to the subscription's redrive DLQ, if any.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 
@@ -57,16 +58,21 @@ async def _call(d: sinks.Delivery, service: str, op: str, params: dict, *, accou
         raise _failure(exc) from None
 
 
-def _resolve(d: sinks.Delivery):
-    """(shard, message, topic, subscription); None when nothing is left to deliver."""
-    shard = _shard(d)
-    msg, t, s = shard.resolve(d.body)
-    if msg is None:
-        return None
-    if s is None:               # unsubscribed (or topic deleted) since the publish
-        shard.fanout.release(d.body["m"])
-        return None
-    return shard, msg, t, s
+def _subscriber(handler):
+    """A delivery to one subscription: `handler(d, shard, msg, topic, sub)` hands the
+    message over (or raises Failed); the delivery then counts as delivered."""
+    @functools.wraps(handler)
+    async def run(d: sinks.Delivery) -> None:
+        shard = _shard(d)
+        msg, t, s = shard.resolve(d.body)
+        if msg is None:
+            return
+        if s is None:               # unsubscribed (or topic deleted) since the publish
+            shard.fanout.release(d.body["m"])
+            return
+        await handler(d, shard, msg, t, s)
+        shard.delivered(d.body, t)
+    return run
 
 
 def _queue_url(d: sinks.Delivery, region: str, account: str, name: str) -> str:
@@ -74,17 +80,13 @@ def _queue_url(d: sinks.Delivery, region: str, account: str, name: str) -> str:
     return f"http://{caller(d.partition.shard).netloc}/queue/{region}/{account}/{name}"
 
 
-async def deliver_sqs(d: sinks.Delivery) -> None:
-    r = _resolve(d)
-    if r is None:
-        return
-    shard, msg, t, s = r
+@_subscriber
+async def deliver_sqs(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     region, account, name = sqs_arn_parts(s.endpoint)
     params = envelope.sqs_params(msg, s.arn, _queue_url(d, region, account, name), name.endswith(".fifo"), s.raw,
                                  _signer(d))
     await _call(d, "sqs", "SendMessage", params, account=account, region=region, source_arn=t.arn,
                 trace=msg.get("tr"))
-    shard.delivered(d.body, t)
 
 
 async def _post(url: str, headers: list, body: bytes) -> None:
@@ -96,43 +98,31 @@ async def _post(url: str, headers: list, body: bytes) -> None:
         raise sinks.Failed(f"HTTP {status}", status >= 500 or status in (408, 429), f"HTTP{status}", status)
 
 
-async def deliver_http(d: sinks.Delivery) -> None:
-    r = _resolve(d)
-    if r is None:
-        return
-    shard, msg, t, s = r
+@_subscriber
+async def deliver_http(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     eff = effective_sub_policy(s.attrs.get("DeliveryPolicy"), t.attrs.get("DeliveryPolicy"))
     ctype = (eff.get("requestPolicy") or DEFAULT_REQUEST).get("headerContentType") or \
         DEFAULT_REQUEST["headerContentType"]
     headers, body = envelope.http_request(msg, s.arn, s.protocol, s.raw, ctype, _signer(d))
     await _post(s.endpoint, headers, body)
-    shard.delivered(d.body, t)
 
 
-async def deliver_lambda(d: sinks.Delivery) -> None:
-    r = _resolve(d)
-    if r is None:
-        return
-    shard, msg, t, s = r
+@_subscriber
+async def deliver_lambda(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     parts = s.endpoint.split(":")
     payload = json.dumps(envelope.lambda_event(msg, s.arn, _signer(d))).encode()
     await _call(d, "lambda", "Invoke", {"FunctionName": s.endpoint, "InvocationType": "Event", "Payload": payload},
                 account=parts[4], region=parts[3], source_arn=t.arn, trace=msg.get("tr"))
-    shard.delivered(d.body, t)
 
 
-async def deliver_firehose(d: sinks.Delivery) -> None:
-    r = _resolve(d)
-    if r is None:
-        return
-    shard, msg, t, s = r
+@_subscriber
+async def deliver_firehose(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     parts = s.endpoint.split(":")
     text = envelope.text_for(msg, "firehose")
     data = text if s.raw else envelope.dumps(envelope.notification(msg, s.arn, text, _signer(d), "firehose"))
     await _call(d, "firehose", "PutRecord", {"DeliveryStreamName": parts[-1].split("/")[-1],
                                              "Record": {"Data": (data + "\n").encode()}},
                 account=parts[4], region=parts[3], source_arn=t.arn)
-    shard.delivered(d.body, t)
 
 
 def _record_doc(msg: dict, t, s, text: str) -> dict:
@@ -141,35 +131,24 @@ def _record_doc(msg: dict, t, s, text: str) -> dict:
             "MessageStructure": "json" if msg.get("st") else None, "Subject": msg.get("sj")}
 
 
-async def deliver_sms(d: sinks.Delivery) -> None:
-    r = _resolve(d)
-    if r is None:
-        return
-    shard, msg, t, s = r
+@_subscriber
+async def deliver_sms(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     shard.records.add("sms", t.account, t.region,
                       {"PhoneNumber": s.endpoint, **_record_doc(msg, t, s, envelope.text_for(msg, "sms"))})
-    shard.delivered(d.body, t)
 
 
-async def deliver_email(d: sinks.Delivery) -> None:
-    r = _resolve(d)
-    if r is None:
-        return
-    shard, msg, t, s = r
+@_subscriber
+async def deliver_email(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     text = envelope.text_for(msg, s.protocol)
     if s.protocol == "email-json":
         text = envelope.dumps(envelope.notification(msg, s.arn, text, _signer(d), "email-json"))
     shard.records.add("email", t.account, t.region, {
         "Type": "Notification", "Endpoint": s.endpoint, "Protocol": s.protocol, "Timestamp": msg["ts"],
         **_record_doc(msg, t, s, text)})
-    shard.delivered(d.body, t)
 
 
-async def deliver_push(d: sinks.Delivery) -> None:
-    r = _resolve(d)
-    if r is None:
-        return
-    shard, msg, t, s = r
+@_subscriber
+async def deliver_push(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     try:
         app, eid, _region, _account = parse_endpoint(s.endpoint)
     except ServiceError as exc:
@@ -180,7 +159,6 @@ async def deliver_push(d: sinks.Delivery) -> None:
         await d.partition.call(app, "sns.PushToEndpoint", {"k": app, "eid": eid, "doc": doc})
     except RemoteError as exc:
         raise _failure(exc) from None
-    shard.delivered(d.body, t)
 
 
 async def deliver_confirmation(d: sinks.Delivery) -> None:

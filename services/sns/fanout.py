@@ -17,6 +17,7 @@ in memory and recounted from the delivery records on start.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import logging
 from collections import deque
@@ -31,6 +32,7 @@ log = logging.getLogger("broker.sns")
 KIND_MSG = "sns.msg"
 KIND_DEDUP = "sns.dedup"
 CHUNK = 256                     # deliveries submitted per commit while expanding
+EXPAND_DELAY = 0.002            # seconds between a publish's commit and the start of its fan-out
 DEDUP_WINDOW_MS = 5 * 60 * 1000
 DEAD = {"kind": "sns.dead", "target": {}}
 
@@ -86,7 +88,12 @@ class Fanout:
     def _arm(self) -> None:
         if not self._armed:
             self._armed = True
-            self.part.after_commit(self._expand)
+            self.part.after_commit(self._expand_soon)
+
+    def _expand_soon(self) -> None:
+        # A moment's grace: the publisher's reply leaves through the gateway
+        # before this process and the queues' owners get busy with the fan-out.
+        asyncio.get_running_loop().call_later(EXPAND_DELAY, self._expand)
 
     def _expand(self) -> None:
         self._armed = False

@@ -232,7 +232,7 @@ class SnsShard(MobileMixin):
         self.tokens[tok] = (t.key, s.id)
         return tok
 
-    def _send_confirmation(self, t: Topic, s: Sub, kind: str, base: str) -> None:
+    def _send_confirmation(self, t: Topic, s: Sub, kind: str, base: str) -> str:
         """SubscriptionConfirmation / UnsubscribeConfirmation: posted to HTTP(S)
         endpoints, recorded for email ones (the SES mailbox takes them later)."""
         tok = self._new_token(t, s)
@@ -250,6 +250,7 @@ class SnsShard(MobileMixin):
                 "SubscriptionArn": s.arn, "MessageId": body["id"], "Token": tok, "Timestamp": body["ts"],
                 "Subject": "AWS Notification - Subscription Confirmation", "Message": text,
                 "SubscribeURL": f"{base}/?Action=ConfirmSubscription&TopicArn={t.arn}&Token={tok}"})
+        return tok
 
     def _drop_sub(self, t: Topic, s: Sub) -> None:
         t.detach(s)
@@ -266,8 +267,9 @@ class SnsShard(MobileMixin):
         t.deleted += 1
         self._save(t)
         if s.protocol in A.HTTP_PROTOCOLS and not s.pending:
-            self._send_confirmation(t, s, "UnsubscribeConfirmation", a["base"])
-            self.store.put(KIND_TOMB, s.tokens[-1], {"at": self.part.now_ms(), "t": t.key, "s": s.record()})
+            tok = self._send_confirmation(t, s, "UnsubscribeConfirmation", a["base"])
+            self.tokens.pop(tok, None)      # the tombstone answers for it now
+            self.store.put(KIND_TOMB, tok, {"at": self.part.now_ms(), "t": t.key, "s": s.record()})
         return {}
 
     def op_GetSubscriptionAttributes(self, a):
@@ -315,7 +317,8 @@ class SnsShard(MobileMixin):
         """Addressed to the partition named in the token."""
         tok = a["token"]
         ref = self.tokens.get(tok)
-        if ref is None:
+        t = self.topics.get(ref[0]) if ref is not None else None
+        if t is None or ref[1] not in t.subs:
             tomb = self.store.get(KIND_TOMB, tok)
             if tomb is None or tomb["t"] not in self.topics:
                 raise invalid("Token")
@@ -327,7 +330,6 @@ class SnsShard(MobileMixin):
             self.store.delete(KIND_TOMB, tok)
             self._save_sub(t, s)
             return {"arn": s.arn}
-        t = self.topics[ref[0]]
         s = t.subs[ref[1]]
         if s.pending:
             old = s.binding_key()

@@ -1,0 +1,1 @@
+"""SNS: topics, subscriptions, filter policies, publishing and fan-out."""
