@@ -178,15 +178,29 @@ class Authorizer:
             e = await self._load(ak)
         return e is not None and e.expires is not None and e.expires < time.time()
 
-    async def _load(self, ak: str) -> Entry | None:
-        fut = self._loading.get(ak)
+    async def _once(self, key: str, fetch):
+        """One fetch per key at a time: concurrent callers share its result."""
+        fut = self._loading.get(key)
         if fut is not None:
             return await asyncio.shield(fut)
+        fut = self._loading[key] = asyncio.get_event_loop().create_future()
+        try:
+            result = await fetch()
+            fut.set_result(result)
+            return result
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()       # retrieved: only the waiters re-raise it
+            raise
+        finally:
+            self._loading.pop(key, None)
+
+    async def _load(self, ak: str) -> Entry | None:
         account = account_of_key(ak)
         if account is None:
             return None
-        fut = self._loading[ak] = asyncio.get_event_loop().create_future()
-        try:
+
+        async def fetch():
             rec = await self.cluster.call(iam_key(account), "iam.Resolve", {"ak": ak})
             e = self._entry(rec) if rec and rec.get("status") == "Active" else None
             if len(self.entries) >= MAX_CACHED:
@@ -195,14 +209,8 @@ class Authorizer:
             if e is not None and self.verifier is not None:
                 self.verifier.add_credential(ak, e.secret, e.caller.account, e.caller.name or "root",
                                              e.token, e.caller.arn)
-            fut.set_result(e)
             return e
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()
-            raise
-        finally:
-            self._loading.pop(ak, None)
+        return await self._once(ak, fetch)
 
     @staticmethod
     def _entry(rec: dict) -> Entry:
@@ -221,25 +229,15 @@ class Authorizer:
         hit = self.policies.get(arn)
         if hit is not None:
             return hit
-        fut = self._loading.get(arn)
-        if fut is not None:
-            return await asyncio.shield(fut)
-        fut = self._loading[arn] = asyncio.get_event_loop().create_future()
-        try:
+
+        async def fetch():
             got = await decl.policy(self.host, arn)
             text, canonical = got if isinstance(got, tuple) else (got, arn)
-            hit = (parse(text) if text else None, canonical)
             if len(self.policies) >= MAX_CACHED:
                 self.policies.clear()
-            self.policies[arn] = hit
-            fut.set_result(hit)
-            return hit
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()
-            raise
-        finally:
-            self._loading.pop(arn, None)
+            out = self.policies[arn] = (parse(text) if text else None, canonical)
+            return out
+        return await self._once("arn " + arn, fetch)
 
     # -- evaluation ---------------------------------------------------------------------
     def _context(self, base: Context, ctx, peer, secure: bool) -> Context:
