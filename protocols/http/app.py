@@ -28,10 +28,6 @@ _request_id = uuid4
 
 # Operations AWS serves without a signature: the SubscribeURL and UnsubscribeURL
 # links SNS puts in its messages are plain GETs.
-UNSIGNED_OPERATIONS = frozenset({("sns", "ConfirmSubscription"), ("sns", "Unsubscribe")})
-
-# Operations AWS serves without a signature: the SubscribeURL and UnsubscribeURL
-# links SNS puts in its messages are plain GETs.
 UNSIGNED_OPERATIONS = frozenset({("sns", "ConfirmSubscription"), ("sns", "Unsubscribe"),
                                  ("sts", "AssumeRoleWithWebIdentity"), ("sts", "AssumeRoleWithSAML")})
 MSG_EXPIRED_TOKEN = "The security token included in the request is expired"
