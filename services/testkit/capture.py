@@ -5,8 +5,11 @@ Step Functions HTTP tasks to deliver to, which tests then assert on.
 path, query, headers, body) in the partition that owns ``<name>`` and
 answers ``status`` (default 200) once the record is committed, so an
 endpoint that fails on purpose (``?status=503``) still shows every retry.
-Records are kept per name, the newest `MAX_PER_NAME`; a wait on a name is
-woken by the commit that makes a matching request durable (no polling).
+Records are kept per name, the newest `MAX_PER_NAME`, and per partition at
+most `MAX_BYTES` of bodies (the oldest go first; a body past `MAX_BODY` is
+kept truncated), so an endpoint anyone may post to stays bounded. A wait on
+a name is woken by the commit that makes a matching request durable (no
+polling).
 
 Shard ops (``testkit.<Name>``): ``Capture``, ``Captured`` (list, optionally
 deleting), ``Wait`` / ``CancelWait``.
@@ -17,10 +20,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections import deque
 
 KIND = "testkit.capture"
 MAX_PER_NAME = 1000
 MAX_NAME = 256
+MAX_BODY = 1 << 20                 # bytes of one request body kept
+MAX_BYTES = 64 << 20               # bytes of bodies kept per partition
 
 
 def capture_key(name: str) -> str:
@@ -32,6 +38,8 @@ def view(key: str, rec: dict) -> dict:
     body: bytes = bytes(rec.get("body") or b"")
     out = {"id": key, "name": rec["name"], "timestamp": rec["ts"] / 1000.0, "method": rec["method"],
            "path": rec["path"], "query": rec.get("query", ""), "headers": dict(rec.get("headers") or [])}
+    if rec.get("size", len(body)) > len(body):
+        out["size"], out["truncated"] = rec["size"], True
     try:
         out["body"] = body.decode()
     except UnicodeDecodeError:
@@ -42,6 +50,12 @@ def view(key: str, rec: dict) -> dict:
     except ValueError:
         pass
     return out
+
+
+def _size(rec: dict) -> int:
+    """Bytes a record holds, roughly: body, headers, path and query."""
+    return (len(rec.get("body") or b"") + sum(len(k) + len(v) for k, v in rec.get("headers") or ())
+            + len(rec["path"]) + len(rec.get("query", "")) + 64)
 
 
 def matches(rec: dict, q: dict) -> bool:
@@ -58,9 +72,12 @@ class TestkitShard:
     def __init__(self, part):
         self.part = part
         self.store = part.store
-        self.by_name: dict[str, list[str]] = {}          # name -> record keys, oldest first
-        for key, rec in self.store.scan(KIND):
-            self.by_name.setdefault(rec["name"], []).append(key)
+        self.by_name: dict[str, deque[str]] = {}       # name -> record keys, oldest first
+        self.sizes: dict[str, int] = {}                # key -> bytes it holds
+        self.order: deque[str] = deque()               # keys oldest first (lazily pruned)
+        self.bytes = 0
+        for key, rec in self.store.scan(KIND):         # keys are sequence numbers: oldest first
+            self._index(key, rec["name"], _size(rec))
         self.waiters: dict[str, tuple[str, dict, asyncio.Future]] = {}   # wait id -> (name, query, future)
 
     def close(self) -> None:
@@ -68,6 +85,29 @@ class TestkitShard:
             if not fut.done():
                 fut.set_result(None)
         self.waiters.clear()
+
+    def _index(self, key: str, name: str, size: int) -> None:
+        self.by_name.setdefault(name, deque()).append(key)
+        self.sizes[key] = size
+        self.order.append(key)
+        self.bytes += size
+
+    def _drop(self, key: str) -> None:
+        """Forget one record (its key stays in `order` until pruned)."""
+        self.store.delete(KIND, key)
+        self.bytes -= self.sizes.pop(key, 0)
+        if len(self.order) > 2 * len(self.sizes) + 1000:
+            self.order = deque(k for k in self.order if k in self.sizes)
+
+    def _unname(self, name: str, key: str) -> None:
+        keys = self.by_name.get(name)
+        if keys is not None:
+            if keys and keys[0] == key:
+                keys.popleft()
+            else:
+                keys.remove(key)
+            if not keys:
+                del self.by_name[name]
 
     def _matching(self, name: str, q: dict) -> list[tuple[str, dict]]:
         out = []
@@ -81,24 +121,34 @@ class TestkitShard:
         name = a["name"]
         seq = self.store.allocate_id(KIND)
         key = f"{seq:016x}"
-        self.store.put(KIND, key, {"name": name, "ts": self.part.now_ms(), "method": a["method"], "path": a["path"],
-                                   "query": a.get("query", ""), "headers": a.get("headers") or [],
-                                   "body": bytes(a.get("body") or b"")})
-        keys = self.by_name.setdefault(name, [])
-        keys.append(key)
-        while len(keys) > MAX_PER_NAME:
-            self.store.delete(KIND, keys.pop(0))
+        body = bytes(a.get("body") or b"")
+        rec = {"name": name, "ts": self.part.now_ms(), "method": a["method"], "path": a["path"],
+               "query": a.get("query", ""), "headers": a.get("headers") or [], "body": body[:MAX_BODY],
+               "size": len(body)}
+        self.store.put(KIND, key, rec)
+        self._index(key, name, _size(rec))
+        keys = self.by_name[name]
+        if len(keys) > MAX_PER_NAME:
+            self._drop(keys[0])
+            self._unname(name, keys[0])
+        while self.bytes > MAX_BYTES and len(self.sizes) > 1:
+            old = self.order.popleft()
+            if old in self.sizes:
+                rec_old = self.store.get(KIND, old)
+                self._drop(old)
+                if rec_old is not None:
+                    self._unname(rec_old["name"], old)
         if any(n == name for n, _q, _f in self.waiters.values()):
             self.part.after_commit(lambda: self._wake(name))
-        return {"id": key, "count": len(keys)}
+        return {"id": key, "count": len(self.by_name.get(name, ()))}
 
     def op_Captured(self, a):
         found = self._matching(a["name"], a.get("q") or {})
-        if a.get("delete"):
+        if a.get("delete") and found:
             gone = {k for k, _ in found}
             for k in gone:
-                self.store.delete(KIND, k)
-            self.by_name[a["name"]] = [k for k in self.by_name.get(a["name"], ()) if k not in gone]
+                self._drop(k)
+                self._unname(a["name"], k)
         return [view(k, rec) for k, rec in found]
 
     def _result(self, name: str, q: dict) -> dict | None:
