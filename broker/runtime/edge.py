@@ -240,6 +240,8 @@ class EdgeRouter:
             c = consumers.get((key, tag))
             if c is not None:
                 c.on_delivery(key, seq, body, redelivered, msg_id)
+            else:       # cancelled while this was on its way: back to the queue, in place
+                self.settle(key, seq, True)
 
     def _cancelled(self, conn, topic, payload) -> None:
         c = self.consumers.get((payload[0], payload[1]))

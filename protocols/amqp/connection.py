@@ -131,6 +131,7 @@ class AmqpConnection(asyncio.Protocol):
         self.closed = True
         self.state = CLOSED
         self.server.connections.discard(self)
+        self.server.gateway.connections.discard(self)
         for h in (self._hb_handle, self._close_handle, self._ct_handle):
             if h is not None:
                 h.cancel()

@@ -179,3 +179,20 @@ def test_users_vhosts_and_permissions_from_config(tmp_path):
         with pytest.raises(pika.exceptions.ProbableAccessDeniedError) as exc:
             connect("reader", "r-pass", "dev")
         assert "NOT_ALLOWED - access to vhost 'dev' refused for user 'reader'" in str(exc.value)
+
+
+def test_sigterm_closes_amqp_clients_with_connection_forced(tmp_path):
+    proc = BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1")
+    try:
+        conn = _conn(proc)
+        ch = conn.channel()
+        ch.queue_declare("kept", durable=True)
+        rc, _seconds = proc.stop()
+        assert rc == 0
+        with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as exc:
+            conn.process_data_events(time_limit=5)
+            conn.channel()
+        assert exc.value.reply_code == 320
+        assert exc.value.reply_text == "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"
+    finally:
+        proc.close()
