@@ -107,12 +107,15 @@ class PublishMixin:
         conn = self.conn
         rk = m.routing_key
         headers = props.headers if props._hspan is not None else None
-        dests = table.route(ex.name, rk, headers)
+        keys = (rk,)
+        if headers and ("CC" in headers or "BCC" in headers):
+            keys, raw = _sender_selected(rk, headers, raw)
+        dests = _route_keys(table, ex.name, keys, headers)
         alt = ex.props.get("alternate")
         seen = {ex.name}
         while not dests and alt and alt not in seen:
             seen.add(alt)
-            dests = table.route(alt, rk, headers)
+            dests = _route_keys(table, alt, keys, headers)
             nxt = table.get(alt)
             alt = nxt.props.get("alternate") if nxt is not None else None
         queues = [d[1] for d in dests if d[0] == QUEUE]
@@ -257,3 +260,27 @@ class PublishMixin:
         "Basic.Publish": m_basic_publish, "Confirm.Select": m_confirm_select, "Tx.Select": m_tx_select,
         "Tx.Commit": m_tx_commit, "Tx.Rollback": m_tx_rollback,
     }
+
+
+def _route_keys(table, exchange: str, keys, headers) -> set:
+    if len(keys) == 1:
+        return table.route(exchange, keys[0], headers)
+    out = set()
+    for k in keys:
+        out |= table.route(exchange, k, headers)
+    return out
+
+
+def _sender_selected(rk: str, headers: dict, raw: bytes) -> tuple[tuple, bytes]:
+    """RabbitMQ's sender-selected distribution: the CC and BCC headers (arrays of
+    strings) add routing keys; BCC is removed before the message is stored."""
+    keys = [rk]
+    for name in ("CC", "BCC"):
+        v = headers.get(name)
+        if isinstance(v, list):
+            keys += [x.decode() if isinstance(x, bytes) else str(x) for x in v]
+    if "BCC" in headers:
+        full = amqpmsg.full_props(raw)
+        full.headers = {k: v for k, v in full.headers.items() if k != "BCC"}
+        raw = full.marshal()
+    return tuple(dict.fromkeys(keys)), raw

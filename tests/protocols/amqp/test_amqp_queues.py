@@ -331,3 +331,30 @@ def test_max_length_bytes_counts_bodies(channel, unique_name):
         channel.basic_publish("", q, b"%d" % i * 10)            # 10-byte bodies: two fit
     wait_for(lambda: _count(channel, q) == 2, 10)
     assert [_get(channel, q)[2] for _ in range(2)] == [b"3" * 10, b"4" * 10]
+
+
+def test_sender_selected_distribution_cc_and_bcc(channel, unique_name):
+    x = unique_name + "-x"
+    channel.exchange_declare(x, "direct")
+    qs = [channel.queue_declare(f"{unique_name}-{k}").method.queue for k in ("a", "b", "c")]
+    for q, k in zip(qs, ("ka", "kb", "kc")):
+        channel.queue_bind(q, x, k)
+    channel.basic_publish(x, "ka", b"m", pika.BasicProperties(headers={"CC": ["kb"], "BCC": ["kc"], "h": 1}))
+    got = [_get(channel, q) for q in qs]
+    assert [g[2] for g in got] == [b"m", b"m", b"m"]
+    for _method, props, _body in got:
+        assert props.headers == {"CC": ["kb"], "h": 1}           # BCC is not delivered
+
+
+def test_default_amqps_listener(server, unique_name):
+    import ssl
+    host, port = server.endpoints["amqps"].split("//")[1].rsplit(":", 1)
+    ctx = ssl.create_default_context(cafile=server.ca_cert)
+    conn = pika.BlockingConnection(pika.ConnectionParameters(host, int(port), heartbeat=0,
+                                                             ssl_options=pika.SSLOptions(ctx, host)))
+    ch = conn.channel()
+    q = ch.queue_declare(unique_name).method.queue
+    ch.confirm_delivery()
+    ch.basic_publish("", q, b"over tls" * 20000)          # several frames through TLS
+    assert _get(ch, q)[2] == b"over tls" * 20000
+    conn.close()

@@ -223,3 +223,21 @@ def test_amazonmq_metrics_reach_cloudwatch(server):
         assert {"ConnectionCount", "PublishRate", "ConfirmRate"} <= names
     finally:
         conn.close()
+
+
+def test_activemq_configuration_xml_is_validated_and_stored(mq, unique_name):
+    c = mq.create_configuration(EngineType="ACTIVEMQ", EngineVersion="5.18", Name=unique_name)
+    xml = ('<?xml version="1.0" encoding="UTF-8"?><broker xmlns="http://activemq.apache.org/schema/core">'
+           '<plugins/></broker>')
+    up = mq.update_configuration(ConfigurationId=c["Id"], Data=base64.b64encode(xml.encode()).decode())
+    assert up["LatestRevision"]["Revision"] == 2 and up["Warnings"] == []
+    rev = mq.describe_configuration_revision(ConfigurationId=c["Id"], ConfigurationRevision="2")
+    assert base64.b64decode(rev["Data"]).decode() == xml
+    for bad in (b"<broker><unclosed></broker>", b"<notbroker/>", b"not xml at all"):
+        with pytest.raises(ClientError) as exc:
+            mq.update_configuration(ConfigurationId=c["Id"], Data=base64.b64encode(bad).decode())
+        assert _error(exc)[0] == "BadRequestException" and _error(exc)[2] == "data"
+    with pytest.raises(ClientError) as exc:
+        mq.describe_configuration_revision(ConfigurationId=c["Id"], ConfigurationRevision="9")
+    assert _error(exc)[0] == "NotFoundException"
+    mq.delete_configuration(ConfigurationId=c["Id"])
