@@ -96,3 +96,76 @@ def test_ttl_never_delivered_even_without_tick():
     r = q.receive(10, 10)
     assert [m.seq for m in r.expired] == [1] and [m.seq for m in r.messages] == [2]
     assert q.get(2).state == INFLIGHT
+
+
+class _Recorder:
+    """A journal that records the final state of each reported message."""
+
+    def __init__(self):
+        self.events = []
+
+    def inserted(self, q, m):
+        self.events.append(("ins", m.seq))
+
+    def updated(self, q, m):
+        self.events.append(("upd", m.seq, m.state))
+
+    def removed(self, q, m):
+        self.events.append(("del", m.seq))
+
+    def dedup_added(self, q, rec):
+        pass
+
+    dedup_expired = dedup_added
+
+
+def test_autoack_consumer_settles_on_delivery_and_journals_removal():
+    j = _Recorder()
+    q = Queue("q", QueueConfig(), j)
+    for _ in range(3):
+        q.enqueue(0, b"x", 1)
+    q.add_consumer("c", 2, window=False, autoack=True)
+    out = q.dispatch(0)
+    assert [m.seq for _t, m in out] == [1, 2]              # two credits, consumed
+    assert q.total == 1 and q.inflight == 0 and q.unacked("c") == []
+    assert ("del", 1) in j.events and ("del", 2) in j.events
+    assert q.dispatch(0) == []                              # out of credit
+    q.add_credit("c", 5)
+    assert [m.seq for _t, m in q.dispatch(0)] == [3]
+
+
+def test_standby_consumer_gets_nothing_until_promoted():
+    q = Queue("q")
+    q.add_consumer("active", None)
+    q.add_consumer("standby", None, standby=True)
+    for _ in range(3):
+        q.enqueue(0, None, 1)
+    assert {t for t, _m in q.dispatch(0)} == {"active"}
+    q.remove_consumer("active")                             # its three come back, in order
+    q.set_standby("standby", False)
+    assert [(t, m.seq, m.redelivered) for t, m in q.dispatch(0)] == \
+        [("standby", 1, True), ("standby", 2, True), ("standby", 3, True)]
+
+
+def test_get_for_ignores_credit_and_keeps_the_message_unacked():
+    q = Queue("q")
+    q.enqueue(0, None, 1)
+    q.enqueue(0, None, 1)
+    q.add_consumer("getter", 0)                             # never pushed to
+    assert q.dispatch(0) == []
+    got = q.get_for("getter", 0)
+    assert [m.seq for _t, m in got] == [1] and q.inflight == 1
+    assert [m.seq for m in q.unacked("getter")] == [1]
+    assert q.nack(1, True) is not None
+    assert [m.seq for _t, m in q.get_for("getter", 0, autoack=True)] == [1]
+    assert q.total == 1 and q.inflight == 0
+
+
+def test_dispatch_limit_leaves_the_rest_for_later():
+    q = Queue("q")
+    for _ in range(10):
+        q.enqueue(0, None, 1)
+    q.add_consumer("c", None)
+    assert len(q.dispatch(0, 4)) == 4
+    assert len(q.dispatch(0, 4)) == 4
+    assert len(q.dispatch(0, 4)) == 2

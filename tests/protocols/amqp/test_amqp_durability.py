@@ -196,3 +196,22 @@ def test_sigterm_closes_amqp_clients_with_connection_forced(tmp_path):
         assert exc.value.reply_text == "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'"
     finally:
         proc.close()
+
+
+def test_gateway_kill_requeues_unacked_deliveries_as_redelivered(tmp_path):
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1") as proc:
+        conn = _conn(proc)
+        ch = conn.channel()
+        ch.queue_declare("held", durable=True)
+        ch.confirm_delivery()
+        for i in range(3):
+            ch.basic_publish("", "held", b"%d" % i, pika.BasicProperties(delivery_mode=2))
+        held = []
+        ch.basic_consume("held", lambda c, m, p, b: held.append(b))
+        wait_for(lambda: conn.process_data_events(time_limit=0.05) or len(held) == 3, 10)
+        proc.kill_worker("gateway", 0)            # kill -9 with three deliveries unacked
+        conn2 = wait_for(lambda: _conn(proc), 20)
+        ch2 = conn2.channel()
+        again = [ch2.basic_get("held", auto_ack=True) for _ in range(3)]
+        assert [(m[2], m[0].redelivered) for m in again] == [(b"0", True), (b"1", True), (b"2", True)]
+        conn2.close()
