@@ -53,13 +53,13 @@ def write_public(path: Path, data: bytes) -> None:
 
 
 def _decode_key(raw: bytes, where: str) -> bytes:
-    raw = raw.strip()
-    if len(raw) == 32:
+    if len(raw) == 32:          # raw key (may begin or end with whitespace bytes)
         return raw
+    text = raw.strip()
     try:
-        key = base64.b64decode(raw, validate=True)
+        key = base64.b64decode(text, validate=True)
     except ValueError:
-        key = b""
+        key = text if len(text) == 32 else b""     # raw key with a trailing newline
     if len(key) != 32:
         raise DataDirError(f"{where}: master key must be 32 bytes (raw or base64)")
     return key

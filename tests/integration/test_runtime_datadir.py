@@ -136,3 +136,10 @@ def test_supplied_master_key_is_used_and_not_generated(tmp_path, source, unique_
     r = serve_expect_failure(data)
     assert r.returncode != 0 and "no master key found" in r.stderr, r.stderr
     assert not (data / "master.key").exists()
+
+
+@pytest.mark.parametrize("raw", [b" " + os.urandom(30) + b"\n", b"\t" * 32, b"\n" + os.urandom(31)])
+def test_raw_master_keys_with_whitespace_bytes_are_raw_keys(raw):
+    from broker.runtime.datadir import _decode_key
+    assert _decode_key(raw, "test") == raw
+    assert _decode_key(base64.b64encode(raw) + b"\n", "test") == raw
