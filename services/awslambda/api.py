@@ -16,6 +16,7 @@ import json
 
 from services.awslambda import code as codes
 from services.awslambda import envvars
+from services.awslambda.concurrency import acct_key
 from services.awslambda.esm import esm_key, new_uuid
 from services.awslambda.layers import layer_key
 from services.awslambda.model import (
@@ -235,11 +236,12 @@ class LambdaApi:
     async def _op_GetAccountSettings(self, ctx, p):
         parts = await ctx.cluster.call_all("lambda.List", {"a": ctx.account_id, "r": ctx.region, "all": True})
         items = [c for _p, lst in parts for c in lst]
-        limit = int(self.gateway.run.config.get("lambda.concurrent_executions", 1000)) \
-            if getattr(self.gateway, "run", None) else 1000
-        reserved = 0
+        key = acct_key(ctx.account_id, ctx.region)
+        pool = await ctx.cluster.call(key, "lambda.Acct", {"op": "Settings", "k": key, "a": ctx.account_id,
+                                                           "r": ctx.region})
         return {"AccountLimit": {"TotalCodeSize": 80530636800, "CodeSizeUnzipped": 262144000, "CodeSizeZipped": 52428800,
-                                 "ConcurrentExecutions": limit, "UnreservedConcurrentExecutions": limit - reserved},
+                                 "ConcurrentExecutions": pool["limit"],
+                                 "UnreservedConcurrentExecutions": pool["unreserved"]},
                 "AccountUsage": {"TotalCodeSize": sum(c["CodeSize"] for c in items),
                                  "FunctionCount": sum(1 for c in items if c["Version"] == LATEST)}}
 

@@ -71,7 +71,7 @@ async def deliver(d: sinks.Delivery) -> None:
     except ServiceError:
         return
     try:
-        token = shard.pools.admit(t["k"], rec)
+        token = await shard.pools.admit(t["k"], rec)
     except ServiceError:                           # throttled: wait, not counted as a retry
         n = body["thr"]
         _submit(shard, {k: v for k, v in t.items() if k not in ("retries", "max_age")},

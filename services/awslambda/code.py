@@ -61,7 +61,7 @@ def store_zip(data_dir: str, data: bytes, durable: bool) -> dict:
     d.mkdir(parents=True, exist_ok=True)
     path = d / f"{_hex(sha)}.zip"
     if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp = path.with_suffix(_tmp_suffix())
         with open(tmp, "wb") as f:
             f.write(data)
             if durable:
@@ -102,8 +102,13 @@ def zip_bytes(data_dir: str, desc: dict) -> bytes | None:
         return None
 
 
+def _tmp_suffix() -> str:
+    """Unique per writer: two threads of one process may unpack the same code at once."""
+    return f".{os.getpid()}-{os.urandom(4).hex()}.tmp"
+
+
 def _unpack(zip_path: Path, dest: Path) -> None:
-    tmp = dest.with_name(dest.name + f".{os.getpid()}.tmp")
+    tmp = dest.with_name(dest.name + _tmp_suffix())
     shutil.rmtree(tmp, ignore_errors=True)
     with zipfile.ZipFile(zip_path) as z:
         for info in z.infolist():
@@ -139,7 +144,7 @@ def opt_dir(data_dir: str, layers: list[dict]) -> Path | None:
     dest = root(data_dir) / "opt" / h
     if dest.exists():
         return dest
-    tmp = dest.with_name(dest.name + f".{os.getpid()}.tmp")
+    tmp = dest.with_name(dest.name + _tmp_suffix())
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for d in layers:

@@ -1,8 +1,8 @@
 """One execution environment: a runtime process and the Runtime API it talks to.
 
 Life: ``start()`` opens the environment's Runtime API (hooks.RUNTIME_API, a
-free loopback port), then spawns the runtime in its own process group with
-AWS's variables and a memory limit (RLIMIT_DATA, the function's MemorySize;
+free loopback port), then spawns the runtime in its own process group (killed
+with its shard: PR_SET_PDEATHSIG) with AWS's variables and a memory limit (RLIMIT_DATA, the function's MemorySize;
 address-space limits would stop V8 from reserving its heap). The runtime
 initialises and asks ``/invocation/next``; each invocation is handed over
 there and ends with ``/response`` or ``/error``. A deadline per invocation
@@ -58,6 +58,25 @@ class Invocation:
         self.started = 0.0
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the shard that spawned it dies (a kill -9 of the
+    shard must not leave runtimes running a half-done invocation in their own session)."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _prctl():
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):      # not Linux
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = _prctl()
+
+
 def _error_payload(rid: str, etype: str, text: str) -> bytes:
     return json.dumps({"errorType": etype, "errorMessage": f"RequestId: {rid} Error: {text}"}).encode()
 
@@ -92,7 +111,8 @@ class Environment:
         self.spawned = time.monotonic()
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *cmd, stdin=subprocess.DEVNULL, stdout=w, stderr=w, env=env, cwd=cwd, start_new_session=True)
+                *cmd, stdin=subprocess.DEVNULL, stdout=w, stderr=w, env=env, cwd=cwd, start_new_session=True,
+                preexec_fn=_die_with_parent)
         except OSError as exc:
             os.close(r)
             os.close(w)

@@ -169,6 +169,7 @@ class FunctionRecords:
             del self.fns[key]
             self.store.delete(K_FN, key)
             self.retire(key, drop=True)
+            self.release_reservation(key, rec)
             return {"_urls": list(rec["urls"].values())}
         if q == LATEST:
             raise invalid("$LATEST version cannot be deleted without deleting the function.")

@@ -6,9 +6,10 @@ concurrency is counted exactly in one place. Per shard:
 
 - idle environments per Spec (a version's code and configuration), reused
   most recently used first, so a burst's extra environments age out;
-- in-flight counts per function (reserved concurrency) and per account
-  (``lambda.concurrent_executions`` less the reservations: the unreserved
-  pool); past either the caller gets TooManyRequestsException;
+- in-flight counts per function (reserved concurrency); the account's
+  unreserved pool (``lambda.concurrent_executions`` less the reservations)
+  is counted server-wide through leases (concurrency.py); past either the
+  caller gets TooManyRequestsException;
 - provisioned environments kept warm per qualifier, never reaped;
 - one reaper timer: environments idle longer than ``lambda.idle_timeout``
   are stopped.
@@ -24,6 +25,7 @@ import time
 
 from broker.runtime import telemetry
 from services.awslambda import code as codes
+from services.awslambda import concurrency
 from services.awslambda import runtimes
 from services.awslambda.environment import Environment, Invocation, Result
 from services.awslambda.logsink import LogSink
@@ -33,10 +35,6 @@ from services.errors import ServiceError
 log = logging.getLogger("broker.lambda")
 
 REAP_EVERY_MS = 5_000
-# In-flight invocations of this shard process per (account, region): all, and those
-# drawing on the unreserved pool (functions without reserved concurrency).
-_ACCOUNT: dict[tuple[str, str], int] = {}
-_UNRESERVED: dict[tuple[str, str], int] = {}
 
 
 class Spec:
@@ -73,6 +71,7 @@ class Pools:
         self.idle_s = float(cfg.get("lambda.idle_timeout", 300.0))
         self.fns: dict[str, _FnState] = {}
         self.logs = LogSink(shard)
+        self.leases = concurrency.holder(shard.host)
         self._reaper_armed = False
         self.data_dir = shard.data_dir
 
@@ -83,35 +82,37 @@ class Pools:
             st = self.fns[key] = _FnState()
         return st
 
-    def admit(self, key: str, rec: dict) -> tuple:
-        """Take one unit of concurrency (a token for `release`) or raise TooManyRequestsException."""
+    async def admit(self, key: str, rec: dict) -> tuple:
+        """Take one unit of concurrency (a token for `release`) or raise TooManyRequestsException.
+        Reserved concurrency is counted here, where all of the function's environments run; the
+        account's unreserved pool server-wide, through leases (concurrency.py)."""
         st = self._state(key)
         rc = rec.get("rc")
-        acct = (rec["a"], rec["r"])
+        account, region = rec["a"], rec["r"]
         if rc is not None:
             if st.inflight >= rc:
                 self._throttle(rec)
                 raise throttled("ReservedFunctionConcurrentInvocationLimitExceeded")
+            self.leases.note_reserved(account, region, 1)
         else:
-            unreserved = self.shard.account_limit - self.shard.reserved_total(rec["a"], rec["r"])
-            if _UNRESERVED.get(acct, 0) >= unreserved:
-                self._throttle(rec)
-                raise throttled("ConcurrentInvocationLimitExceeded")
-            _UNRESERVED[acct] = _UNRESERVED.get(acct, 0) + 1
+            try:
+                await self.leases.take(account, region)
+            except ServiceError as exc:
+                if exc.code == "TooManyRequestsException":
+                    self._throttle(rec)
+                raise
         st.inflight += 1
-        _ACCOUNT[acct] = _ACCOUNT.get(acct, 0) + 1
         telemetry.metric("AWS/Lambda", "ConcurrentExecutions", {"FunctionName": rec["n"]}, st.inflight, "Count",
-                         account=rec["a"], region=rec["r"])
-        telemetry.metric("AWS/Lambda", "ConcurrentExecutions", None, _ACCOUNT[acct], "Count",
-                         account=rec["a"], region=rec["r"])
-        return (key, acct, rc is None)
+                         account=account, region=region)
+        return (key, account, region, rc is None)
 
     def release(self, token: tuple) -> None:
-        key, acct, unreserved = token
+        key, account, region, unreserved = token
         self._state(key).inflight -= 1
-        _ACCOUNT[acct] -= 1
         if unreserved:
-            _UNRESERVED[acct] -= 1
+            self.leases.give(account, region)
+        else:
+            self.leases.note_reserved(account, region, -1)
 
     @staticmethod
     def _throttle(rec: dict) -> None:

@@ -7,6 +7,8 @@ import json
 import time
 
 from broker.core.ids import uuid4
+from broker.runtime import sinks
+from services.awslambda.concurrency import acct_key, remote_error
 from services.awslambda.functions import now_iso
 from services.awslambda.model import LATEST, conflict, err, fn_arn, invalid, not_found
 
@@ -24,26 +26,38 @@ class FunctionSettings:
 
     # -- reserved concurrency ---------------------------------------------------------
     def _PutFunctionConcurrency(self, key, a):
-        rec = self._fn(key, a)
-        n = a["q"]["ReservedConcurrentExecutions"]
-        limit = self.account_limit
-        others = sum(r["rc"] or 0 for k, r in self.fns.items() if k != key and r["a"] == rec["a"] and r["r"] == rec["r"])
-        if limit - others - n < self.min_unreserved:
-            raise invalid(f"Specified ReservedConcurrentExecutions for function decreases account's "
-                          f"UnreservedConcurrentExecution below its minimum value of [{self.min_unreserved}].")
-        rec["rc"] = n
-        self._save(key, rec)
-        return {"ReservedConcurrentExecutions": n}
+        self._fn(key, a)
+        return self._reserve(key, a, a["q"]["ReservedConcurrentExecutions"])
 
     def _GetFunctionConcurrency(self, key, a):
         rec = self._fn(key, a)
         return {} if rec["rc"] is None else {"ReservedConcurrentExecutions": rec["rc"]}
 
     def _DeleteFunctionConcurrency(self, key, a):
+        self._fn(key, a)
+        return self._reserve(key, a, None)
+
+    async def _reserve(self, key: str, a: dict, n: int | None) -> dict:
+        """Checked and recorded by the account's ledger (it sees every function of the account),
+        then kept on the function."""
+        try:
+            await self.part.call(acct_key(a["a"], a["r"]), "lambda.Acct",
+                                 {"op": "Reserve", "k": acct_key(a["a"], a["r"]), "a": a["a"], "r": a["r"],
+                                  "fn": key, "n": n})
+        except Exception as exc:
+            raise remote_error(exc) from None
         rec = self._fn(key, a)
-        rec["rc"] = None
+        rec["rc"] = n
         self._save(key, rec)
-        return {}
+        return {} if n is None else {"ReservedConcurrentExecutions": n}
+
+    def release_reservation(self, key: str, rec: dict) -> None:
+        """A deleted function's reservation goes back to the pool (durably, after the commit)."""
+        if rec.get("rc") is not None:
+            k = acct_key(rec["a"], rec["r"])
+            sinks.deliveries(self.part).submit("call", {"key": k, "op": "lambda.Acct"},
+                                               {"op": "Reserve", "k": k, "a": rec["a"], "r": rec["r"], "fn": key,
+                                                "n": None})
 
     # -- provisioned concurrency ----------------------------------------------------------
     def _pc_view(self, rec: dict, q: str, pc: dict) -> dict:

@@ -15,7 +15,8 @@ committed before the 202.
 from __future__ import annotations
 
 from broker.core.ids import uuid4
-from services.awslambda import asyncinvoke
+from services.awslambda import asyncinvoke, concurrency
+from services.awslambda.concurrency import Ledger
 from services.awslambda.environment import Invocation
 from services.awslambda.esm import EventSourceMappings
 from services.awslambda.functions import K_FN, FunctionRecords
@@ -36,6 +37,7 @@ class LambdaShard(FunctionRecords, FunctionSettings, LayerRecords):
         self.account_limit = int(self.config.get("lambda.concurrent_executions", 1000))
         self.min_unreserved = min(100, self.account_limit // 10)
         self.fns: dict[str, dict] = dict(self.store.scan(K_FN))
+        self.ledgers: dict[str, Ledger] = {}
         self.specs: dict[str, Spec] = {}
         self.pools = Pools(self)
         LayerRecords.__init__(self)
@@ -58,9 +60,6 @@ class LambdaShard(FunctionRecords, FunctionSettings, LayerRecords):
     def retire(self, key: str, drop: bool = False) -> None:
         self.specs = {i: s for i, s in self.specs.items() if s.key != key}
         self.pools.retire(key, drop)
-
-    def reserved_total(self, account: str, region: str) -> int:
-        return sum(r["rc"] or 0 for r in self.fns.values() if r["a"] == account and r["r"] == region)
 
     def spec(self, key: str, rec: dict, version: str, cfg: dict, code: dict) -> Spec:
         sid = f"{key}|{version}|{cfg['RevisionId']}|{code['sha']}"
@@ -93,10 +92,10 @@ class LambdaShard(FunctionRecords, FunctionSettings, LayerRecords):
         if kind == "Event":
             asyncinvoke.submit(self, key, rec, a)
             return {"s": 202, "v": version}
-        token = self.pools.admit(key, rec)
-        return self._run_sync(key, rec, version, cfg, code, a, token)
+        return self._run_sync(key, rec, version, cfg, code, a)
 
-    async def _run_sync(self, key, rec, version, cfg, code, a, token):
+    async def _run_sync(self, key, rec, version, cfg, code, a):
+        token = await self.pools.admit(key, rec)
         try:
             result, tail = await self.execute(key, rec, version, cfg, code, a.get("q"), a["pl"], a.get("tr"),
                                               a.get("cc"), bool(a.get("l")), a.get("rid"))
@@ -116,6 +115,18 @@ class LambdaShard(FunctionRecords, FunctionSettings, LayerRecords):
         arn = fn_arn(rec["r"], rec["a"], rec["n"], qualifier)
         inv = Invocation(rid or uuid4(), payload, arn, cfg["Timeout"], trace, client_context)
         return await self.pools.run(spec, rec, inv, qualifier if qualifier and qualifier != LATEST else None, tail)
+
+    # -- the account's concurrency (concurrency.py) ---------------------------------------------
+    def op_Acct(self, a):
+        """The ledger of an account's concurrency (this partition owns its key)."""
+        ledger = self.ledgers.get(a["k"])
+        if ledger is None:
+            ledger = self.ledgers[a["k"]] = Ledger(self, a["k"], a["a"], a["r"])
+        return ledger.handle(a)
+
+    def op_AcctRecall(self, a):
+        """A ledger recalls this process's spare units (any partition of the process answers)."""
+        return concurrency.holder(self.host).recall(a)
 
     # -- event-source mappings (records in the UUID's partition) ---------------------------------
     def op_Esm(self, a):
