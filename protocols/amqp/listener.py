@@ -40,7 +40,7 @@ CONFIG_KEYS = (
 VERSION = "3.13.7"
 CAPABILITIES = {
     "publisher_confirms": True, "exchange_exchange_bindings": True, "basic.nack": True,
-    "consumer_cancel_notify": True, "connection.blocked": True, "consumer_priorities": True,
+    "consumer_cancel_notify": True, "connection.blocked": True,
     "authentication_failure_close": True, "per_consumer_qos": True, "direct_reply_to": True,
 }
 DEFAULT_EXCHANGES = (("", "direct"), ("amq.direct", "direct"), ("amq.fanout", "fanout"),
