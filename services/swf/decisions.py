@@ -10,9 +10,8 @@ decider, so it leads to a new decision task. A closing decision fails with
 Effects on other executions (signals, cancel requests, child starts) land
 after the list's own events, as AWS records them asynchronously.
 
-``ScheduleLambdaFunction``: this broker has no Lambda service yet, so the
-decision fails the way SWF does where Lambda is not available:
-``ScheduleLambdaFunctionFailed`` with ``LAMBDA_SERVICE_NOT_AVAILABLE_IN_REGION``.
+``ScheduleLambdaFunction`` runs the function through the Lambda service
+(lambdas.py).
 """
 
 from __future__ import annotations
@@ -308,6 +307,4 @@ class DecisionMixin:
         b.deferred.append(launch)
 
     def _d_ScheduleLambdaFunction(self, ex: Execution, a: dict, b: _Batch) -> None:
-        self._record(ex, "ScheduleLambdaFunctionFailed", {
-            "id": a["id"], "name": a["name"], "cause": "LAMBDA_SERVICE_NOT_AVAILABLE_IN_REGION",
-            "decisionTaskCompletedEventId": b.completed})
+        self.schedule_lambda(ex, a, b.completed)      # lambdas.py

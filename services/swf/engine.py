@@ -2,7 +2,7 @@
 closing, children, signals, cancellation, timers and timeouts.
 
 Every change appends history events (each its own record) and marks the
-execution or activity it touched; `commit()` writes those records once per
+execution or activity it touched (Lambda tasks: lambdas.py); `commit()` writes those records once per
 operation, and the shard's group commit makes them durable before any
 reply leaves. Every deadline (workflow start-to-close, decision schedule-to-
 start and start-to-close, the four activity timeouts, user timers,
@@ -21,6 +21,7 @@ from broker.runtime import telemetry
 from services.swf import tokens
 from services.swf.activities import ActivityMixin
 from services.swf.decisions import DecisionMixin
+from services.swf.lambdas import LambdaMixin
 from services.swf.polls import PollMixin
 from services.swf.model import (
     CHILD_CLOSE_EVENT, CLOSE_METRIC, CONTINUED_AS_NEW, MAX_HISTORY_EVENTS, NONE, REQUEST_CANCEL, TERMINATE,
@@ -33,7 +34,7 @@ class SwfTimers(DurableTimers):
     KIND = "swf.timer"      # apart from the routing core's timers in the same partition
 
 
-class Engine(ActivityMixin, DecisionMixin, PollMixin):
+class Engine(ActivityMixin, DecisionMixin, LambdaMixin, PollMixin):
     def __init__(self, part):
         self.part = part
         self.store = part.store
@@ -47,7 +48,8 @@ class Engine(ActivityMixin, DecisionMixin, PollMixin):
         """Arm every persisted timer (after the executions are loaded)."""
         handlers = {"wf": self._t_workflow, "dsched": self._t_decision_s2s, "dclose": self._t_decision_s2c,
                     "timer": self._t_user_timer, "ret": self._t_retention, "as2s": self._t_activity_s2s,
-                    "as2c": self._t_activity_s2c, "ast2c": self._t_activity_st2c, "ahb": self._t_heartbeat}
+                    "as2c": self._t_activity_s2c, "ast2c": self._t_activity_st2c, "ahb": self._t_heartbeat,
+                    "lst2c": self._t_lambda_st2c}
         self.timers = SwfTimers(self.part, {k: self._timer(fn) for k, fn in handlers.items()})
 
     # -- bookkeeping ----------------------------------------------------------
@@ -265,6 +267,7 @@ class Engine(ActivityMixin, DecisionMixin, PollMixin):
         ex.dt_pending = False
         for act in list(ex.acts.values()):
             self.drop_activity(act)
+        self.drop_lambdas(ex)
         for timer_id, (started, _due) in ex.timers.items():
             cancel(f"{rid}/t{started}")
         ex.timers = {}

@@ -99,7 +99,8 @@ class Activity:
 class Execution:
     __slots__ = ("domain", "workflow_id", "run_id", "wtype", "started", "closed_at", "close_status", "tags",
                  "parent", "cancel_requested", "cfg", "events", "dt", "dt_pending", "prev_started",
-                 "context", "last_activity", "timers", "children", "acts", "acts_by_id", "deciding", "next_list")
+                 "context", "last_activity", "timers", "children", "acts", "acts_by_id", "deciding", "next_list",
+                 "fns")
 
     def __init__(self, domain: Domain, rec: dict, events: list | None = None):
         self.domain = domain
@@ -122,6 +123,7 @@ class Execution:
         self.last_activity = rec.get("lat")             # latestActivityTaskTimestamp
         self.timers: dict[str, list] = rec.get("tm") or {}     # timerId -> [startedEventId, due_ms]
         self.children: dict[str, list] = rec.get("ch") or {}   # workflowId -> [initiated, started, runId]
+        self.fns: dict[str, list] = rec.get("fn") or {}        # Lambda task id -> [scheduled, started]
         self.acts: dict[int, Activity] = {}             # scheduledEventId -> open activity
         self.acts_by_id: dict[str, Activity] = {}       # activityId -> open activity
         self.deciding = False                           # applying a decision list right now
@@ -149,7 +151,8 @@ class Execution:
                 "ct": self.closed_at, "cs": self.close_status, "tags": self.tags, "par": self.parent,
                 "cr": self.cancel_requested, "cfg": self.cfg, "dt": self.dt.record() if self.dt else None,
                 "dtp": self.dt_pending, "prev": self.prev_started, "ctx": self.context,
-                "lat": self.last_activity, "tm": self.timers, "ch": self.children, "nl": self.next_list}
+                "lat": self.last_activity, "tm": self.timers, "ch": self.children, "nl": self.next_list,
+                "fn": self.fns}
 
     def info(self) -> dict:
         """WorkflowExecutionInfo."""

@@ -13,7 +13,9 @@ import re
 from functools import lru_cache
 
 from services.swf import errors
-from services.swf.model import CLOSE_DECISIONS, MAX_EXECUTION_SECONDS, MAX_RETENTION_DAYS, NONE, decision_attr_key
+from services.swf.model import (
+    CLOSE_DECISIONS, MAX_EXECUTION_SECONDS, MAX_LAMBDA_SECONDS, MAX_RETENTION_DAYS, NONE, decision_attr_key,
+)
 
 _BAD_NAME = re.compile(r"[:/|\x00-\x1f\x7f-\x9f]")
 NAME_RULE = ("Member must not contain a : (colon), / (slash), | (vertical bar) or control characters, "
@@ -21,6 +23,7 @@ NAME_RULE = ("Member must not contain a : (colon), / (slash), | (vertical bar) o
 DURATION_RULE = "Member must be a whole number of seconds greater than or equal to 0, or NONE"
 SECONDS_RULE = "Member must be a whole number of seconds greater than or equal to 0"
 PRIORITY_RULE = "Member must be an integer between -2147483648 and 2147483647"
+LAMBDA_TIMEOUT_RULE = f"Member must be a whole number of seconds between 1 and {MAX_LAMBDA_SECONDS}"
 
 
 def name(value: str | None, path: str) -> None:
@@ -137,4 +140,6 @@ def _decision_values(dtype: str, a: dict, base: str) -> None:
             name(a.get("workflowId"), base + ".workflowId")
         start_options(a, base + ".")
     elif dtype == "ScheduleLambdaFunction":
-        duration(a.get("startToCloseTimeout"), base + ".startToCloseTimeout")
+        t = a.get("startToCloseTimeout")
+        if t is not None and (not t.isdigit() or not t.isascii() or not 1 <= int(t) <= MAX_LAMBDA_SECONDS):
+            raise errors.invalid(t, base + ".startToCloseTimeout", LAMBDA_TIMEOUT_RULE)

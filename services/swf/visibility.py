@@ -70,7 +70,7 @@ class Visibility:
                    ("childPolicy", cfg["cp"]), ("lambdaRole", cfg.get("lr"))) if v is not None},
                "openCounts": {"openActivityTasks": len(ex.acts), "openDecisionTasks": 1 if ex.dt else 0,
                               "openTimers": len(ex.timers), "openChildWorkflowExecutions": len(ex.children),
-                              "openLambdaFunctions": 0}}
+                              "openLambdaFunctions": len(ex.fns)}}
         if ex.last_activity is not None:
             out["latestActivityTaskTimestamp"] = ex.last_activity
         if ex.context is not None:
