@@ -132,6 +132,7 @@ class Shard:
         self._after_commit: list = []
         self._committed_requests = 0        # requests handled up to the last commit (batch sizes)
         self._commit_pool = None
+        self.stopped = False
 
     # -- lifecycle --------------------------------------------------------
     async def main(self) -> int:
@@ -181,6 +182,9 @@ class Shard:
                 close = getattr(obj, "close", None)
                 if close is not None:
                     close()
+        self._flush()           # what the halves wrote while closing
+        self.stopped = True     # tasks cancelled on the way out must not commit into closed stores
+        for part in self.partitions.values():
             part.store.close()
         self.cluster.close()
         log.info("event=shard_stopped index=%d", self.index)
@@ -359,7 +363,7 @@ class Shard:
         self.flush_soon()
 
     def flush_soon(self) -> None:
-        if not self._flush_scheduled:
+        if not self._flush_scheduled and not self.stopped:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
 
@@ -383,6 +387,8 @@ class Shard:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self.stopped:
+            return
         commits, t0 = self.commits, time.perf_counter()
         try:
             self._commit_all()
