@@ -13,8 +13,6 @@ throttled attempt waits and does not count as a retry. Then:
   invocation record (AWS's shape) and hands it to ``lambda.dest``.
 
 Destinations: SQS, SNS, Lambda (as an Event invocation) and EventBridge.
-Kind ``lambda.invoke`` is the durable hand-off other services use to invoke
-a function with an event (SES receipt-rule Lambda actions).
 """
 
 from __future__ import annotations
@@ -193,23 +191,6 @@ async def deliver_destination(d: sinks.Delivery) -> None:
                            code) from None
 
 
-async def invoke_event(d: sinks.Delivery) -> None:
-    """Another service's durable hand-off of an event to a function (SES receipt rules):
-    an Event invocation through the Lambda API, retried until accepted."""
-    from services.internal import caller
-    t = d.target
-    _svc, region, account, _res = arn_parts(t["fn"])
-    try:
-        await caller(d.partition.shard).call("lambda", "Invoke", {
-            "FunctionName": t["fn"], "InvocationType": "Event", "Payload": d.body.encode()},
-            account=account or t["a"], region=region or t["r"], source_arn=t.get("src"))
-    except Exception as exc:
-        code = getattr(exc, "code", "")
-        raise sinks.Failed(f"{code}: {getattr(exc, 'message', exc)}", code != "ResourceNotFoundException",
-                           code) from None
-
-
-sinks.register_kind("lambda.invoke", invoke_event)
 sinks.register_kind("lambda.async", deliver)
 sinks.register_kind("lambda.failed", failed)
 sinks.register_kind("lambda.dest", deliver_destination)

@@ -104,6 +104,9 @@ class Publisher:
 
 # -- delivery kinds ---------------------------------------------------------------------
 
+LAMBDA_SYNC_TIMEOUT_S = 30.0     # SES's limit on RequestResponse Lambda actions
+
+
 def _host(d: sinks.Delivery):
     return d.partition.shard
 
@@ -146,14 +149,18 @@ async def _lambda(d: sinks.Delivery) -> None:
 
 
 async def invoke_sync(host, function_arn: str, event: dict, source_arn: str) -> str | None:
-    """RequestResponse invocation: the function's ``disposition`` (None when it failed or gave none)."""
+    """RequestResponse invocation: the function's ``disposition`` (None when it failed, gave none,
+    or did not answer within SES's 30 seconds: the mail flow goes on)."""
     from services.internal import caller
     region, account, _ = arn_parts(function_arn)
     try:
-        out = await caller(host).call("lambda", "Invoke", {
+        out = await asyncio.wait_for(caller(host).call("lambda", "Invoke", {
             "FunctionName": function_arn, "InvocationType": "RequestResponse",
             "Payload": json.dumps(event, separators=(",", ":")).encode()}, account=account, region=region,
-            source_arn=source_arn)
+            source_arn=source_arn), LAMBDA_SYNC_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        log.info("event=ses_lambda_timed_out function=%s", function_arn)
+        return None
     except Exception as exc:
         if not getattr(exc, "code", None):
             raise

@@ -226,3 +226,54 @@ def test_ses_receipt_rule_lambda_action(server, lam, make_fn, unique_name):
     finally:
         ses.set_active_receipt_rule_set(**({"RuleSetName": previous} if previous else {}))
         ses.delete_receipt_rule_set(RuleSetName=rs)
+
+
+DECIDE = """
+def handler(event, context):
+    subject = event["Records"][0]["ses"]["mail"]["commonHeaders"]["subject"]
+    return {"disposition": subject}
+"""
+
+
+def test_ses_request_response_dispositions(server, lam, make_fn, unique_name):
+    """STOP_RULE skips the rest of its rule, STOP_RULE_SET every later rule, CONTINUE neither."""
+    import smtplib
+    from urllib.parse import urlsplit
+    ses = server.client("ses")
+    fn = make_fn(unique_name, DECIDE)
+    domain = f"{unique_name[-8:]}.decide.example.com"
+    rs = "rs-" + unique_name[-8:]
+    ses.create_receipt_rule_set(RuleSetName=rs)
+    previous = ses.describe_active_receipt_rule_set().get("Metadata", {}).get("Name")
+    ses.set_active_receipt_rule_set(RuleSetName=rs)
+    same, later = f"{unique_name}-same", f"{unique_name}-later"      # S3 actions: files on the server
+    try:
+        ses.create_receipt_rule(RuleSetName=rs, Rule={"Name": "decide", "Enabled": True, "Recipients": [domain],
+                                                      "Actions": [
+            {"LambdaAction": {"FunctionArn": fn["FunctionArn"], "InvocationType": "RequestResponse"}},
+            {"S3Action": {"BucketName": same}}]})
+        ses.create_receipt_rule(RuleSetName=rs, After="decide", Rule={
+            "Name": "later", "Enabled": True, "Recipients": [domain], "Actions": [{"S3Action": {"BucketName": later}}]})
+        u = urlsplit(server.endpoints["smtp_inbound"])
+        ids = {}
+        for subject in ("STOP_RULE_SET", "STOP_RULE", "CONTINUE"):
+            with smtplib.SMTP(u.hostname, u.port, timeout=60) as s:
+                s.ehlo()
+                s.mail("someone@example.org")
+                s.rcpt(f"inbox@{domain}")
+                code, reply = s.data(f"From: someone@example.org\r\nTo: inbox@{domain}\r\nSubject: {subject}\r\n\r\n"
+                                     f"x\r\n".encode())
+                assert code == 250, reply
+            ids[subject] = reply.decode().split()[-1]
+
+        def stored(bucket):
+            d = server.data_dir / "s3" / bucket
+            return {p.name for p in d.iterdir()} if d.is_dir() else set()
+        wait_for(lambda: ids["CONTINUE"] in stored(same) and ids["CONTINUE"] in stored(later), 30,
+                 what="the CONTINUE mail through both rules")
+        wait_for(lambda: ids["STOP_RULE"] in stored(later), 30, what="the STOP_RULE mail in the later rule")
+        assert stored(same) == {ids["CONTINUE"]}
+        assert stored(later) == {ids["STOP_RULE"], ids["CONTINUE"]}
+    finally:
+        ses.set_active_receipt_rule_set(**({"RuleSetName": previous} if previous else {}))
+        ses.delete_receipt_rule_set(RuleSetName=rs)
