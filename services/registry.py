@@ -82,6 +82,9 @@ SERVICES: list[Service] = [
     Service("lambda", api="services.awslambda.api:LambdaApi", shard="services.awslambda.shard:LambdaShard",
             config="services.awslambda.config:KEYS", admin_paths=("/_broker/lambda/",),
             admin="services.awslambda.admin:handle"),
+    Service("mwaa", api="services.mwaa.api:MwaaApi", shard="services.mwaa.shard:MwaaShard",
+            config="services.mwaa.config:KEYS", admin_paths=("/_broker/mwaa/",), admin="services.mwaa.admin:handle",
+            process_hook="services.mwaa.wiring:install"),
 ]
 
 # Services whose requests the gateway recognises (model-driven routing), whether

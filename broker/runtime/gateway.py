@@ -121,6 +121,7 @@ class Gateway:
         self.ssl_ctx = None
         self.services = None                     # service gateway halves, set by a gateway hook
         self.drain_hooks: list = []              # async callables run when draining starts
+        self.health_sections: dict = {}          # name -> async (gateway) -> dict, shown in health()
 
     @property
     def config(self) -> dict:
@@ -212,8 +213,15 @@ class Gateway:
             except Exception as exc:
                 shards.append({"index": k, "status": "unreachable", "error": str(exc)})
         ok = all(p["state"] == "running" for p in procs) and all(s["status"] == "ok" for s in shards)
-        return {"status": "ok" if ok else "degraded", "processes": procs, "shards": shards,
-                "gateway": {"index": self.index, "pid": os.getpid(), "connections": len(self.connections)}}
+        doc = {"status": "ok" if ok else "degraded", "processes": procs, "shards": shards,
+               "gateway": {"index": self.index, "pid": os.getpid(), "connections": len(self.connections)}}
+        # services' own sections, e.g. "mwaa" (informative: the status stays the processes')
+        for name, section in self.health_sections.items():
+            try:
+                doc[name] = await asyncio.wait_for(section(self), 2.0)
+            except Exception as exc:
+                doc[name] = {"status": "unreachable", "error": str(exc) or type(exc).__name__}
+        return doc
 
 
 def run(run: RunInfo, index: int, plugins: Plugins) -> int:

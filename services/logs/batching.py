@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from broker.runtime.ipc import RemoteError
 from services.errors import ServiceError
 
 log = logging.getLogger("broker.logs")
@@ -74,7 +75,7 @@ class LogBatcher:
     async def _ensure(self, call, op: str, params: dict, account: str, region: str) -> None:
         try:
             await call("logs", op, params, account=account, region=region)
-        except ServiceError as exc:
+        except (ServiceError, RemoteError) as exc:   # the Logs half answers, or its shard does
             if exc.code != "ResourceAlreadyExistsException":
                 raise
 
@@ -93,7 +94,7 @@ class LogBatcher:
                 await call("logs", "PutLogEvents", {"logGroupName": group, "logStreamName": stream,
                                                     "logEvents": events}, account=account, region=region)
                 return
-            except ServiceError as exc:
+            except (ServiceError, RemoteError) as exc:   # the Logs half answers, or its shard does
                 if exc.code != "ResourceNotFoundException":
                     log.warning("event=log_delivery_refused producer=%s group=%s code=%s", self.name, group,
                                 exc.code)
