@@ -277,3 +277,38 @@ def test_ses_request_response_dispositions(server, lam, make_fn, unique_name):
     finally:
         ses.set_active_receipt_rule_set(**({"RuleSetName": previous} if previous else {}))
         ses.delete_receipt_rule_set(RuleSetName=rs)
+
+
+def test_errors_duration_throttles_concurrency_metrics(server, lam, make_fn, unique_name):
+    import pytest
+    from botocore.exceptions import ClientError
+    make_fn(unique_name, "import time\ndef handler(e, c):\n    time.sleep(0.05)\n"
+                         "    if e.get('fail'):\n        raise RuntimeError('x')\n    return 1\n")
+    for payload in (b"{}", b'{"fail": true}', b"{}"):
+        lam.invoke(FunctionName=unique_name, Payload=payload)
+    lam.put_function_concurrency(FunctionName=unique_name, ReservedConcurrentExecutions=0)
+    with pytest.raises(ClientError) as e:
+        lam.invoke(FunctionName=unique_name)
+    assert e.value.response["Error"]["Code"] == "TooManyRequestsException"
+    lam.delete_function_concurrency(FunctionName=unique_name)
+    cw = server.client("cloudwatch")
+    dims = [{"Name": "FunctionName", "Value": unique_name}]
+
+    def stat(name, statistic, dimensions=dims):
+        now = time.time()
+        pts = cw.get_metric_statistics(Namespace="AWS/Lambda", MetricName=name, Dimensions=dimensions,
+                                       StartTime=now - 600, EndTime=now + 60, Period=3600,
+                                       Statistics=[statistic])["Datapoints"]
+        return pts[0] if pts else None
+
+    wait_for(lambda: (p := stat("Invocations", "Sum")) and p["Sum"] == 3, 30, what="Invocations")
+    wait_for(lambda: (p := stat("Errors", "Sum")) and p["Sum"] == 1, 30, what="Errors")
+    wait_for(lambda: (p := stat("Throttles", "Sum")) and p["Sum"] == 1, 30, what="Throttles")
+    duration = wait_for(lambda: (p := stat("Duration", "SampleCount")) and p["SampleCount"] == 3 and p, 30,
+                        what="Duration")
+    assert duration["Unit"] == "Milliseconds"
+    assert stat("Duration", "Minimum")["Minimum"] >= 50                       # the handler sleeps 50 ms
+    assert wait_for(lambda: (p := stat("ConcurrentExecutions", "Maximum")) and p, 30,
+                    what="ConcurrentExecutions")["Maximum"] == 1
+    assert wait_for(lambda: (p := stat("ConcurrentExecutions", "Maximum", [])) and p, 30,
+                    what="the account's ConcurrentExecutions")["Maximum"] >= 1

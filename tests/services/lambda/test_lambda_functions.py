@@ -189,3 +189,54 @@ def test_function_url_serves_http(lam, make_fn, unique_name):
     lam.delete_function_url_config(FunctionName=unique_name)
     with pytest.raises(ClientError):
         lam.get_function_url_config(FunctionName=unique_name)
+
+
+PROVISIONED = """
+import os
+with open(os.path.join(os.environ["MARKS"], "init-%d" % os.getpid()), "w") as f:
+    f.write(os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"])
+def handler(event, context):
+    return {"pid": os.getpid(), "init": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"]}
+"""
+
+
+def test_provisioned_concurrency_warms_environments_ahead(lam, make_fn, unique_name, tmp_path):
+    import os
+    from tests.helpers.brokerproc import wait_for
+    arn = make_fn(unique_name, PROVISIONED, Environment={"Variables": {"MARKS": str(tmp_path)}})["FunctionArn"]
+    version = lam.publish_version(FunctionName=unique_name)["Version"]
+    lam.create_alias(FunctionName=unique_name, Name="live", FunctionVersion=version)
+    with pytest.raises(ClientError) as e:
+        lam.put_provisioned_concurrency_config(FunctionName=unique_name, Qualifier="$LATEST",
+                                               ProvisionedConcurrentExecutions=1)
+    assert e.value.response["Error"]["Code"] == "InvalidParameterValueException"
+    with pytest.raises(ClientError) as e:
+        lam.get_provisioned_concurrency_config(FunctionName=unique_name, Qualifier="live")
+    assert e.value.response["Error"]["Code"] == "ProvisionedConcurrencyConfigNotFoundException"
+    put = lam.put_provisioned_concurrency_config(FunctionName=unique_name, Qualifier="live",
+                                                 ProvisionedConcurrentExecutions=2)
+    assert put["RequestedProvisionedConcurrentExecutions"] == 2 and put["Status"] in ("IN_PROGRESS", "READY")
+    cfg = wait_for(lambda: (c := lam.get_provisioned_concurrency_config(FunctionName=unique_name, Qualifier="live"))
+                   ["Status"] == "READY" and c, 30, what="provisioned concurrency READY")
+    assert cfg["AvailableProvisionedConcurrentExecutions"] == 2 and cfg["AllocatedProvisionedConcurrentExecutions"] == 2
+    marks = {int(p.name[5:]): p.read_text() for p in tmp_path.glob("init-*")}
+    assert len(marks) == 2 and set(marks.values()) == {"provisioned-concurrency"}     # initialised before any invoke
+    r = lam.invoke(FunctionName=unique_name, Qualifier="live", LogType="Tail")
+    doc = _payload(r)
+    assert doc["pid"] in marks and doc["init"] == "provisioned-concurrency"
+    assert "Init Duration" not in base64.b64decode(r["LogResult"]).decode()       # no cold start
+    listed = lam.list_provisioned_concurrency_configs(FunctionName=unique_name)["ProvisionedConcurrencyConfigs"]
+    assert [c["FunctionArn"] for c in listed] == [arn + ":live"]
+    lam.delete_provisioned_concurrency_config(FunctionName=unique_name, Qualifier="live")
+    with pytest.raises(ClientError):
+        lam.get_provisioned_concurrency_config(FunctionName=unique_name, Qualifier="live")
+
+    def stopped():
+        for pid in marks:
+            try:
+                os.kill(pid, 0)
+                return False
+            except ProcessLookupError:
+                pass
+        return True
+    wait_for(stopped, 20, what="the provisioned environments stopped")
