@@ -18,7 +18,8 @@ from broker.runtime.config import SCHEMA, ConfigError, default_data_dir, load
 # Wire front-ends: each module offers `listeners()`, `gateway_setup(gateway)`,
 # and optionally `PROTOCOLS` (runtime-listener factories) and `CONFIG_KEYS`.
 FRONTENDS = ["protocols.http.listener", "protocols.smtp.listener", "protocols.amqp.listener",
-             "protocols.lambda_runtime.listener", "protocols.mwaa_web.listener"]
+             "protocols.lambda_runtime.listener", "protocols.mwaa_web.listener",
+             "protocols.mqtt.listener"]
 
 # flag -> config key; every flag is documented by `broker serve --help`.
 SERVE_FLAGS = [

@@ -5,8 +5,8 @@ every gateway through the supervisor, durable across restarts, on ports
 from ``mq.port_range`` (or ``listeners.port_range``). Which listeners an
 engine gets is one table, ``ENGINE_LISTENERS``: (suffix, protocol, tls,
 URL scheme). The RabbitMQ engine has AMQPS plus a plain AMQP listener for
-local use; ActiveMQ's MQTT+SSL and WSS listeners are added by the MQTT
-front-end when it lands (its other protocols are not offered).
+local use; the ActiveMQ engine has MQTT+SSL and MQTT over WSS (its other
+protocols are not offered).
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ log = logging.getLogger("broker.mq")
 
 ENGINE_LISTENERS: dict[str, list[tuple[str, str, str, str]]] = {
     "RABBITMQ": [("amqps", "amqp", "always", "amqps"), ("amqp", "amqp", "never", "amqp")],
-    "ACTIVEMQ": [],
+    # MQTT+SSL and MQTT over secure WebSocket (protocols/mqtt); OpenWire, AMQP 1.0 and STOMP are not offered
+    "ACTIVEMQ": [("mqtts", "mqtt", "always", "mqtt+ssl"), ("wss", "mqtt-ws", "always", "wss")],
 }
 _tasks: set = set()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from broker.core.errors import OpError
 from services.mq.model import broker_key
+from services.mq.mqtt_state import MqttStateMixin
 
 KINDS = ("mq.broker", "mq.config")
 
@@ -21,7 +22,7 @@ def _kind(a) -> str:
     return kind
 
 
-class MqShard:
+class MqShard(MqttStateMixin):      # MQTT sessions and retained messages: mqtt_state.py
     def __init__(self, part):
         self.part = part
         self.store = part.store
