@@ -261,6 +261,26 @@ def test_health_shows_the_environment(airflow_env, server):
     assert {p["name"] for p in env["processes"]} == {"webserver", "scheduler", "dag-processor", "triggerer"}
 
 
+def test_a_crashed_component_is_restarted(airflow_env, mwaa, server):
+    name, _root, _env = airflow_env
+    sched = next(p for p in _processes(server, name) if p["name"] == "scheduler")
+    os.kill(sched["pid"], 9)
+
+    def restarted():
+        p = next(p for p in _processes(server, name) if p["name"] == "scheduler")
+        return p if p["restarts"] == sched["restarts"] + 1 and p["state"] == "running" else None
+    again = wait_for(restarted, timeout=60, interval=0.5, what="the scheduler restarted")
+    assert again["pid"] != sched["pid"] and again["last_exit_code"] == -9
+    # and it schedules again: a new run of the hello DAG succeeds
+    status, _out, err = cli(mwaa, server, name, "dags trigger hello_mwaa")
+    assert status == 200, err
+
+    def two_successes():
+        runs = rest(mwaa, name, "GET", "/dags/hello_mwaa/dagRuns")["RestApiResponse"]["dag_runs"]
+        return len([r for r in runs if r["state"] == "success"]) >= 2
+    wait_for(two_successes, timeout=240, interval=1.0, what="a second successful run after the restart")
+
+
 def _processes(server, name: str) -> list[dict]:
     status, doc = server.get("/_broker/mwaa/environments")
     assert status == 200
