@@ -85,8 +85,8 @@ def code_from_params(data_dir: str, code: dict, durable: bool) -> dict:
             return {"dir": str(p), "sha": base64.b64encode(h).decode(), "size": 0}
         p = Path(data_dir) / "s3" / bucket / key
         if not p.is_file():
-            raise invalid(f"Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: "
-                          f"The specified key does not exist.")
+            raise invalid("Error occurred while GetObject. S3 Error Code: NoSuchKey. S3 Error Message: "
+                          "The specified key does not exist.")
         return store_zip(data_dir, p.read_bytes(), durable)
     if code.get("ImageUri"):
         raise invalid("Container images are not supported by this broker: use a .zip file archive.")

@@ -71,8 +71,8 @@ class FunctionSettings:
         q = _qualifier_for_pc(rec, a["q"].get("Qualifier"))
         n = a["q"]["ProvisionedConcurrentExecutions"]
         if rec["rc"] is not None and n > rec["rc"]:
-            raise invalid(f"Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution "
-                          f"for function")
+            raise invalid("Requested Provisioned Concurrency should not be greater than the reservedConcurrentExecution "
+                          "for function")
         rec["pc"][q] = {"n": n, "m": now_iso()}
         self._save(key, rec)
         self.part.after_commit(lambda: self.pools.provision(key, rec, q, n))

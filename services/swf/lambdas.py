@@ -117,50 +117,52 @@ class LambdaMixin:
                 return
 
 
+RETRIED = frozenset(("TooManyRequestsException", "ServiceUnavailable", "ServiceException"))
+
+
+async def _invoke(call, params: dict, kw: dict) -> tuple[dict | None, tuple[str, str] | None]:
+    """(output, None), or (None, (code, message)) when Lambda refused; a passing refusal
+    (throttle, a shard restarting) is retried as the delivery."""
+    try:
+        return await call("lambda", "Invoke", params, **kw), None
+    except Exception as exc:      # ServiceError from the gateway half, RemoteError from its shard
+        code = getattr(exc, "code", None)
+        if code is None:
+            raise
+        message = str(getattr(exc, "message", exc))
+        if code in RETRIED:
+            raise sinks.Failed(f"{code}: {message}", True, code) from None
+        return None, (code, message)
+
+
 async def run(d: sinks.Delivery) -> None:
     """Start (once) and run one Lambda task; retried until its outcome is recorded."""
     from services.internal import caller
-    shard = d.partition.services["swf"]
-    eng = shard.engine
+    eng = d.partition.services["swf"].engine
     found = eng.lambda_task(d.target)
     if found is None:
         return                                 # closed, timed out, or already done
-    ex, fid, task = found
+    ex, _fid, task = found
     attrs = eng._lambda_attrs(ex, task)
-    domain = ex.domain
     params = {"FunctionName": attrs["name"], "Payload": (attrs.get("input") or "").encode()}
     call = caller(d.partition.shard).call
-    kw = {"account": domain.account, "region": domain.region, "role_arn": ex.cfg.get("lr")}
+    kw = {"account": ex.domain.account, "region": ex.domain.region, "role_arn": ex.cfg.get("lr")}
     if not task[1]:
-        try:
-            await call("lambda", "Invoke", {**params, "InvocationType": "DryRun"}, **kw)
-        except Exception as exc:
-            code = getattr(exc, "code", None)
-            if code is None:
-                raise
-            if code in ("TooManyRequestsException", "ServiceUnavailable", "ServiceException"):
-                raise sinks.Failed(f"{code}: {getattr(exc, 'message', exc)}", True, code) from None
-            _outcome(d, "StartLambdaFunctionFailed", {"message": str(getattr(exc, "message", exc))[:1728]},
-                     started=False)
+        _out, refused = await _invoke(call, {**params, "InvocationType": "DryRun"}, kw)
+        if refused is not None:
+            _outcome(d, "StartLambdaFunctionFailed", {"message": refused[1][:1728]}, started=False)
             return
         found = eng.lambda_task(d.target)
         if found is None:
             return
-        ex, fid, task = found
+        ex, _fid, task = found
         if not task[1]:
             eng.lambda_started(ex, task)
             eng.commit()
             d.partition.flush_soon()
-    try:
-        out = await call("lambda", "Invoke", {**params, "InvocationType": "RequestResponse"}, **kw)
-    except Exception as exc:
-        code = getattr(exc, "code", None)
-        if code is None:
-            raise
-        if code in ("TooManyRequestsException", "ServiceUnavailable", "ServiceException"):
-            raise sinks.Failed(f"{code}: {getattr(exc, 'message', exc)}", True, code) from None
-        _outcome(d, "LambdaFunctionFailed", {"reason": code[:MAX_REASON],
-                                             "details": str(getattr(exc, "message", exc))[:MAX_DATA]})
+    out, refused = await _invoke(call, {**params, "InvocationType": "RequestResponse"}, kw)
+    if refused is not None:
+        _outcome(d, "LambdaFunctionFailed", {"reason": refused[0][:MAX_REASON], "details": refused[1][:MAX_DATA]})
         return
     payload = (out.get("Payload") or b"").decode("utf-8", "replace")
     if out.get("FunctionError"):

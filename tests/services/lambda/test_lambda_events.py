@@ -4,8 +4,14 @@ Step Functions tasks, EventBridge targets, CloudWatch Logs."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import smtplib
 import time
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.exceptions import ClientError
 
 from tests.helpers.brokerproc import wait_for
 
@@ -197,35 +203,49 @@ def test_logs_and_metrics(server, lam, make_fn, unique_name):
     wait_for(invocations, 30, what="AWS/Lambda Invocations")
 
 
+@contextlib.contextmanager
+def _active_rule_set(ses, name: str):
+    """A receipt rule set, active for the duration (the previous one restored)."""
+    ses.create_receipt_rule_set(RuleSetName=name)
+    previous = ses.describe_active_receipt_rule_set().get("Metadata", {}).get("Name")
+    ses.set_active_receipt_rule_set(RuleSetName=name)
+    try:
+        yield name
+    finally:
+        ses.set_active_receipt_rule_set(**({"RuleSetName": previous} if previous else {}))
+        ses.delete_receipt_rule_set(RuleSetName=name)
+
+
+def _inbound(server, rcpt: str, subject: str) -> str:
+    """Mail to the inbound SMTP listener; the receipt's message id."""
+    u = urlsplit(server.endpoints["smtp_inbound"])
+    with smtplib.SMTP(u.hostname, u.port, timeout=60) as s:
+        s.ehlo()
+        s.mail("someone@example.org")
+        s.rcpt(rcpt)
+        code, reply = s.data(f"From: someone@example.org\r\nTo: {rcpt}\r\nSubject: {subject}\r\n\r\nbody\r\n"
+                             .encode())
+    assert code == 250, reply
+    return reply.decode().split()[-1]
+
+
 def test_ses_receipt_rule_lambda_action(server, lam, make_fn, unique_name):
-    import smtplib
-    from urllib.parse import urlsplit
     sqs, ses = server.client("sqs"), server.client("ses")
     out_url, _ = _queue(sqs, unique_name + "-out")
     fn = make_fn(unique_name, "import boto3, json\nsqs = boto3.client('sqs')\ndef handler(e, c):\n"
                               f"    sqs.send_message(QueueUrl={out_url!r}, MessageBody=json.dumps(e))\n")
     domain = f"{unique_name[-8:]}.lambda.example.com"
-    rs = "rs-" + unique_name[-8:]
-    ses.create_receipt_rule_set(RuleSetName=rs)
-    previous = ses.describe_active_receipt_rule_set().get("Metadata", {}).get("Name")
-    ses.set_active_receipt_rule_set(RuleSetName=rs)
-    try:
+    with _active_rule_set(ses, "rs-" + unique_name[-8:]) as rs:
         ses.create_receipt_rule(RuleSetName=rs, Rule={"Name": "fn", "Enabled": True, "Recipients": [domain],
                                                       "Actions": [{"LambdaAction": {"FunctionArn": fn["FunctionArn"],
                                                                                     "InvocationType": "Event"}}]})
-        u = urlsplit(server.endpoints["smtp_inbound"])
-        with smtplib.SMTP(u.hostname, u.port, timeout=30) as s:
-            s.sendmail("someone@example.org", [f"inbox@{domain}"],
-                       f"From: someone@example.org\r\nTo: inbox@{domain}\r\nSubject: to lambda\r\n\r\nbody\r\n")
+        _inbound(server, f"inbox@{domain}", "to lambda")
         event = json.loads(_receive_all(sqs, out_url, 1)[0]["Body"])
-        rec = event["Records"][0]
-        assert rec["eventSource"] == "aws:ses"
-        assert rec["ses"]["mail"]["commonHeaders"]["subject"] == "to lambda"
-        assert rec["ses"]["receipt"]["action"] == {"type": "Lambda", "functionArn": fn["FunctionArn"],
-                                                   "invocationType": "Event"}
-    finally:
-        ses.set_active_receipt_rule_set(**({"RuleSetName": previous} if previous else {}))
-        ses.delete_receipt_rule_set(RuleSetName=rs)
+    rec = event["Records"][0]
+    assert rec["eventSource"] == "aws:ses"
+    assert rec["ses"]["mail"]["commonHeaders"]["subject"] == "to lambda"
+    assert rec["ses"]["receipt"]["action"] == {"type": "Lambda", "functionArn": fn["FunctionArn"],
+                                               "invocationType": "Event"}
 
 
 DECIDE = """
@@ -237,51 +257,31 @@ def handler(event, context):
 
 def test_ses_request_response_dispositions(server, lam, make_fn, unique_name):
     """STOP_RULE skips the rest of its rule, STOP_RULE_SET every later rule, CONTINUE neither."""
-    import smtplib
-    from urllib.parse import urlsplit
     ses = server.client("ses")
     fn = make_fn(unique_name, DECIDE)
     domain = f"{unique_name[-8:]}.decide.example.com"
-    rs = "rs-" + unique_name[-8:]
-    ses.create_receipt_rule_set(RuleSetName=rs)
-    previous = ses.describe_active_receipt_rule_set().get("Metadata", {}).get("Name")
-    ses.set_active_receipt_rule_set(RuleSetName=rs)
     same, later = f"{unique_name}-same", f"{unique_name}-later"      # S3 actions: files on the server
-    try:
+
+    def stored(bucket):
+        d = server.data_dir / "s3" / bucket
+        return {p.name for p in d.iterdir()} if d.is_dir() else set()
+    with _active_rule_set(ses, "rs-" + unique_name[-8:]) as rs:
         ses.create_receipt_rule(RuleSetName=rs, Rule={"Name": "decide", "Enabled": True, "Recipients": [domain],
                                                       "Actions": [
             {"LambdaAction": {"FunctionArn": fn["FunctionArn"], "InvocationType": "RequestResponse"}},
             {"S3Action": {"BucketName": same}}]})
         ses.create_receipt_rule(RuleSetName=rs, After="decide", Rule={
             "Name": "later", "Enabled": True, "Recipients": [domain], "Actions": [{"S3Action": {"BucketName": later}}]})
-        u = urlsplit(server.endpoints["smtp_inbound"])
-        ids = {}
-        for subject in ("STOP_RULE_SET", "STOP_RULE", "CONTINUE"):
-            with smtplib.SMTP(u.hostname, u.port, timeout=60) as s:
-                s.ehlo()
-                s.mail("someone@example.org")
-                s.rcpt(f"inbox@{domain}")
-                code, reply = s.data(f"From: someone@example.org\r\nTo: inbox@{domain}\r\nSubject: {subject}\r\n\r\n"
-                                     f"x\r\n".encode())
-                assert code == 250, reply
-            ids[subject] = reply.decode().split()[-1]
-
-        def stored(bucket):
-            d = server.data_dir / "s3" / bucket
-            return {p.name for p in d.iterdir()} if d.is_dir() else set()
+        ids = {subject: _inbound(server, f"inbox@{domain}", subject)
+               for subject in ("STOP_RULE_SET", "STOP_RULE", "CONTINUE")}
         wait_for(lambda: ids["CONTINUE"] in stored(same) and ids["CONTINUE"] in stored(later), 30,
                  what="the CONTINUE mail through both rules")
         wait_for(lambda: ids["STOP_RULE"] in stored(later), 30, what="the STOP_RULE mail in the later rule")
-        assert stored(same) == {ids["CONTINUE"]}
-        assert stored(later) == {ids["STOP_RULE"], ids["CONTINUE"]}
-    finally:
-        ses.set_active_receipt_rule_set(**({"RuleSetName": previous} if previous else {}))
-        ses.delete_receipt_rule_set(RuleSetName=rs)
+    assert stored(same) == {ids["CONTINUE"]}
+    assert stored(later) == {ids["STOP_RULE"], ids["CONTINUE"]}
 
 
 def test_errors_duration_throttles_concurrency_metrics(server, lam, make_fn, unique_name):
-    import pytest
-    from botocore.exceptions import ClientError
     make_fn(unique_name, "import time\ndef handler(e, c):\n    time.sleep(0.05)\n"
                          "    if e.get('fail'):\n        raise RuntimeError('x')\n    return 1\n")
     for payload in (b"{}", b'{"fail": true}', b"{}"):
