@@ -1,0 +1,145 @@
+"""MQTT with the rest of the product: AMQP both ways on one routing core, TLS and
+WebSocket transports, an ActiveMQ broker made with CreateBroker, and edge
+routing between two gateways."""
+
+from __future__ import annotations
+
+import pika
+import pytest
+
+from tests.helpers.brokerproc import BrokerProcess, wait_for
+from tests.protocols.mqtt._helpers import Paho, port_of
+
+PASSWORD = "correct-horse-9"
+
+
+def _amqp(server):
+    return pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port_of(server, "amqp"), heartbeat=0))
+
+
+def test_mqtt_publish_reaches_amqp_queue_bound_to_amq_topic(server, paho_client, unique_name):
+    conn = _amqp(server)
+    try:
+        ch = conn.channel()
+        q = ch.queue_declare(queue="", exclusive=True).method.queue
+        ch.queue_bind(q, "amq.topic", routing_key=f"{unique_name}.sensors.*")
+        pub = paho_client()
+        pub.connect()
+        pub.publish(f"{unique_name}/sensors/t1", b"21.5", qos=1)       # PUBACK after the AMQP queue committed
+        method, props, body = ch.basic_get(q, auto_ack=True)
+        assert body == b"21.5" and method.routing_key == f"{unique_name}.sensors.t1"
+        assert method.exchange == "amq.topic"
+        assert props.headers["x-mqtt-publish-qos"] == 1 and props.delivery_mode == 2
+        pub.publish(f"{unique_name}/sensors/t2", b"q0", qos=0)
+        got = wait_for(lambda: ch.basic_get(q, auto_ack=True)[2], 10)
+        assert got == b"q0"
+    finally:
+        conn.close()
+
+
+def test_amqp_publish_with_confirms_reaches_mqtt_subscribers(server, paho_client, unique_name):
+    sub = paho_client()
+    sub.connect()
+    sub.subscribe((f"{unique_name}/#", 2))
+    conn = _amqp(server)
+    try:
+        ch = conn.channel()
+        ch.confirm_delivery()
+        ch.basic_publish("amq.topic", f"{unique_name}.a.b", b"persistent",
+                         pika.BasicProperties(delivery_mode=2))
+        ch.basic_publish("amq.topic", f"{unique_name}.a.c", b"transient")
+        ch.basic_publish("amq.topic", f"{unique_name}.q2", b"named",
+                         pika.BasicProperties(headers={"x-mqtt-publish-qos": 2}))
+        got = {(m.topic, m.payload, m.qos) for m in (sub.get(), sub.get(), sub.get())}
+        assert got == {(f"{unique_name}/a/b", b"persistent", 1), (f"{unique_name}/a/c", b"transient", 0),
+                       (f"{unique_name}/q2", b"named", 2)}
+    finally:
+        conn.close()
+
+
+def test_tls_and_websocket_transports(server, paho_client, unique_name):
+    ca = server.ca_cert
+    subs = [paho_client(listener="mqtts", tls_ca=ca), paho_client(listener="mqtt_ws", transport="websockets"),
+            paho_client(listener="mqtt_wss", transport="websockets", tls_ca=ca)]
+    for s in subs:
+        assert s.connect() == (False, 0)
+        assert s.subscribe((f"{unique_name}/t", 1)) == [1]
+    pub = paho_client(listener="mqtt_ws", transport="websockets")
+    pub.connect()
+    big = bytes(range(256)) * 300          # spans WebSocket frames
+    pub.publish(f"{unique_name}/t", big, qos=1)
+    for s in subs:
+        m = s.get()
+        assert (m.payload, m.qos) == (big, 1)
+
+
+def test_activemq_broker_from_createbroker_has_its_own_mqtt_listeners_and_users(server, unique_name):
+    mq = server.client("mq")
+    bid = mq.create_broker(BrokerName=unique_name[:40] + "-mqtt", EngineType="ACTIVEMQ",
+                           HostInstanceType="mq.m5.large", DeploymentMode="SINGLE_INSTANCE",
+                           PubliclyAccessible=False, Users=[{"Username": "admin", "Password": PASSWORD}])["BrokerId"]
+    try:
+        d = wait_for(lambda: (d := mq.describe_broker(BrokerId=bid))["BrokerState"] == "RUNNING" and d, 20)
+        eps = d["BrokerInstances"][0]["Endpoints"]
+        assert [e.split("://")[0] for e in eps] == ["mqtt+ssl", "wss"]
+        tls_port = int(eps[0].rsplit(":", 1)[1])
+        wss_port = int(eps[1].rsplit(":", 1)[1])
+        bad = Paho(tls_port, tls_ca=server.ca_cert, username="admin", password="wrong-password-1")
+        assert bad.connect()[1] == 134          # paho's reason code for CONNACK 4, bad user name or password
+        bad.close()
+        anon = Paho(tls_port, tls_ca=server.ca_cert)
+        assert anon.connect()[1] == 135         # CONNACK 5, not authorized: no anonymous CreateBroker access
+        anon.close()
+        sub = Paho(wss_port, transport="websockets", tls_ca=server.ca_cert, username="admin", password=PASSWORD)
+        pub = Paho(tls_port, tls_ca=server.ca_cert, username="admin", password=PASSWORD)
+        try:
+            assert sub.connect() == (False, 0) and pub.connect() == (False, 0)
+            sub.subscribe(("orders/#", 1))
+            pub.publish("orders/1", b"own namespace", qos=1)
+            assert sub.get().payload == b"own namespace"
+            mq.create_user(BrokerId=bid, Username="app-2", Password="another-pass-77")
+            late = Paho(tls_port, tls_ca=server.ca_cert, username="app-2", password="another-pass-77")
+            wait_for(lambda: late.connect()[1] == 0 or late.c.loop_stop(), 10)
+            late.close()
+        finally:
+            sub.close()
+            pub.close()
+        # the default broker's "orders/#" is another namespace
+        d2 = Paho(port_of(server))
+        d2.connect()
+        d2.subscribe(("orders/#", 1))
+        pub2 = Paho(tls_port, tls_ca=server.ca_cert, username="admin", password=PASSWORD)
+        pub2.connect()
+        pub2.publish("orders/2", b"not for the default broker", qos=1)
+        d2.none(0.5)
+        pub2.close()
+        d2.close()
+    finally:
+        mq.delete_broker(BrokerId=bid)
+
+
+@pytest.fixture(scope="module")
+def two_gateways(tmp_path_factory):
+    b = BrokerProcess(tmp_path_factory.mktemp("mqtt-2gw"), "--workers", "2", "--shards", "2")
+    yield b
+    b.close()
+
+
+def test_edge_routing_between_gateways(two_gateways):
+    """Subscribers and publishers spread by the kernel over two gateways: every
+    subscriber gets every message whichever gateway published it."""
+    port = port_of(two_gateways)
+    subs = [Paho(port, f"s{i}") for i in range(6)]
+    pubs = [Paho(port, f"p{i}") for i in range(4)]
+    try:
+        for s in subs:
+            s.connect()
+            s.subscribe(("edge/+", 1))
+        for i, p in enumerate(pubs):
+            p.connect()
+            p.publish(f"edge/{i}", str(i).encode(), qos=1)
+        for s in subs:
+            assert sorted(s.get().payload for _ in pubs) == [b"0", b"1", b"2", b"3"]
+    finally:
+        for c in subs + pubs:
+            c.close()
