@@ -43,6 +43,17 @@ AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = range(4)
 HIGH_WATER = 8 * 1024 * 1024       # bytes of publishes in flight to shards before reading pauses
 LOW_WATER = 2 * 1024 * 1024
 CONNECT_TIMEOUT = 10.0
+KEY_CACHE = 4096                   # topic -> routing key, per process (publishers reuse their topics)
+_keys: dict[str, str] = {}
+
+
+def routing_key(topic: str) -> str:
+    rk = _keys.get(topic)
+    if rk is None:
+        if len(_keys) >= KEY_CACHE:
+            _keys.clear()
+        rk = _keys[topic] = mqtt_to_key(topic)
+    return rk
 
 
 class MqttConnection(OutboundMixin, asyncio.Protocol):
@@ -282,9 +293,13 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         self.write(C.encode_connack(res["present"], 0))
         self.resend_pubrels()
         self._arm_keepalive()
-        self.consumer = await self.edge.consume(
+        consumer = await self.edge.consume(
             self.ns, self.qname, "mqtt", server.max_inflight, self.delivered, conn_id=self.conn_id,
             on_cancel=self._taken_over)
+        if self.closed:               # gone while registering: the cleanup did not see this consumer
+            await self.edge.cancel(consumer, requeue=True)
+            return
+        self.consumer = consumer
         if self.write_paused:
             await self.edge.block(self.consumer, True)
 
@@ -372,7 +387,7 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
             rec = [C.encode_ack(C.PUBACK, pid), 1]
             self.acks.append(rec)
         if self.may_publish:
-            self._route(topic, mqtt_to_key(topic), qos, retain, payload, rec)
+            self._route(topic, routing_key(topic), qos, retain, payload, rec)
         if rec is not None:
             rec[1] -= 1
             self._emit_acks()

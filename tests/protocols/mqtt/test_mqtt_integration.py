@@ -4,6 +4,8 @@ routing between two gateways."""
 
 from __future__ import annotations
 
+import json
+
 import pika
 import pytest
 
@@ -118,11 +120,35 @@ def test_activemq_broker_from_createbroker_has_its_own_mqtt_listeners_and_users(
         mq.delete_broker(BrokerId=bid)
 
 
+USERS = [{"name": "guest", "password": "guest", "loopback_only": True},
+         {"name": "reader", "password": "r-pass", "vhosts": {"/": {"configure": ".*", "write": "^$", "read": ".*"}}},
+         {"name": "writer", "password": "w-pass", "vhosts": {"/": {"configure": ".*", "write": ".*", "read": "^$"}}}]
+
+
 @pytest.fixture(scope="module")
 def two_gateways(tmp_path_factory):
-    b = BrokerProcess(tmp_path_factory.mktemp("mqtt-2gw"), "--workers", "2", "--shards", "2")
+    b = BrokerProcess(tmp_path_factory.mktemp("mqtt-2gw"), "--workers", "2", "--shards", "2",
+                      env={"BROKER_MQ_USERS": json.dumps(USERS)})
     yield b
     b.close()
+
+
+def test_permissions_of_mq_users(two_gateways):
+    """RabbitMQ's permissions on amq.topic: no read, SUBACK 0x80; no write, publishes dropped."""
+    port = port_of(two_gateways)
+    writer = Paho(port, "perm-w", username="writer", password="w-pass")
+    reader = Paho(port, "perm-r", username="reader", password="r-pass")
+    try:
+        assert writer.connect()[1] == 0 and reader.connect()[1] == 0
+        assert writer.subscribe(("perm/#", 1)) == [0x80]
+        assert reader.subscribe(("perm/#", 1)) == [1]
+        reader.publish("perm/from-reader", b"dropped", qos=1)     # acknowledged, not delivered
+        writer.publish("perm/from-writer", b"delivered", qos=1)
+        assert reader.get().payload == b"delivered"
+        reader.none(0.3)
+    finally:
+        writer.close()
+        reader.close()
 
 
 def test_edge_routing_between_gateways(two_gateways):
