@@ -261,6 +261,40 @@ def test_health_shows_the_environment(airflow_env, server):
     assert {p["name"] for p in env["processes"]} == {"webserver", "scheduler", "dag-processor", "triggerer"}
 
 
+def test_aws_cli_drives_the_environment(airflow_env, server, tmp_path):
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+    from tests.helpers.brokerproc import DUMMY_KEY, DUMMY_SECRET
+    exe = Path(sys.executable).with_name("aws")
+    if not exe.exists() and not shutil.which("aws"):
+        pytest.skip("aws CLI not installed")
+    name, _root, _env = airflow_env
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=DUMMY_KEY, AWS_SECRET_ACCESS_KEY=DUMMY_SECRET, AWS_DEFAULT_REGION="us-east-1",
+               AWS_CONFIG_FILE=str(tmp_path / "config"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "creds"),
+               AWS_MAX_ATTEMPTS="1", AWS_PAGER="", AWS_DISABLE_HOST_PREFIX_INJECTION="true")
+
+    def aws(*args):
+        p = subprocess.run([str(exe) if exe.exists() else "aws", "mwaa", *args, "--endpoint-url", server.url,
+                            "--output", "json"], env=env, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        return json.loads(p.stdout)
+    assert aws("get-environment", "--name", name)["Environment"]["Status"] == "AVAILABLE"
+    out = aws("invoke-rest-api", "--name", name, "--path", "/dags", "--method", "GET",
+              "--query-parameters", '{"dag_id_pattern": "hello"}')
+    assert out["RestApiStatusCode"] == 200
+    assert [d["dag_id"] for d in out["RestApiResponse"]["dags"]] == ["hello_mwaa"]
+    tok = aws("create-cli-token", "--name", name)
+    status, _h, body = https(server, tok["WebServerHostname"], "POST", "/aws_mwaa/cli", b"dags list -o json",
+                             {"Authorization": f"Bearer {tok['CliToken']}", "Content-Type": "text/plain"})
+    assert status == 200
+    out = base64.b64decode(json.loads(body)["stdout"]).decode()     # Airflow may log lines before the JSON
+    listed = json.loads(next(ln for ln in out.splitlines() if ln.startswith("[")))
+    assert "hello_mwaa" in {d["dag_id"] for d in listed}
+
+
 def test_a_crashed_component_is_restarted(airflow_env, mwaa, server):
     name, _root, _env = airflow_env
     sched = next(p for p in _processes(server, name) if p["name"] == "scheduler")
