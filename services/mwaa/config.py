@@ -6,9 +6,10 @@ from broker.runtime.config import Key
 
 KEYS = (
     Key("mwaa", "database_url", str, "",
-        "SQLAlchemy URL of a PostgreSQL server for the environments' metadata databases (one schema per "
-        "environment, mwaa_<name>; schedulers run as many as Schedulers asks). Empty: one SQLite file per "
-        "environment under <data_dir>/mwaa/ (one scheduler).", secret=True),
+        "SQLAlchemy URL of a PostgreSQL server for the environments' metadata (each environment gets a "
+        "database of its own, mwaa_<name>, created on that server and dropped with the environment; as many "
+        "schedulers as Schedulers asks). Empty: one SQLite file per environment under <data_dir>/mwaa/ (one "
+        "scheduler).", secret=True),
     Key("mwaa", "start_timeout", float, 600.0,
         "Seconds an environment may take from CreateEnvironment (or an update) until Airflow reports every "
         "component healthy; beyond it the environment is CREATE_FAILED (or rolled back)."),

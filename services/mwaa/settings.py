@@ -83,8 +83,6 @@ def process_env(rec: dict, paths: Paths, ports: dict, endpoint: str, credentials
         "logging.trigger_log_server_port": str(ports["trigger_logs"]),
         "webserver.secret_key": rec["_sec"], "api.secret_key": rec["_sec"],
     }
-    if database_url.startswith("postgresql"):
-        cfg["database.sql_alchemy_schema"] = schema_name(rec)
     if major(rec["AirflowVersion"]) >= 3:
         cfg.update({
             "core.execution_api_server_url": f"http://127.0.0.1:{ports['web']}/execution/",
@@ -108,8 +106,16 @@ def process_env(rec: dict, paths: Paths, ports: dict, endpoint: str, credentials
     return env
 
 
-def schema_name(rec: dict) -> str:
+def database_name(rec: dict) -> str:
+    """The environment's own database on the configured PostgreSQL server."""
     return "mwaa_" + "".join(c if c.isalnum() else "_" for c in rec["Name"].lower())
+
+
+def env_database_url(server_url: str, rec: dict) -> str:
+    """`server_url` with its database replaced by the environment's (query options kept)."""
+    from urllib.parse import urlsplit, urlunsplit
+    u = urlsplit(server_url)
+    return urlunsplit((u.scheme, u.netloc, "/" + database_name(rec), u.query, u.fragment))
 
 
 def commands(rec: dict, ports: dict, database_url: str) -> dict[str, list[str]]:

@@ -28,7 +28,7 @@ from services.mwaa.model import (
 )
 from services.mwaa.provision import EXTRA_HINT, ProvisionError
 from services.mwaa.runner import AirflowProcesses, free_port, kill_recorded
-from services.mwaa.settings import Paths, commands, process_env, schema_name
+from services.mwaa.settings import Paths, commands, database_name, env_database_url, process_env
 
 log = logging.getLogger("broker.mwaa")
 
@@ -96,7 +96,7 @@ class MwaaShard:
 
     def _database_url(self, rec: dict, paths: Paths) -> str:
         url = str(self.config.get("mwaa.database_url", "") or "")
-        return url or f"sqlite:///{paths.db}"
+        return env_database_url(url, rec) if url else f"sqlite:///{paths.db}"
 
     def _credentials(self, account: str) -> tuple[str, str]:
         """Keys the environment's AWS clients sign with: a configured key of the account, else (dev
@@ -302,7 +302,7 @@ class MwaaShard:
         if rc:
             log.warning("event=mwaa_requirements_failed environment=%s rc=%s", rec["Name"], rc)
         if db_url.startswith("postgresql"):
-            await self._create_schema(paths, env, db_url, schema_name(rec))
+            await self._database(paths, env, rec, "create")
         await provision.migrate_db(paths, env, db_url.startswith("sqlite"))
         procs = AirflowProcesses(rec["Name"], provision.python_of(paths), paths.console, paths.pids, env,
                                  commands(rec, ports, db_url), str(paths.home))
@@ -320,13 +320,23 @@ class MwaaShard:
         await procs.start()
         await self._wait_healthy(rec, procs, ports["web"])
 
-    async def _create_schema(self, paths, env, url, schema) -> None:
-        code = ("import sys, sqlalchemy as sa\ne = sa.create_engine(sys.argv[1])\nwith e.begin() as c:\n"
-                "    c.execute(sa.text('CREATE SCHEMA IF NOT EXISTS ' + sys.argv[2]))\n")
-        rc = await provision.run([provision.python_of(paths), "-c", code, url, schema], env,
-                                 paths.console / "db_migrate.log", 120)
+    async def _database(self, paths, env, rec, what: str) -> None:
+        """Create (if missing) or drop the environment's database on the mwaa.database_url server."""
+        code = ("import sys, sqlalchemy as sa\n"
+                "e = sa.create_engine(sys.argv[1], isolation_level='AUTOCOMMIT')\n"
+                "with e.connect() as c:\n"
+                "    there = c.execute(sa.text('select 1 from pg_database where datname = :n'), {'n': sys.argv[2]}).first()\n"
+                "    if sys.argv[3] == 'create' and not there:\n"
+                "        c.execute(sa.text('CREATE DATABASE ' + sys.argv[2]))\n"
+                "    elif sys.argv[3] == 'drop' and there:\n"
+                "        c.execute(sa.text('DROP DATABASE ' + sys.argv[2] + ' WITH (FORCE)'))\n")
+        # the broker's interpreter: the mwaa extra gives it SQLAlchemy and psycopg whatever the environment's base
+        rc = await provision.run([provision.broker_python(), "-c", code, str(self.config.get("mwaa.database_url")),
+                                  database_name(rec), what], env, paths.console / "db_migrate.log", 120)
         if rc != 0:
-            raise ProvisionError("INCORRECT_CONFIGURATION", f"Unable to create schema {schema} in mwaa.database_url.")
+            raise ProvisionError("INCORRECT_CONFIGURATION",
+                                 f"Unable to {what} database {database_name(rec)} on mwaa.database_url "
+                                 f"(exit code {rc}).")
 
     async def _wait_healthy(self, rec: dict, procs: AirflowProcesses, port: int) -> None:
         from broker.runtime.sinks import http_request
@@ -421,6 +431,11 @@ class MwaaShard:
             shipper.close()
         paths = self._paths(rec)
         kill_recorded(paths.pids)
+        if self.config.get("mwaa.database_url"):
+            try:
+                await self._database(paths, None, rec, "drop")
+            except ProvisionError as exc:       # the environment goes anyway; the database stays behind
+                log.warning("event=mwaa_database_not_dropped environment=%s error=%s", rec["Name"], exc.message)
         await asyncio.to_thread(shutil.rmtree, paths.home, True)
         self.envs.pop(key, None)
         self.store.delete(KIND, key)
