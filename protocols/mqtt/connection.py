@@ -280,7 +280,8 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         except Exception as exc:
             log.warning("event=mqtt_session_failed client=%s error=%r", client_id, exc)
             return self._refuse(SERVER_UNAVAILABLE, "session store unavailable")
-        if self.closed:
+        if self.closed:           # gone meanwhile: the session was taken for nothing
+            await self.edge.cluster.call(self.qkey, "mq.MqttDisconnect", {"k": self.qkey, "tag": self.tag})
             return
         for flt, q in res["subs"].items():
             self.subs[flt] = q
@@ -288,8 +289,9 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         self.in2 = set(res["in2"])
         self.load_outbound(res["out2"], res["rel"])
         self.state = OPEN
-        self._timer.cancel()
-        self._timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.write(C.encode_connack(res["present"], 0))
         self.resend_pubrels()
         self._arm_keepalive()
