@@ -169,3 +169,32 @@ def test_edge_routing_between_gateways(two_gateways):
     finally:
         for c in subs + pubs:
             c.close()
+
+
+def test_a_subscriber_that_does_not_read_is_not_buffered_without_bound(server, raw, paho_client, unique_name):
+    """QoS 0 copies are settled as they are written; once the client's socket is full the
+    gateway blocks the consumer at the shard, so the backlog stays in the session's queue
+    (seen from AMQP: the same queue, the same namespace)."""
+    r = raw()
+    assert r.connect(unique_name)[1] == 0
+    assert r.subscribe(1, [(f"{unique_name}/flood", 0)]) == [0]
+    pub = paho_client()
+    pub.c.max_inflight_messages_set(200)
+    pub.connect()
+    body = b"x" * 2048
+    n = 10000                          # 20 MB: more than the kernel's socket buffers hold
+    infos = [pub.c.publish(f"{unique_name}/flood", body, qos=1) for _ in range(n)]
+    for info in infos:
+        info.wait_for_publish(30)
+    conn = _amqp(server)
+    try:
+        ch = conn.channel()
+        left = ch.queue_declare(f"mqtt-subscription-{unique_name}", passive=True).method.message_count
+    finally:
+        conn.close()
+    assert left > n // 2              # most of it waits in the queue, not in the gateway
+    got = 0
+    while got < n:
+        p = r.publish_in(timeout=20)
+        assert p[1] == body and p[2] == 0
+        got += 1
