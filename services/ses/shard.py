@@ -80,6 +80,14 @@ class SesShard:
         return {"MessageId": self.store_system_mail(ns, mime_from=p["BounceSender"], to=to, raw=raw,
                                                     kind="bounce")}
 
+    def op_StoreMail(self, args):
+        """A plain-text mail another service sends (services/ses/notify.py)."""
+        from services.ses import mime
+        ns = self._ns(args)
+        raw, _ = mime.build_message([("From", args["from"]), ("To", args["to"])], args["subject"], args["text"],
+                                    None, date=True)
+        return {"MessageId": self.store_system_mail(ns, mime_from=None, to=args["to"], raw=raw, kind="sns")}
+
     # -- inbound ----------------------------------------------------------------------
     def op_InboundCheck(self, args):
         return {"reply": receiving.check_recipient(self._ns(args), args["rcpt"], bool(args.get("tls")),

@@ -5,7 +5,7 @@ same under ``/_aws/sns/`` (LocalStack's JSON shapes):
 
 - ``GET|DELETE sms-messages?accountId=&region=&phoneNumber=``
 - ``GET|DELETE platform-endpoint-messages?accountId=&region=&endpointArn=``
-- ``GET|DELETE email-messages?accountId=&region=&email=`` (until SES's mailbox)
+- ``GET|DELETE email-messages?accountId=&region=&email=`` (also delivered to the SES mailbox)
 - ``GET subscription-tokens/<subscription arn>``
 - ``POST phone-opt-outs`` (``{"phoneNumber": ..., "accountId": ...}``)
 - ``GET SimpleNotificationService-<id>.pem``: the signing certificate

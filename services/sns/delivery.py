@@ -142,9 +142,38 @@ async def deliver_email(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     text = envelope.text_for(msg, s.protocol)
     if s.protocol == "email-json":
         text = envelope.dumps(envelope.notification(msg, s.arn, text, _signer(d), "email-json"))
+        body = text
+    else:
+        body = text + EMAIL_FOOTER.format(url=envelope.unsubscribe_url(msg.get("b") or _base(d), s.arn))
+    await _mail(d, t.account, t.region, s.endpoint, msg.get("sj") or "AWS Notification Message", body)
     shard.records.add("email", t.account, t.region, {
         "Type": "Notification", "Endpoint": s.endpoint, "Protocol": s.protocol, "Timestamp": msg["ts"],
         **_record_doc(msg, t, s, text)})
+
+
+EMAIL_FROM = "AWS Notifications <no-reply@sns.amazonaws.com>"
+EMAIL_FOOTER = ("\n\n--\nIf you wish to stop receiving notifications from this topic, please click or visit the "
+                "link below to unsubscribe:\n{url}\n\nPlease do not reply directly to this email. If you have any "
+                "questions or comments regarding this email, please contact us at https://aws.amazon.com/support\n")
+
+
+def _base(d: sinks.Delivery) -> str:
+    return f"http://{caller(d.partition.shard).netloc}"
+
+
+async def _mail(d: sinks.Delivery, account: str, region: str, to: str, subject: str, text: str) -> None:
+    """Into the SES mailbox (what an email subscriber receives)."""
+    from services.ses.notify import deliver_text_mail
+    try:
+        await deliver_text_mail(d.partition.call, account, region, EMAIL_FROM, to, subject, text)
+    except Exception as exc:
+        raise sinks.Failed(f"mailbox: {exc}", True, getattr(exc, "code", "") or "MailboxUnavailable") from None
+
+
+async def deliver_mail(d: sinks.Delivery) -> None:
+    """sns.mail: a subscription-confirmation mail (body: account, region, to, subject, text)."""
+    b = d.body
+    await _mail(d, b["a"], b["r"], b["to"], b["subject"], b["text"])
 
 
 @_subscriber
@@ -205,6 +234,7 @@ async def dead_letter(d: sinks.Delivery) -> None:
 
 for _kind, _handler in (("sns.sqs", deliver_sqs), ("sns.http", deliver_http), ("sns.lambda", deliver_lambda),
                         ("sns.firehose", deliver_firehose), ("sns.sms", deliver_sms), ("sns.email", deliver_email),
+                        ("sns.mail", deliver_mail),
                         ("sns.push", deliver_push), ("sns.confirm", deliver_confirmation),
                         ("sns.dead", dead_letter)):
     sinks.register_kind(_kind, _handler)

@@ -245,11 +245,22 @@ class SnsShard(MobileMixin):
             policy, pace = delivery_policy(s, t)
             sinks.deliveries(self.part).submit("sns.confirm", {}, body, policy=policy, pace=pace)
         else:
+            url = f"{base}/?Action=ConfirmSubscription&TopicArn={t.arn}&Token={tok}"
             self.records.add("email", t.account, t.region, {
                 "Type": kind, "Endpoint": s.endpoint, "Protocol": s.protocol, "TopicArn": t.arn,
                 "SubscriptionArn": s.arn, "MessageId": body["id"], "Token": tok, "Timestamp": body["ts"],
                 "Subject": "AWS Notification - Subscription Confirmation", "Message": text,
-                "SubscribeURL": f"{base}/?Action=ConfirmSubscription&TopicArn={t.arn}&Token={tok}"})
+                "SubscribeURL": url})
+            if kind == "SubscriptionConfirmation":     # the mail the subscriber confirms from
+                mail = (f"You have chosen to subscribe to the topic: \n{t.arn}\n\nTo confirm this subscription, "
+                        f"click or visit the link below (If this was in error no action is necessary): \n"
+                        f"Confirm subscription\n{url}\n\nPlease do not reply directly to this email. If you wish "
+                        f"to remove yourself from receiving all future SNS subscription confirmation requests "
+                        f"please send an email to sns-opt-out\n")
+                sinks.deliveries(self.part).submit(
+                    "sns.mail", {}, {"a": t.account, "r": t.region, "to": s.endpoint, "text": mail,
+                                     "subject": "AWS Notification - Subscription Confirmation"},
+                    policy=sinks.policy(immediate=3, backoff=(20, 1, 60, "exponential")))
         return tok
 
     def _drop_sub(self, t: Topic, s: Sub) -> None:
