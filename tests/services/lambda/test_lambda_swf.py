@@ -134,3 +134,44 @@ def test_lambda_task_needs_a_role(server, make_fn, unique_name):
         assert err["Code"] == "ValidationException" and "startToCloseTimeout" in err["Message"]
     else:
         raise AssertionError("a 901-second Lambda task timeout was accepted")
+
+
+MARK = """
+import os, time
+def handler(event, context):
+    time.sleep(1.0)        # long enough for the kill to land mid-invocation
+    with open(event["file"], "a") as f:
+        f.write(context.aws_request_id + "\\n")
+    return {"ok": True}
+"""
+
+
+def test_lambda_task_survives_kill_9(tmp_path, zip_of):
+    from tests.helpers.brokerproc import BrokerProcess
+    with BrokerProcess(tmp_path / "data", "--workers", "1", "--shards", "2", "--durability", "process") as b:
+        lam = b.client("lambda")
+        lam.create_function(FunctionName="mark", Runtime="python3.11", Role=ROLE, Handler="handler.handler",
+                            Code={"ZipFile": zip_of({"handler.py": MARK})})
+        swf = b.client("swf", config=Config(retries={"total_max_attempts": 1}, read_timeout=70))
+        swf.register_domain(name="d", workflowExecutionRetentionPeriodInDays="1")
+        swf.register_workflow_type(domain="d", name="wf", version="1", defaultTaskList={"name": "dl"},
+                                   defaultExecutionStartToCloseTimeout="600", defaultTaskStartToCloseTimeout="60",
+                                   defaultChildPolicy="TERMINATE", defaultLambdaRole=ROLE)
+        run = swf.start_workflow_execution(domain="d", workflowId="w", workflowType={"name": "wf", "version": "1"})
+        execution = {"workflowId": "w", "runId": run["runId"]}
+        out = tmp_path / "ran.txt"
+        task = swf.poll_for_decision_task(domain="d", taskList={"name": "dl"})
+        swf.respond_decision_task_completed(taskToken=task["taskToken"], decisions=[
+            decision("ScheduleLambdaFunction", id="f", name="mark", input=json.dumps({"file": str(out)}))])
+        wait_for(lambda: any(e["eventType"] == "LambdaFunctionStarted" for e in history(swf, "d", execution)), 30,
+                 what="the Lambda task started")
+        b.kill_all()
+        assert not out.exists()                  # killed before the function got to write
+        b.restart()
+        swf = b.client("swf", config=Config(retries={"total_max_attempts": 1}, read_timeout=70))
+        task = swf.poll_for_decision_task(domain="d", taskList={"name": "dl"})
+        types = [e["eventType"] for e in task["events"]]
+        assert types.count("LambdaFunctionStarted") == 1 and types[-3:-1] == ["LambdaFunctionCompleted",
+                                                                               "DecisionTaskScheduled"]
+        assert json.loads(attrs(task["events"][-3])["result"]) == {"ok": True}
+        assert out.read_text().strip()           # it ran after the restart (at least once)
