@@ -202,6 +202,16 @@ async def migrate_db(paths: Paths, env: dict, sqlite: bool) -> None:
             con.close()
 
 
+async def ensure_admin_v2(paths: Paths, env: dict, password: str) -> None:
+    """Airflow 2 (FAB): the admin user the broker logs in as (basic auth for the REST API)."""
+    log_path = paths.console / "db_migrate.log"
+    rc = await run([python_of(paths), "-m", "airflow", "users", "create", "--username", "admin", "--password",
+                    password, "--role", "Admin", "--firstname", "MWAA", "--lastname", "Admin", "--email",
+                    "admin@example.com"], env, log_path, 300, cwd=str(paths.home))
+    if rc != 0 and "already exist" not in tail(log_path, 2000):
+        raise ProvisionError("INCORRECT_CONFIGURATION", f"airflow users create exited with code {rc}.")
+
+
 def python_of(paths: Paths) -> str:
     return str(paths.venv / "bin" / "python")
 

@@ -91,7 +91,9 @@ def process_env(rec: dict, paths: Paths, ports: dict, endpoint: str, credentials
             "core.simple_auth_manager_passwords_file": str(paths.passwords),
         })
     else:
-        cfg.update({"scheduler.standalone_dag_processor": "True",
+        if database_url.startswith("sqlite"):   # Airflow 2 refuses LocalExecutor and a standalone DAG processor
+            cfg["core.executor"] = "SequentialExecutor"
+        cfg.update({"scheduler.standalone_dag_processor": str(standalone_dag_processor(rec, database_url)),
                     "api.auth_backends": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
                     "webserver.web_server_port": str(ports["web"])})
     task_logs = (rec.get("LoggingConfiguration") or {}).get("TaskLogs") or {}
@@ -129,9 +131,22 @@ def commands(rec: dict, ports: dict, database_url: str) -> dict[str, list[str]]:
     n = 1 if not database_url.startswith("postgresql") else int(rec.get("Schedulers") or 1)
     for i in range(max(1, n)):
         out["scheduler" if i == 0 else f"scheduler-{i + 1}"] = ["scheduler"]
-    out["dag-processor"] = ["dag-processor"]
+    if standalone_dag_processor(rec, database_url):
+        out["dag-processor"] = ["dag-processor"]
     out["triggerer"] = ["triggerer"]
     return out
+
+
+def standalone_dag_processor(rec: dict, database_url: str) -> bool:
+    """Airflow 3 always parses DAGs in its own process; Airflow 2 can, except on SQLite (there the
+    scheduler parses them)."""
+    return major(rec["AirflowVersion"]) >= 3 or not database_url.startswith("sqlite")
+
+
+def health_components(rec: dict, database_url: str) -> tuple[str, ...]:
+    """What Airflow's health endpoint must report healthy before the environment is AVAILABLE."""
+    return ("metadatabase", "scheduler", "triggerer") + (
+        ("dag_processor",) if standalone_dag_processor(rec, database_url) else ())
 
 
 # Component -> the LoggingConfiguration member its console output goes to

@@ -28,7 +28,9 @@ from services.mwaa.model import (
 )
 from services.mwaa.provision import EXTRA_HINT, ProvisionError
 from services.mwaa.runner import AirflowProcesses, free_port, kill_recorded
-from services.mwaa.settings import Paths, commands, database_name, env_database_url, process_env
+from services.mwaa.settings import (
+    Paths, commands, database_name, env_database_url, health_components, process_env,
+)
 
 log = logging.getLogger("broker.mwaa")
 
@@ -304,6 +306,8 @@ class MwaaShard:
         if db_url.startswith("postgresql"):
             await self._database(paths, env, rec, "create")
         await provision.migrate_db(paths, env, db_url.startswith("sqlite"))
+        if major(rec["AirflowVersion"]) < 3:
+            await provision.ensure_admin_v2(paths, env, rec["_pw"])
         procs = AirflowProcesses(rec["Name"], provision.python_of(paths), paths.console, paths.pids, env,
                                  commands(rec, ports, db_url), str(paths.home))
         self.procs[key] = procs
@@ -318,7 +322,7 @@ class MwaaShard:
         shipper = self.shippers[key] = ConsoleShipper(self.batcher, paths.console, rec)
         shipper.start()
         await procs.start()
-        await self._wait_healthy(rec, procs, ports["web"])
+        await self._wait_healthy(rec, ports["web"], health_components(rec, db_url))
 
     async def _database(self, paths, env, rec, what: str) -> None:
         """Create (if missing) or drop the environment's database on the mwaa.database_url server."""
@@ -338,12 +342,11 @@ class MwaaShard:
                                  f"Unable to {what} database {database_name(rec)} on mwaa.database_url "
                                  f"(exit code {rc}).")
 
-    async def _wait_healthy(self, rec: dict, procs: AirflowProcesses, port: int) -> None:
+    async def _wait_healthy(self, rec: dict, port: int, want: tuple) -> None:
         from broker.runtime.sinks import http_request
         timeout = float(self.config.get("mwaa.start_timeout", 600.0))
         deadline = time.monotonic() + timeout
         path = "/api/v2/monitor/health" if major(rec["AirflowVersion"]) >= 3 else "/health"
-        want = ("metadatabase", "scheduler", "triggerer", "dag_processor")
         last = ""
         while time.monotonic() < deadline:
             await asyncio.sleep(HEALTH_POLL_S)

@@ -295,6 +295,21 @@ def test_aws_cli_drives_the_environment(airflow_env, server, tmp_path):
     assert "hello_mwaa" in {d["dag_id"] for d in listed}
 
 
+def test_publish_metrics_reach_cloudwatch(airflow_env, mwaa, server):
+    from datetime import datetime, timezone
+    name, _root, _env = airflow_env
+    mwaa.publish_metrics(EnvironmentName=name, MetricData=[
+        {"MetricName": "TaskInstanceSuccesses", "Timestamp": datetime.now(timezone.utc), "Value": 3.0,
+         "Unit": "Count", "Dimensions": [{"Name": "Function", "Value": "Scheduler"}]}])
+    cw = server.client("cloudwatch")
+
+    def listed():
+        return cw.list_metrics(Namespace="AmazonMWAA", MetricName="TaskInstanceSuccesses",
+                               Dimensions=[{"Name": "Environment", "Value": name}])["Metrics"]
+    metrics = wait_for(listed, timeout=30, interval=0.5, what="the metric in CloudWatch")
+    assert {d["Name"]: d["Value"] for d in metrics[0]["Dimensions"]} == {"Environment": name, "Function": "Scheduler"}
+
+
 def test_a_crashed_component_is_restarted(airflow_env, mwaa, server):
     name, _root, _env = airflow_env
     sched = next(p for p in _processes(server, name) if p["name"] == "scheduler")
