@@ -277,7 +277,7 @@ class ConsumersMixin:
             if hq is not None:
                 self._changed(hq)
         for hq in [hq for hq in self.queues.values() if hq.owner_conn is conn]:
-            self._delete_queue(hq)
+            self._reap(hq)          # deleted, and unbound everywhere (not just here)
         self.part.flush_soon()
 
     def _conn_paused(self, conn, paused: bool) -> None:
