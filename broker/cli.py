@@ -16,7 +16,8 @@ from broker import __version__
 from broker.runtime.config import SCHEMA, ConfigError, default_data_dir, load
 
 # Wire front-ends: each module offers `listeners()`, `gateway_setup(gateway)`,
-# and optionally `PROTOCOLS` (runtime-listener factories) and `CONFIG_KEYS`.
+# and optionally `PROTOCOLS` (runtime-listener factories), `CONFIG_KEYS` and
+# `PRELOAD` (modules its listeners import, imported once by the zygote).
 FRONTENDS = ["protocols.http.listener", "protocols.smtp.listener", "protocols.amqp.listener",
              "protocols.lambda_runtime.listener", "protocols.mwaa_web.listener",
              "protocols.mqtt.listener"]
@@ -48,6 +49,14 @@ def schema() -> tuple:
     for fe in _frontends():
         out += tuple(getattr(fe, "CONFIG_KEYS", ()))
     return out + config_keys()
+
+
+def _listeners() -> list:
+    """The listeners the supervisor reserves ports for (front-end modules only)."""
+    out = []
+    for fe in _frontends():
+        out.extend(fe.listeners())
+    return out
 
 
 def plugins(shard: bool = True):
@@ -131,11 +140,10 @@ def _serve(args) -> int:
     os.umask(0o077)
     import uvloop  # noqa: F401  (imported before the fork: pages shared with every worker)
     from broker.runtime import datadir, supervisor, tls, zygote  # noqa: F401
-    listeners = plugins(shard=False).listeners
-    # Workers are forked from one pre-imported process (shared pages, fast restarts);
-    # fork it before this process runs an event loop.
-    # Import what workers need here, before the fork: the supervisor, the
-    # zygote and every worker then share these pages.
+    listeners = _listeners()
+    # Workers are forked from one pre-imported process, the zygote (shared
+    # pages, fork-fast restarts). What they need is imported here, before the
+    # fork, so the supervisor, the zygote and every worker share those pages.
     _preload()
     import gc
     gc.collect()
@@ -191,10 +199,15 @@ PRELOADED_SERVICES = ("sqs", "sts", "kms")
 
 
 def _preload() -> None:
-    """What the zygote imports once for every worker (see broker/runtime/zygote.py)."""
+    """What workers need, imported in the supervisor before the zygote forks."""
+    import importlib
+
     import uvloop  # noqa: F401
     from broker.runtime import edge, gateway, routing, shard, sinks  # noqa: F401
     plugins(shard=True)
+    for fe in _frontends():                 # what front-ends' listeners import when they open
+        for name in getattr(fe, "PRELOAD", ()):
+            importlib.import_module(name)
     from services.registry import SERVICES, load_ref
     # The services nearly every user touches; every other service is imported
     # by the worker that first serves it, so an idle server holds none of it.
@@ -210,7 +223,6 @@ def _preload() -> None:
     ServiceRouter(KNOWN_SERVICES)    # routing facts only (no service models)
     for name in PRELOADED_SERVICES:
         get_service_codec(name)      # the models and codecs of the common services
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -130,6 +130,8 @@ class Gateway:
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
         self.loop = loop
+        t0 = time.monotonic()
+        phases = []
         self.control = ControlLink(self.run, "gateway", self.index)
         await self.control.connect()
         self.cluster = Cluster(self.run)   # pushes: cluster.push_handlers
@@ -137,16 +139,19 @@ class Gateway:
         self.edge = EdgeRouter(self.cluster)   # binding read copies, loaded on each (re)connect
         self.cluster.start()
         await self.cluster.wait_ready()
+        phases.append(("shards", time.monotonic()))
         if self.run.tls:
             from broker.runtime.tls import TlsMaterial, server_ssl_context
             from pathlib import Path
             material = TlsMaterial(Path(self.run.tls["ca_cert"]), Path(self.run.tls["cert"]),
                                    Path(self.run.tls["key"]))
             self.ssl_ctx = server_ssl_context(material)
+        phases.append(("tls", time.monotonic()))
         for hook in [*self.plugins.gateway_hooks, *self.plugins.process_hooks]:
             res = hook(self)
             if asyncio.iscoroutine(res):
                 await res
+        phases.append(("hooks", time.monotonic()))
         listeners = []
         for spec in self.plugins.listeners:
             port = self.run.ports.get(spec.name)
@@ -162,7 +167,13 @@ class Gateway:
                 await self.runtime_listeners.open(rec)
             except Exception:
                 log.exception("event=listener_open_failed name=%s port=%s", rec.get("name"), rec.get("port"))
+        phases.append(("listeners", time.monotonic()))
         await self.control.ready()
+        prev, parts = t0, []
+        for name, at in phases:
+            parts.append(f"{name}={at - prev:.3f}")
+            prev = at
+        log.info("event=gateway_ready index=%d seconds=%.3f %s", self.index, time.monotonic() - t0, " ".join(parts))
         stop = stop_event()
         await stop.wait()
         await self.drain(listeners)

@@ -271,10 +271,16 @@ class Supervisor:
         try:
             for p in shard_procs:
                 await self._spawn(p)
+            if self.zygote is not None:
+                # Forked gateways start at once, while the shards recover: they
+                # connect to the shards when those are up.
+                for p in gw_procs:
+                    await self._spawn(p)
             await self._wait_or_stop(self._wait_ready(shard_procs, 120.0), stop)
             self.notifier.status(f"starting {workers} gateways")
             for p in gw_procs:
-                await self._spawn(p)
+                if p.process is None:
+                    await self._spawn(p)
             await self._wait_or_stop(self._wait_ready(gw_procs, 60.0), stop)
         except _Stopped:
             await self._drain(control)

@@ -24,6 +24,11 @@ from services.mq.realm import DEFAULT_BROKER, Realm
 
 log = logging.getLogger("broker.amqp")
 
+# Modules its listeners import when they open: the zygote imports them once for
+# every gateway (broker/cli.py), instead of each gateway after it was forked.
+PRELOAD = ("protocols.amqp.connection",)
+
+
 CONFIG_KEYS = (
     Key("listeners", "amqp_port", int, 5672, "AMQP 0-9-1 port of the default broker."),
     Key("listeners", "amqps_port", int, 5671, "AMQP 0-9-1 over TLS port of the default broker."),

@@ -4,11 +4,16 @@ at runtime by CreateFunctionUrlConfig on every gateway)."""
 
 from __future__ import annotations
 
-from protocols.http.codec import HttpResponse
-from protocols.lambda_runtime import server
 from services.awslambda import hooks
 
-hooks.RUNTIME_API = server.serve
+
+async def _runtime_api(env):
+    # imported on first use: the supervisor reads this module for its listeners only
+    from protocols.lambda_runtime import server
+    return await server.serve(env)
+
+
+hooks.RUNTIME_API = _runtime_api
 
 
 class FunctionUrlApp:
@@ -18,7 +23,8 @@ class FunctionUrlApp:
     def __init__(self, gateway, args: dict):
         self.gateway, self.args = gateway, args
 
-    async def handle(self, req, conn) -> HttpResponse:
+    async def handle(self, req, conn):
+        from protocols.http.codec import HttpResponse
         from services.awslambda.urls import serve
         status, headers, body = await serve(self.gateway, self.args, req.method, req.path, req.query,
                                             req.headers, req.body, getattr(conn, "peer", None))

@@ -17,6 +17,11 @@ from broker.runtime.config import Key
 from broker.runtime.plugins import ListenerSpec
 from services.mq.realm import DEFAULT_BROKER, Realm
 
+# Modules its listeners import when they open: the zygote imports them once for
+# every gateway (broker/cli.py), instead of each gateway after it was forked.
+PRELOAD = ("protocols.mqtt.connection", "protocols.mqtt.websocket")
+
+
 CONFIG_KEYS = (
     Key("listeners", "mqtt_port", int, 1883, "MQTT 3.1.1 port of the default broker."),
     Key("listeners", "mqtts_port", int, 8883, "MQTT 3.1.1 over TLS port of the default broker."),

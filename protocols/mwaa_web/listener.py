@@ -4,8 +4,6 @@ MWAA service (services/mwaa/web.py), which serves MWAA's paths and proxies Airfl
 
 from __future__ import annotations
 
-from protocols.http.codec import HttpResponse
-
 
 class WebServerApp:
     __slots__ = ("gateway", "args")
@@ -13,7 +11,8 @@ class WebServerApp:
     def __init__(self, gateway, args: dict):
         self.gateway, self.args = gateway, args
 
-    async def handle(self, req, conn) -> HttpResponse:
+    async def handle(self, req, conn):
+        from protocols.http.codec import HttpResponse    # not at import: the supervisor reads this module
         from services.mwaa.web import serve
         status, headers, body = await serve(self.gateway, self.args, req.method, req.path, req.query,
                                             req.headers, req.body, getattr(conn, "peer", None))

@@ -15,6 +15,11 @@ from __future__ import annotations
 from broker.runtime.config import Key
 from broker.runtime.plugins import ListenerSpec
 
+# Modules its listeners import when they open: the zygote imports them once for
+# every gateway (broker/cli.py), instead of each gateway after it was forked.
+PRELOAD = ("protocols.smtp.server",)
+
+
 CONFIG_KEYS = (
     Key("listeners", "smtp_port", int, 2587,
         "SES SMTP submission port with STARTTLS (SES's alternate port 2587); 0: off."),
