@@ -12,6 +12,11 @@ Durability levels:
              survives kill -9 of the process (not power loss).
 - "memory":  no database at all (`MemoryPartitionStore`).
 
+Writes staged inside ``with store.relaxed():`` need no fsync of their own (a
+consumer's ack, which no client waits on): a tick holding nothing else
+commits with synchronous=NORMAL, so it survives kill -9 but may be lost to
+a power cut; the next fsynced commit covers it (the WAL is written in order).
+
 Encryption: every message payload, message identity record and entity value
 is sealed with AES-256-GCM under a per-entity data key. Data keys are wrapped
 by the partition's KMS key, whose material is wrapped by the master key.
@@ -20,6 +25,7 @@ AAD binds each blob to its row so blobs cannot be swapped between rows.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -169,6 +175,9 @@ class PartitionStore:
     def dedup_del(self, qid: int, key: str) -> None: pass
     def load_dedup(self, qid: int) -> list[tuple[int, tuple]]: return []
     # commit
+    def relaxed(self):
+        """Writes staged in this block need no fsync before replies (see module doc)."""
+        return contextlib.nullcontext()
     @property
     def dirty(self) -> bool: return False
     def commit(self) -> None: pass
@@ -251,6 +260,7 @@ class SqlitePartitionStore(PartitionStore):
         db = self.db
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=%s" % ("FULL" if durability == "fsync" else "OFF"))
+        self._fsync = durability == "fsync"
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute("PRAGMA cache_size=-16384")
         # reads of evicted payloads go through the page cache without a syscall each
@@ -273,6 +283,7 @@ class SqlitePartitionStore(PartitionStore):
         self._drops: list[int] = []
         self._counters: dict[str, int] = {}
         self._dirty = False
+        self._strict = False     # something staged outside relaxed(): fsync before replies
         # memory mirror of entities (reads never hit disk after start)
         self._entities: dict[str, dict[str, Any]] = {}
         for kind, key, blob in db.execute("SELECT kind, key, v FROM entities"):
@@ -294,12 +305,12 @@ class SqlitePartitionStore(PartitionStore):
     def put(self, kind, key, value):
         self._entities.setdefault(kind, {})[key] = value
         self._ent[(kind, key)] = value
-        self._dirty = True
+        self._dirty = self._strict = True
 
     def delete(self, kind, key):
         self._entities.get(kind, {}).pop(key, None)
         self._ent[(kind, key)] = _DELETED
-        self._dirty = True
+        self._dirty = self._strict = True
 
     def scan(self, kind, prefix=""):
         for k, v in sorted(self._entities.get(kind, {}).items()):
@@ -313,35 +324,35 @@ class SqlitePartitionStore(PartitionStore):
             n = int(raw) if raw else 0
         n += 1
         self._counters[counter] = n
-        self._dirty = True
+        self._dirty = self._strict = True
         return n
 
     # -- messages
     def msg_inserted(self, qid, m):
         rid = (qid << SEQ_BITS) | m.seq
         self._ins[rid] = (qid, m)
-        self._dirty = True
+        self._dirty = self._strict = True
 
     def msg_updated(self, qid, m):
         rid = (qid << SEQ_BITS) | m.seq
         if rid not in self._ins:
             self._upd[rid] = m
-            self._dirty = True
+            self._dirty = self._strict = True
 
     def msg_removed(self, qid, m):
         rid = (qid << SEQ_BITS) | m.seq
         if self._ins.pop(rid, None) is None:
             self._upd.pop(rid, None)
             self._del.add(rid)
-            self._dirty = True
+            self._dirty = self._strict = True
 
     def dedup_put(self, qid, key, expires, ref):
         self._dd[(qid, self._keys.lookup_key(qid, key))] = (expires, ref)
-        self._dirty = True
+        self._dirty = self._strict = True
 
     def dedup_del(self, qid, key):
         self._dd[(qid, self._keys.lookup_key(qid, key))] = _DELETED
-        self._dirty = True
+        self._dirty = self._strict = True
 
     def drop_queue(self, qid):
         lo, hi = qid << SEQ_BITS, ((qid + 1) << SEQ_BITS) - 1
@@ -350,7 +361,7 @@ class SqlitePartitionStore(PartitionStore):
         for rid in [r for r in self._upd if lo <= r <= hi]:
             del self._upd[rid]
         self._drops.append(qid)
-        self._dirty = True
+        self._dirty = self._strict = True
 
     def load_messages(self, qid):
         lo, hi = qid << SEQ_BITS, ((qid + 1) << SEQ_BITS) - 1
@@ -401,6 +412,14 @@ class SqlitePartitionStore(PartitionStore):
                 for k, exp, ref in self.db.execute("SELECT k, exp, ref FROM dedup WHERE qid=?", (qid,))]
 
     # -- group commit
+    @contextlib.contextmanager
+    def relaxed(self):
+        strict = self._strict
+        try:
+            yield
+        finally:
+            self._strict = strict
+
     @property
     def dirty(self) -> bool:
         return self._dirty
@@ -410,6 +429,26 @@ class SqlitePartitionStore(PartitionStore):
             return
         db = self.db
         keys = self._keys
+        relax = self._fsync and not self._strict
+        if relax:
+            db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self._write(db, keys)
+        finally:
+            if relax:
+                db.execute("PRAGMA synchronous=FULL")
+        # Committed: payloads now live on disk; drop them from memory.
+        for _rid, (_qid, m) in self._ins.items():
+            m.payload = None
+        self._ins.clear()
+        self._upd.clear()
+        self._del.clear()
+        self._ent.clear()
+        self._dd.clear()
+        self._drops.clear()
+        self._dirty = self._strict = False
+
+    def _write(self, db, keys) -> None:
         db.execute("BEGIN")
         try:
             for qid in self._drops:
@@ -450,16 +489,6 @@ class SqlitePartitionStore(PartitionStore):
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        # Committed: payloads now live on disk; drop them from memory.
-        for _rid, (_qid, m) in self._ins.items():
-            m.payload = None
-        self._ins.clear()
-        self._upd.clear()
-        self._del.clear()
-        self._ent.clear()
-        self._dd.clear()
-        self._drops.clear()
-        self._dirty = False
 
     def close(self) -> None:
         try:
@@ -478,7 +507,7 @@ class SqlitePartitionStore(PartitionStore):
         db.execute("DELETE FROM messages")
         db.execute("DELETE FROM dedup")
         db.execute("COMMIT")
-        self._dirty = False
+        self._dirty = self._strict = False
 
 
 class _Deleted:

@@ -139,7 +139,14 @@ class ConsumersMixin:
 
     # -- settlement -------------------------------------------------------------
     def op_Ack(self, a):
-        """Settle deliveries: "seq" (one) or "seqs" (many, one call per batch)."""
+        """Settle deliveries: "seq" (one) or "seqs" (many, one call per batch);
+        "relaxed": committed without an fsync of its own (broker/core/store.py)."""
+        if a.get("relaxed"):
+            with self.store.relaxed():
+                return self._ack(a)
+        return self._ack(a)
+
+    def _ack(self, a):
         hq = self._q(a["k"])
         q = hq.queue
         seqs = a.get("seqs") or (a["seq"],)
@@ -152,7 +159,13 @@ class ConsumersMixin:
 
     def op_Nack(self, a):
         """Requeue (at the original position, redelivered) or, with requeue false,
-        remove and dead-letter with reason "rejected"."""
+        remove and dead-letter with reason "rejected"; "relaxed" as in op_Ack."""
+        if a.get("relaxed"):
+            with self.store.relaxed():
+                return self._nack(a)
+        return self._nack(a)
+
+    def _nack(self, a):
         hq = self._q(a["k"])
         requeue = a.get("requeue", True)
         seqs = a.get("seqs") or (a["seq"],)

@@ -310,9 +310,11 @@ class EdgeRouter:
             self._enq_cbs[key].append(callback)
         self._schedule()
 
-    def settle(self, key: str, seq: int, requeue: bool | None = None) -> None:
-        """Ack (requeue None) or nack a delivery, batched per queue and tick."""
-        k = (key, requeue)
+    def settle(self, key: str, seq: int, requeue: bool | None = None, relaxed: bool = False) -> None:
+        """Ack (requeue None) or nack a delivery, batched per queue and tick. A
+        `relaxed` settlement (AMQP's: no client waits for it) is committed without
+        an fsync of its own, as RabbitMQ does with acks (broker/core/store.py)."""
+        k = (key, requeue, relaxed)
         seqs = self._settle.get(k)
         if seqs is None:
             self._settle[k] = [seq]
@@ -337,11 +339,16 @@ class EdgeRouter:
                     lambda f, c=cbs[key]: _enqueued(f, c))
         if self._settle:
             settle, self._settle = self._settle, {}
-            for (key, requeue), seqs in settle.items():
+            for (key, requeue, relaxed), seqs in settle.items():
                 if requeue is None:
-                    fut = self.call_soon(key, "core.Ack", {"k": key, "seqs": seqs})
+                    args = {"k": key, "seqs": seqs}
+                    op = "core.Ack"
                 else:
-                    fut = self.call_soon(key, "core.Nack", {"k": key, "seqs": seqs, "requeue": requeue})
+                    args = {"k": key, "seqs": seqs, "requeue": requeue}
+                    op = "core.Nack"
+                if relaxed:
+                    args["relaxed"] = True
+                fut = self.call_soon(key, op, args)
                 fut.add_done_callback(_log_failure)
 
 

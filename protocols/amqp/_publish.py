@@ -237,16 +237,24 @@ class PublishMixin:
                 self._route(table, ex, pm, raw, props, body, ttl,
                             on_done=lambda f=fut: f.done() or f.set_result(None))
             edge = conn.edge
+            edge.flush()
+            # the transaction's acks and rejects are committed before commit-ok too
+            settle: dict = {}
             for tag, multiple, requeue in acks:
                 try:
                     taken = self._take(tag, multiple)
                 except AmqpError:
                     continue
                 for key, seq, _c, _t in taken:
-                    edge.settle(key, seq, requeue)
-            edge.flush()
+                    settle.setdefault((key, requeue), []).append(seq)
+            for (key, requeue), seqs in settle.items():
+                args = {"k": key, "seqs": seqs} if requeue is None else {"k": key, "seqs": seqs, "requeue": requeue}
+                waits.append(edge.call_soon(key, "core.Ack" if requeue is None else "core.Nack", args))
             if waits:
-                await asyncio.gather(*waits)
+                # a settlement of a queue deleted meanwhile is moot
+                for r in await asyncio.gather(*waits, return_exceptions=True):
+                    if isinstance(r, BaseException) and getattr(r, "code", None) != "NotFound":
+                        raise r
             self.send(C.Tx.CommitOk())
         return commit()
 

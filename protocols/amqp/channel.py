@@ -276,7 +276,7 @@ class Channel(DeclareMixin, PublishMixin):
             return
         if self.state != OPEN or c.tag not in self.consumers:
             if not c.no_ack:
-                self.conn.edge.settle(key, seq, True)
+                self.conn.edge.settle(key, seq, True, relaxed=True)
             return
         if not c.no_ack and self.global_prefetch and self._unacked_count() >= self.global_prefetch:
             self.held.append((c, key, seq, payload, redelivered))
@@ -304,7 +304,7 @@ class Channel(DeclareMixin, PublishMixin):
             if c.tag in self.consumers:
                 self._write_delivery(c, key, seq, payload, redelivered)
             else:
-                self.conn.edge.settle(key, seq, True)
+                self.conn.edge.settle(key, seq, True, relaxed=True)
 
     def server_cancelled(self, c: Consumer) -> None:
         """The queue went away: tell the client (consumer_cancel_notify)."""
@@ -377,7 +377,7 @@ class Channel(DeclareMixin, PublishMixin):
     def _requeue_all(self) -> None:
         edge = self.conn.edge
         for key, seq, _ctag, _t in self.unacked.values():
-            edge.settle(key, seq, True)
+            edge.settle(key, seq, True, relaxed=True)
         self.unacked.clear()
         self._release_held()
 
@@ -411,7 +411,7 @@ class Channel(DeclareMixin, PublishMixin):
         taken = self._take(m.delivery_tag, m.multiple)
         self.conn.server.counts[1] += len(taken)
         for key, seq, _c, _t in taken:
-            edge.settle(key, seq)
+            edge.settle(key, seq, relaxed=True)
         if self.held:
             self._release_held()
 
@@ -432,7 +432,7 @@ class Channel(DeclareMixin, PublishMixin):
             return
         edge = self.conn.edge
         for key, seq, _c, _t in self._take(tag, multiple):
-            edge.settle(key, seq, bool(requeue))
+            edge.settle(key, seq, bool(requeue), relaxed=True)
         if self.held:
             self._release_held()
 

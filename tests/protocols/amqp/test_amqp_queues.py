@@ -221,7 +221,8 @@ def test_transactions_commit_and_rollback(channel, unique_name):
     channel.tx_rollback()          # the ack is undone: still unacked
     assert _count(channel, q) == 0
     channel.basic_ack(m[0].delivery_tag)
-    channel.tx_commit()
+    channel.tx_commit()            # commit-ok once the ack is applied: the queue is empty
+    assert channel.connection.channel().queue_delete(q, if_empty=True).method.message_count == 0
     ch = channel.connection.channel()
     ch.confirm_delivery()
     with pytest.raises(ChannelClosedByBroker) as exc:

@@ -1,0 +1,94 @@
+"""Relaxed writes (a consumer's ack): at durability "fsync" a tick holding only
+relaxed writes commits without its own fsync (synchronous=NORMAL), any other
+write in the tick makes the whole commit synchronous=FULL again."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from broker.core.crypto import AesGcmKey
+from broker.core.store import MemoryPartitionStore, SqlitePartitionStore
+
+
+class _Recorder:
+    """The store's sqlite connection, recording every statement it runs."""
+
+    def __init__(self, db):
+        self.db = db
+        self.sql: list[str] = []
+
+    def execute(self, sql, *args):
+        self.sql.append(sql)
+        return self.db.execute(sql, *args)
+
+    def executemany(self, sql, rows):
+        self.sql.append(sql)
+        return self.db.executemany(sql, rows)
+
+    def close(self):
+        self.db.close()
+
+
+@pytest.fixture
+def master():
+    return AesGcmKey(os.urandom(32), "test-master")
+
+
+def _open(tmp_path, master, durability="fsync"):
+    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, durability)
+    store.db = _Recorder(store.db)
+    return store
+
+
+def _levels(store) -> list[str]:
+    return [s for s in store.db.sql if s.startswith("PRAGMA synchronous")]
+
+
+def _commit(store) -> list[str]:
+    store.db.sql.clear()
+    store.commit()
+    return _levels(store)
+
+
+def test_a_tick_of_relaxed_writes_only_commits_without_fsync(tmp_path, master):
+    store = _open(tmp_path, master)
+    with store.relaxed():
+        store.put("k", "a", {"v": 1})
+    assert _commit(store) == ["PRAGMA synchronous=NORMAL", "PRAGMA synchronous=FULL"]
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2       # FULL again for the next tick
+    store.put("k", "b", {"v": 2})
+    assert _commit(store) == []                                            # a plain write: FULL
+    store.close()
+    again = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "fsync")
+    assert again.get("k", "a") == {"v": 1} and again.get("k", "b") == {"v": 2}
+    again.close()
+
+
+@pytest.mark.parametrize("order", ["strict first", "strict after"])
+def test_any_other_write_in_the_tick_keeps_the_commit_synchronous(tmp_path, master, order):
+    store = _open(tmp_path, master)
+    if order == "strict first":
+        store.put("k", "strict", 1)
+    with store.relaxed():
+        store.put("k", "lax", 1)
+    if order == "strict after":
+        store.put("k", "strict", 1)
+    assert _commit(store) == []
+    with store.relaxed():          # the flag starts afresh after each commit
+        store.delete("k", "lax")
+    assert _commit(store) == ["PRAGMA synchronous=NORMAL", "PRAGMA synchronous=FULL"]
+    store.close()
+
+
+def test_process_durability_and_memory_store_never_switch(tmp_path, master):
+    store = _open(tmp_path, master, "process")
+    with store.relaxed():
+        store.put("k", "a", 1)
+    assert _commit(store) == []
+    store.close()
+    mem = MemoryPartitionStore(0)
+    with mem.relaxed():
+        mem.put("k", "a", 1)
+    assert mem.get("k", "a") == 1
