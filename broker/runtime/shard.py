@@ -139,7 +139,7 @@ class Shard:
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.timer = LoopTimer(loop, on_fired=self.flush_soon)
-        control = ControlLink(self.run, "shard", self.index)
+        control = self.control = ControlLink(self.run, "shard", self.index)   # services' runtime listeners
         await control.connect()
         dd = open_data_dir(self.run.data_dir, self.run.partitions,
                            self.run.config.get("security.master_key", ""),

@@ -76,9 +76,13 @@ class MqApi(UsersMixin, ConfigsMixin):
             raise cat.broker_not_found(broker_id)
         return rec
 
-    async def _patch(self, ctx, broker_id: str, fields: dict, when: dict | None = None) -> dict | None:
-        return await ctx.cluster.call(broker_key(broker_id), "mq.Patch", {
-            "kind": "mq.broker", "k": broker_key(broker_id), "set": fields, "when": when or {}})
+    async def _patch(self, ctx, broker_id: str, fields: dict, when: dict | None = None,
+                     step: str | None = None) -> dict | None:
+        """Set fields of the broker record; `step`: the lifecycle step that follows."""
+        args = {"kind": "mq.broker", "k": broker_key(broker_id), "set": fields, "when": when or {}}
+        if step is not None:
+            args["lifecycle"] = step
+        return await ctx.cluster.call(broker_key(broker_id), "mq.Patch", args)
 
     async def _list(self, ctx, kind: str) -> list:
         rows = await ctx.cluster.call_all("mq.List", {"kind": kind, "account": ctx.account_id,
@@ -144,8 +148,7 @@ class MqApi(UsersMixin, ConfigsMixin):
             "replication": p.get("DataReplicationMode") or "NONE",
         }
         await ctx.cluster.call(broker_key(broker_id), "mq.Create", {"kind": "mq.broker", "k": broker_key(broker_id),
-                                                                    "v": rec})
-        lifecycle.start(self, ctx, broker_id, engine)
+                                                                    "v": rec, "lifecycle": "create"})
         telemetry.metric("AWS/AmazonMQ", "BrokerCount", {}, 1, account=ctx.account_id, region=ctx.region)
         return {"BrokerArn": rec["arn"], "BrokerId": broker_id}
 
@@ -277,20 +280,19 @@ class MqApi(UsersMixin, ConfigsMixin):
             if key in pending:
                 fields[field] = pending.pop(key)
         fields["pending"] = pending
-        if await self._patch(ctx, rec["id"], fields, when={"state": "RUNNING"}) is None:
+        if await self._patch(ctx, rec["id"], fields, when={"state": "RUNNING"}, step="reboot") is None:
             raise cat.conflict("broker-id", f"Broker [{rec['id']}] cannot be rebooted now.")
         self.gateway.mq_realm.forget(rec["id"]) if hasattr(self.gateway, "mq_realm") else None
-        lifecycle.reboot(self, ctx, rec["id"])
         return {}
 
     async def op_DeleteBroker(self, ctx, p) -> dict:
         rec = await self._broker(ctx, p["BrokerId"])
         if rec["state"] == "DELETION_IN_PROGRESS":
             return {"BrokerId": rec["id"]}
-        await self._patch(ctx, rec["id"], {"state": "DELETION_IN_PROGRESS"})
+        if await self._patch(ctx, rec["id"], {"state": "DELETION_IN_PROGRESS"}, step="delete") is None:
+            raise cat.broker_not_found(p["BrokerId"])
         if hasattr(self.gateway, "mq_realm"):
             self.gateway.mq_realm.forget(rec["id"])
-        lifecycle.delete(self, ctx, rec["id"])
         return {"BrokerId": rec["id"]}
 
     async def op_Promote(self, ctx, p) -> dict:

@@ -3,14 +3,21 @@
 Records are plain data committed with the shard's group commit before the
 reply. The gateway half (services/mq/api.py) holds the API's rules; these
 ops are the atomic read-modify-write steps it needs. Users live inside their
-broker's record, passwords only as salted PBKDF2 hashes.
+broker's record, passwords only as salted PBKDF2 hashes. A state change
+that starts a lifecycle step ("lifecycle": "create" | "reboot" | "delete")
+records the step in the same commit; this shard then runs it
+(services/mq/lifecycle.py).
 """
 
 from __future__ import annotations
 
 from broker.core.errors import OpError
+from broker.runtime import sinks
+from services.mq import lifecycle
 from services.mq.model import broker_key
 from services.mq.mqtt_state import MqttStateMixin
+
+sinks.register_kind(lifecycle.KIND, lifecycle.run_step)
 
 KINDS = ("mq.broker", "mq.config")
 
@@ -32,7 +39,13 @@ class MqShard(MqttStateMixin):      # MQTT sessions and retained messages: mqtt_
         if self.store.get(kind, a["k"]) is not None:
             raise OpError("exists", code="Exists", status=409)
         self.store.put(kind, a["k"], a["v"])
+        self._step(a)
         return a["v"]
+
+    def _step(self, a) -> None:
+        step = a.get("lifecycle")
+        if step is not None:
+            lifecycle.submit(self.part, a["k"].rsplit("/", 1)[1], step)
 
     def op_Get(self, a):
         return self.store.get(_kind(a), a["k"])
@@ -48,6 +61,7 @@ class MqShard(MqttStateMixin):      # MQTT sessions and retained messages: mqtt_
                 return None
         rec = {**rec, **a["set"]}
         self.store.put(kind, a["k"], rec)
+        self._step(a)
         return rec
 
     def op_Delete(self, a):
