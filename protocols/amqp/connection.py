@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import select
 import socket
 import time
 
@@ -493,6 +494,20 @@ class AmqpConnection(asyncio.Protocol):
                 pass
             if self.framer.buffered:
                 self.data_received(b"")
+
+    def hung_up(self) -> bool:
+        """While its reading is paused the loop does not see a peer go away (a
+        blocked publisher that disconnects would keep its memory, and the alarm,
+        for ever): ask the socket whether the peer has closed."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is None or self.closed:
+            return False
+        try:
+            poller = select.poll()
+            poller.register(sock.fileno(), select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+            return bool(poller.poll(0))
+        except (OSError, ValueError):
+            return False
 
     def send_blocked(self, reason: str | None) -> None:
         """A resource alarm started (reason) or cleared (None): tell the client and

@@ -156,6 +156,10 @@ class _Alarms:
         self._check()
 
     def _check(self) -> None:
+        for s in self.servers:          # paused connections whose client has gone: let them go
+            for conn in [c for c in s.connections if c.pause_reasons and c.hung_up()]:
+                log.info("event=amqp_paused_peer_gone peer=%s", conn.peer)
+                conn.abort()
         reason = None
         try:
             if self.disk_limit and shutil.disk_usage(self.data_dir).free < self.disk_limit:

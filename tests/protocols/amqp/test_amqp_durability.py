@@ -1,9 +1,12 @@
 """Own servers: confirmed publishes survive kill -9 of a shard and of the
 whole server; durable entities survive a restart, transient ones do not;
-publishers are blocked (connection.blocked) under a resource alarm."""
+publishers are blocked (connection.blocked) under a resource alarm (disk, memory)
+and unblocked when it clears."""
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -99,6 +102,78 @@ def test_publisher_is_blocked_under_a_disk_alarm(tmp_path):
         ch.basic_publish("", "nowhere", b"x")
         wait_for(lambda: conn.process_data_events(time_limit=0.05) or reasons, 10)
         assert reasons == ["low on disk"]
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _raw_publisher(port: int):
+    """A raw AMQP client that has opened channel 1 (pamqp frames over a socket)."""
+    from pamqp import commands as C
+    from pamqp import frame as pframe
+    s = socket.create_connection(("127.0.0.1", port))
+
+    def send(*frames):
+        s.sendall(b"".join(pframe.marshal(f, c) for c, f in frames))
+    s.sendall(b"AMQP\x00\x00\x09\x01")
+    s.recv(4096)
+    send((0, C.Connection.StartOk(client_properties={}, mechanism="PLAIN", response="\x00guest\x00guest",
+                                  locale="en_US")))
+    s.recv(4096)
+    send((0, C.Connection.TuneOk(channel_max=0, frame_max=131072, heartbeat=0)),
+         (0, C.Connection.Open(virtual_host="/")), (1, C.Channel.Open()))
+    return s, send
+
+
+def test_publishers_are_blocked_over_the_memory_watermark_and_unblocked_below_it(tmp_path):
+    """The watermark sits 32 MB above the gateway's resting memory; a client that
+    sends 64 MB of a message's body (held in the gateway until the body is whole)
+    crosses it, and closing that client brings the gateway back under it."""
+    from pamqp import body as pbody
+    from pamqp import commands as C
+    from pamqp import header as pheader
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1") as proc:
+        resting = _rss(proc.pids("gateway")[0])
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        proc.restart(env={"BROKER_AMQP_MEMORY_HIGH_WATERMARK": repr((resting + (32 << 20)) / total)})
+        conn = _conn(proc)
+        events = []
+        conn.add_on_connection_blocked_callback(lambda c, frame: events.append(frame.method.reason))
+        conn.add_on_connection_unblocked_callback(lambda c, frame: events.append("unblocked"))
+        ch = conn.channel()
+        ch.queue_declare("after-alarm")
+        ch.basic_publish("", "after-alarm", b"while under the watermark")      # a publisher now
+        observer = _conn(proc).channel()          # never publishes: never blocked
+        wait_for(lambda: observer.queue_declare("after-alarm", passive=True).method.message_count == 1, 10)
+
+        port = int(proc.endpoints["amqp"].rsplit(":", 1)[1])
+        sock, send = _raw_publisher(port)
+        chunk = b"z" * (131072 - 8)
+
+        def hog():
+            try:
+                send((1, C.Basic.Publish(exchange="", routing_key="nowhere")),
+                     (1, pheader.ContentHeader(0, 100 << 20, None)))
+                for _ in range((64 << 20) // len(chunk)):
+                    send((1, pbody.ContentBody(chunk)))
+            except OSError:
+                pass               # closed below while its reading is paused
+        t = threading.Thread(target=hog, daemon=True)
+        t.start()
+        wait_for(lambda: conn.process_data_events(time_limit=0.05) or events, 20, what="connection.blocked")
+        assert events == ["low on memory"]
+        ch.basic_publish("", "after-alarm", b"held while blocked")
+        assert observer.queue_declare("after-alarm", passive=True).method.message_count == 1
+
+        sock.close()               # its partial message goes, and the gateway's memory with it
+        t.join(10)
+        wait_for(lambda: conn.process_data_events(time_limit=0.05) or len(events) == 2, 20,
+                 what="connection.unblocked")
+        assert events == ["low on memory", "unblocked"]
+        wait_for(lambda: observer.queue_declare("after-alarm", passive=True).method.message_count == 2, 10)
+        conn.close()
 
 
 def test_a_client_that_stops_reading_is_not_pushed_everything(tmp_path):
