@@ -68,6 +68,12 @@ def test_confirmed_publishes_survive_shard_kill_and_full_restart(tmp_path):
         t.join(60)
         assert not errors, errors
         done = list(confirmed)
+        c = _conn(proc)
+        tch = c.channel()
+        tch.queue_declare("kept-transient", durable=True)
+        tch.confirm_delivery()             # unlike RabbitMQ's classic queues, kept (see README)
+        tch.basic_publish("", "kept-transient", b"delivery mode 1", pika.BasicProperties(delivery_mode=1))
+        c.close()
         proc.kill_all()                    # kill -9 of everything, then a cold start
         proc.restart()
         conn = _conn(proc)
@@ -81,6 +87,7 @@ def test_confirmed_publishes_survive_shard_kill_and_full_restart(tmp_path):
                 break
             seen.add(int(m[2]))
         assert set(done) <= seen
+        assert ch.basic_get("kept-transient", auto_ack=True)[2] == b"delivery mode 1"
         with pytest.raises(ChannelClosedByBroker) as exc:
             ch.queue_declare("scratch", passive=True)
         assert exc.value.reply_code == 404
