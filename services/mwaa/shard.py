@@ -134,6 +134,8 @@ class MwaaShard:
         p = a["q"]
         name = p["Name"]
         if key in self.envs:
+            if self.envs[key]["Status"] == "DELETING":     # its listener is closed: the caller closes the new one
+                raise invalid(f"Environment {name} is being deleted; create it again once it is gone.")
             raise invalid(f"Environment {name} already exists.")
         if installed_airflow() is None:
             raise invalid(f"Apache Airflow is not installed on this broker: {EXTRA_HINT}.")

@@ -310,6 +310,24 @@ def test_publish_metrics_reach_cloudwatch(airflow_env, mwaa, server):
     assert {d["Name"]: d["Value"] for d in metrics[0]["Dimensions"]} == {"Environment": name, "Function": "Scheduler"}
 
 
+def test_failed_update_rolls_back_to_the_previous_configuration(airflow_env, mwaa, server):
+    name, root, _env = airflow_env
+    (root / "startup.sh").write_text("echo preparing\nexit 3\n")
+    mwaa.update_environment(Name=name, StartupScriptS3Path="startup.sh")
+    seen = set()
+
+    def settled():
+        env = mwaa.get_environment(Name=name)["Environment"]
+        seen.add(env["Status"])
+        return env if env["Status"] == "AVAILABLE" and "ROLLING_BACK" in seen else None
+    env = wait_for(settled, timeout=600, interval=0.5, what="the update rolled back")
+    assert env["LastUpdate"]["Status"] == "FAILED"
+    assert env["LastUpdate"]["Error"] == {"ErrorCode": "INCORRECT_CONFIGURATION",
+                                          "ErrorMessage": "The startup script exited with code 3."}
+    assert "StartupScriptS3Path" not in env                   # the previous configuration again
+    assert rest(mwaa, name, "GET", "/monitor/health")["RestApiStatusCode"] == 200
+
+
 def test_a_crashed_component_is_restarted(airflow_env, mwaa, server):
     name, _root, _env = airflow_env
     sched = next(p for p in _processes(server, name) if p["name"] == "scheduler")
