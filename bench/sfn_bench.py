@@ -5,6 +5,8 @@ Prints JSON:
 - pass10: executions/s of a 10-state Pass machine (N executions started by 32
   concurrent HTTP clients; counted until every one has SUCCEEDED);
 - map1000: seconds for one execution of an inline Map over 1,000 items;
+- map1000_distributed: the same items through a distributed Map (1,000 Standard child executions,
+  MaxConcurrency 0; moto: null, it has no distributed Map);
 - sync_p50: p50/p90 latency of StartSyncExecution on a small Express machine
   (one client, keep-alive); moto has no StartSyncExecution (null).
 
@@ -31,6 +33,9 @@ HEADERS = {
 PASS10 = {"StartAt": "S0", "States": {f"S{i}": ({"Type": "Pass", "Next": f"S{i + 1}"} if i < 9 else
                                                 {"Type": "Pass", "End": True}) for i in range(10)}}
 MAP = {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": {
+    "StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}, "End": True}}}
+DMAP = {"StartAt": "M", "States": {"M": {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": {
+    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
     "StartAt": "I", "States": {"I": {"Type": "Pass", "End": True}}}, "End": True}}}
 SMALL = {"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": {"ok": True}, "ResultPath": "$.r", "Next": "B"},
                                     "B": {"Type": "Pass", "End": True}}}
@@ -85,8 +90,8 @@ async def pass10(session, url: str, n: int, tag: str) -> dict:
             "starts_per_s": round(n / (t_started - t0), 1)}
 
 
-async def map1000(session, url: str, items: int, tag: str) -> dict:
-    arn = await create(session, url, f"map-{tag}", MAP)
+async def map1000(session, url: str, items: int, tag: str, definition: dict = MAP) -> dict:
+    arn = await create(session, url, f"map-{tag}", definition)
     t0 = time.perf_counter()
     ex = (await call(session, url, "StartExecution", {"stateMachineArn": arn, "name": "map-run",
                                                       "input": json.dumps({"items": list(range(items))})}))
@@ -121,6 +126,7 @@ async def measure(url: str, n: int, items: int, sync_calls: int, tag: str, has_s
     conn = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(connector=conn) as session:
         out = {"pass10": await pass10(session, url, n, tag), "map1000": await map1000(session, url, items, tag)}
+        out["map1000_distributed"] = await map1000(session, url, items, tag + "d", DMAP) if has_sync else None
         out["sync"] = await sync_latency(session, url, sync_calls, tag) if has_sync else None
         return out
 

@@ -268,7 +268,7 @@ class StepFunctionsApi:
         return await self._call(ctx, a.key, "sfn.StartSyncExecution", args)
 
     async def DescribeExecution(self, ctx, p):
-        a = arns.parse_kind(p["executionArn"], "execution")
+        a = arns.parse_kind(p["executionArn"], "execution", "express")
         return await self._call(ctx, a.key, "sfn.DescribeExecution", {"arn": a.text})
 
     async def DescribeStateMachineForExecution(self, ctx, p):
@@ -286,13 +286,17 @@ class StepFunctionsApi:
         sm, maprun = p.get("stateMachineArn"), p.get("mapRunArn")
         if (sm is None) == (maprun is None):
             raise validation("Must provide a StateMachine ARN or a MapRun ARN")
+        status, redriven = p.get("statusFilter"), p.get("redriveFilter")
         if maprun is not None:
             a = arns.parse_kind(maprun, "mapRun")
-            items = await self._call(ctx, a.key, "sfn.ListExecutions", {"arn": None, "maprun": a.text})
+            items = await self._call(ctx, a.key, "sfn.ListExecutions", {"arn": None, "maprun": a.text,
+                                                                        "status": status, "redrive": redriven})
         else:
+            if status == "PENDING_REDRIVE":
+                raise validation("PENDING_REDRIVE statusFilter is only supported with mapRunArn")
             a = arns.parse_kind(sm, "stateMachine")
-            items = await self._call(ctx, a.key, "sfn.ListExecutions", {"arn": a.text,
-                                                                        "status": p.get("statusFilter")})
+            items = await self._call(ctx, a.key, "sfn.ListExecutions", {"arn": a.text, "status": status,
+                                                                        "redrive": redriven})
         return _paginate(items, p, "executions")
 
     async def StopExecution(self, ctx, p):

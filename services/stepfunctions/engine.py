@@ -21,22 +21,22 @@ from collections import deque
 
 from broker.runtime import telemetry
 from broker.runtime.outbox import Outbox
-from services.stepfunctions import arns, history, interpreter, tasks
+from services.stepfunctions import arns, interpreter, tasks
 from services.stepfunctions.asl import errors as E
 from services.stepfunctions.asl.definition import compile_definition
 from services.stepfunctions.asl.errors import StatesError
 from services.stepfunctions.asl.jsonpath import from_json, to_json
-from services.stepfunctions.asl.resources import SYNC, SYNC2, WAIT
-from services.stepfunctions.execution import (
-    ABORTED, FAILED, KIND_EXEC, KIND_THREAD, RUNNING, SUCCEEDED, TIMED_OUT, Execution,
-)
+from services.stepfunctions.asl.resources import SYNC, SYNC2
+from services.stepfunctions.archive import Archive
+from services.stepfunctions.execution import ABORTED, FAILED, RUNNING, SUCCEEDED, TIMED_OUT, Execution
 from services.stepfunctions.logdelivery import LogDelivery
+from services.stepfunctions.mapruns import MapRuns
+from services.stepfunctions.tracing import Tracing
 
 log = logging.getLogger("broker.sfn")
 
 KIND_DEF = "sfn.def"
 KIND_XSTART = "sfn.xstart"       # async Express executions not finished yet (re-run after a restart)
-KIND_MAPRUN = "sfn.maprun"
 KIND_OUTBOX = "sfn.outbox"
 TIMER_KIND = "sfn.timer"
 STEP_BUDGET = 4000               # thread steps per loop tick across executions
@@ -68,22 +68,28 @@ class Engine:
         self.host = self.part.shard
         self.closed = False
         self.running: dict[str, Execution] = {}
-        self.by_sm: dict[str, list[str]] = {}
+        self.by_sm: dict[str, dict[str, None]] = {}   # machine -> its Standard executions, oldest first
         self.tokens: dict[str, tuple[str, int]] = {}
         self.runq: deque[Execution] = deque()
         self._run_scheduled = False
+        self._pump = False
         self.express_done: deque = deque(maxlen=EXPRESS_KEPT)
         self.logs = LogDelivery(self)
+        self.archive = Archive(self)
+        self.mapruns = MapRuns(self)
+        self.tracing = Tracing(self)
         self.timers = self.part.services["core"].timers
         self.timers.handlers[TIMER_KIND] = self._on_timer
         self.outbox = Outbox(self.part, KIND_OUTBOX, give_up_codes=("ExecutionDoesNotExist", "TaskTimedOut",
                                                                      "InvalidToken"))
-        self._recover()
+        from services.stepfunctions.recovery import recover
+        recover(self)
 
     def close(self) -> None:
         self.closed = True
         self.outbox.close()
         self.logs.close()
+        self.archive.close()
         for ex in self.running.values():
             for task in ex.calls.values():
                 task.cancel()
@@ -116,11 +122,14 @@ class Engine:
         ex = Execution(self, rec, definition)
         ex.mock_case = mock_case
         self.running[ex.arn] = ex
-        if express:
+        if rec.get("maprun"):
+            pass                                # listed by its Map Run; Express children have records too
+        elif express:
             if not rec.get("sync"):
                 self.store.put(KIND_XSTART, ex.arn, rec)
         else:
-            self.by_sm.setdefault(rec["sm"], []).append(ex.arn)
+            self.by_sm.setdefault(rec["sm"], {})[ex.arn] = None
+        self.tracing.started(ex)
         ex.emit(None, "ExecutionStarted", self._started_details(rec), prev=0)
         root = ex.new_thread(None, None, definition.root.start_at, ex.input_value, 0)
         ex.save()
@@ -150,8 +159,18 @@ class Engine:
             self._run_scheduled = True
             asyncio.get_running_loop().call_soon(self._run)
 
+    def schedule_pump(self) -> None:
+        """Map Runs have children to start: do it from the run loop (with its budget)."""
+        self._pump = True
+        if not self._run_scheduled and not self.closed:
+            self._run_scheduled = True
+            asyncio.get_running_loop().call_soon(self._run)
+
     def _run(self) -> None:
         self._run_scheduled = False
+        if self._pump and not self.closed:
+            self._pump = False
+            self.mapruns.pump()
         budget = STEP_BUDGET
         while self.runq and budget > 0 and not self.closed:
             ex = self.runq.popleft()
@@ -230,6 +249,9 @@ class Engine:
         return tok
 
     def release_thread(self, ex: Execution, t: dict) -> None:
+        run = (t.get("kids") or {}).get("run")
+        if run is not None:
+            self.mapruns.abort(run)             # a distributed Map going away takes its Map Run along
         task = t.get("task")
         if task:
             tok = task.get("tok")
@@ -266,6 +288,7 @@ class Engine:
             self.tokens[stok] = (ex.arn, t["id"])
             parent = {"token": stok, "key": arns.parse(ex.arn).key}
             ex.save_thread(t)
+        trace = self.tracing.header_for(ex, t)
 
         async def go():
             try:
@@ -274,7 +297,7 @@ class Engine:
                     result = mocks.apply(mocked)
                 else:
                     result = await integrations.invoke(self, ex, res, task["params"], task_token=task.get("tok"),
-                                                       parent=parent)
+                                                       parent=parent, trace=trace)
                 ok, value = True, result
             except StatesError as err:
                 ok, value = False, err
@@ -438,9 +461,17 @@ class Engine:
                          account=rec["account"], region=rec["region"])
         telemetry.metric("AWS/States", "ExecutionTime", {"StateMachineArn": rec["sm"]},
                          rec["stop"] - rec["start"], "Milliseconds", account=rec["account"], region=rec["region"])
+        self.tracing.finished(ex)
         if ex.express:
             self.store.delete(KIND_XSTART, ex.arn)
             self.express_done.append((ex.arn, rec, ex.events))
+        if not ex.express or rec.get("maprun"):
+            self.archive.closed_execution(rec)
+        elif rec.get("runs"):
+            for run in rec["runs"]:             # Express keeps nothing: its Map Runs go with it
+                self.mapruns.expire(run)
+        if rec.get("maprun"):
+            self.mapruns.child_finished(rec)
         parent = rec.get("parent")
         if parent:
             summary = {k: rec.get(k2) for k, k2 in (("arn", "arn"), ("input", "input"), ("name", "name"),
@@ -450,104 +481,14 @@ class Engine:
             self.outbox.send(parent["key"], "sfn.ChildDone", {"k": parent["key"], "token": parent["token"],
                                                               "summary": summary})
 
-    # -- map runs --------------------------------------------------------------------------
-    def start_map_run(self, ex: Execution, t: dict, st, n: int, mc: int, tol_count, tol_pct) -> str:
-        label = st.spec.get("Label") or os.urandom(4).hex()
-        run_id = os.urandom(16).hex()
-        run_id = f"{run_id[:8]}-{run_id[8:12]}-{run_id[12:16]}-{run_id[16:20]}-{run_id[20:]}"
-        a = arns.parse(ex.arn)
-        arn = f"arn:aws:states:{a.region}:{a.account}:mapRun:{a.sm_name}/{label}:{run_id}"
-        counts = {"pending": 0, "running": n, "succeeded": 0, "failed": 0, "timedOut": 0, "aborted": 0,
-                  "total": n, "resultsWritten": 0}
-        self.store.put(KIND_MAPRUN, arn, {
-            "arn": arn, "exec": ex.arn, "sm": f"{ex.rec['sm']}/{label}", "status": "RUNNING", "start": self.now_ms(),
-            "max": mc, "tolc": tol_count or 0, "tolp": float(tol_pct or 0), "counts": counts})
-        return arn
-
-    def map_run_progress(self, arn: str, succeeded: int = 0, failed: int = 0) -> None:
-        rec = self.store.get(KIND_MAPRUN, arn)
-        if rec is None:
-            return
-        c = rec["counts"]
-        c["running"] = max(0, c["running"] - succeeded - failed)
-        c["succeeded"] += succeeded
-        c["failed"] += failed
-        self.store.put(KIND_MAPRUN, arn, rec)
-
-    def end_map_run(self, arn: str, status: str, written: int | None = None) -> None:
-        rec = self.store.get(KIND_MAPRUN, arn)
-        if rec is None:
-            return
-        rec["status"] = status
-        rec["stop"] = self.now_ms()
-        c = rec["counts"]
-        if status != "SUCCEEDED":
-            c["aborted"] += c["running"]
-            c["running"] = 0
-        if written is not None:
-            c["resultsWritten"] = written
-        self.store.put(KIND_MAPRUN, arn, rec)
-
-    # -- recovery ------------------------------------------------------------------------
-    def _recover(self) -> None:
-        order: list[tuple[int, str, str]] = []
-        for arn, rec in self.store.scan(KIND_EXEC):
-            order.append((rec["start"], rec["sm"], arn))
-            if rec["status"] == RUNNING:
-                try:
-                    self._resume(rec)
-                except Exception:
-                    log.exception("event=sfn_resume_failed execution=%s", arn)
-        for _start, sm, arn in sorted(order):
-            self.by_sm.setdefault(sm, []).append(arn)
-        for arn, rec in list(self.store.scan(KIND_XSTART)):
-            self.store.delete(KIND_XSTART, arn)
-            rec = {k: v for k, v in rec.items() if k not in ("ev", "tid")}
-            rec["ev"], rec["tid"] = 0, 0
-            try:
-                asyncio.get_running_loop().call_soon(self.start, rec)
-            except RuntimeError:
-                pass
-
-    def _resume(self, rec: dict) -> None:
-        definition = self.definition(rec["def"], False)
-        threads = {t["id"]: t for _k, t in self.store.scan(KIND_THREAD, rec["arn"] + "|")}
-        ex = Execution(self, rec, definition, threads)
-        tail = self.store.get(history.KIND_HISTORY, history.chunk_key(ex.arn, rec.get("chunk", 0)))
-        ex.events = tail if tail is not None else []
-        self.running[ex.arn] = ex
-        for t in threads.values():
-            task = t.get("task") or {}
-            for key in ("tok", "stok"):
-                if task.get(key):
-                    self.tokens[task[key]] = (ex.arn, t["id"])
-        for t in sorted(threads.values(), key=lambda x: x["id"]):
-            ph = t["ph"]
-            if ph in ("enter", "run"):
-                ex.ready.append(t["id"])
-            elif ph == "busy":
-                t["ph"] = "run"
-                ex.ready.append(t["id"])
-            elif ph == "task":
-                self._resume_task(ex, t)
-        if ex.ready:
-            try:
-                self.schedule(ex)
-            except RuntimeError:
-                pass
-
-    def _resume_task(self, ex: Execution, t: dict) -> None:
-        st = interpreter.state_of(ex, t)
-        task = t["task"]
-        stage = task.get("stage")
-        res = st.resource
-        try:
-            if res.kind == "activity":
-                if stage == "scheduling":
-                    self.schedule_activity(ex, t, st)
-            elif stage in ("scheduling", "started"):
-                tasks.dispatch(ex, t, st)       # the call may have been lost with the process: make it again
-            elif stage == "submitted" and res.pattern == WAIT:
-                pass                            # the token is out; the worker answers when it answers
-        except RuntimeError:
-            pass
+    def forget(self, rec: dict) -> None:
+        """An expired execution leaves the indexes."""
+        runs = self.by_sm.get(rec["sm"])
+        if runs is not None:
+            runs.pop(rec["arn"], None)
+            if not runs:
+                del self.by_sm[rec["sm"]]
+        if rec.get("maprun"):
+            kids = self.mapruns.by_run.get(rec["maprun"])
+            if kids is not None and rec["arn"] in kids:
+                kids.remove(rec["arn"])

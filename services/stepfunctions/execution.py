@@ -6,7 +6,9 @@ thread is a plain dict persisted as its own store record (``sfn.thr``) each
 time it changes, so a restart finds every thread where it was: at a state
 to enter, waiting on a task, a timer or its children. Events are numbered
 per execution and chained with previousEventId per thread, as AWS does.
-Express executions keep threads and events in memory only.
+Express executions keep threads and events in memory only (a Map Run's
+Express children keep their record, for DescribeExecution and
+ListExecutions). History chunks that fill up move to the archive.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class Execution:
 
     # -- persistence ----------------------------------------------------------------
     def save(self) -> None:
-        if not self.express:
+        if not self.express or "maprun" in self.rec:
             self.engine.store.put(KIND_EXEC, self.arn, self.rec)
 
     def _thread_key(self, tid: int) -> str:
@@ -107,8 +109,6 @@ class Execution:
         tid = self.rec["tid"] = self.rec.get("tid", 0) + 1
         t = {"id": tid, "p": None if parent is None else parent["id"], "prog": prog, "st": state, "ph": "enter",
              "in": state_input, "prev": prev, "ent": 0, "rc": {}, "vars": {}}
-        if parent is not None and parent.get("q"):
-            t["q"] = 1
         t.update(extra)
         self.threads[tid] = t
         self.save_thread(t)
@@ -122,8 +122,6 @@ class Execution:
     def emit(self, t: dict | None, etype: str, details: dict | None = None, *, prev: int | None = None,
              advance: bool = True) -> int:
         """Append an event; previousEventId is the thread's last event unless `prev` is given."""
-        if t is not None and t.get("q"):
-            return t["prev"]               # distributed map iterations: events belong to child runs
         rec = self.rec
         eid = rec["ev"] = rec["ev"] + 1
         p = prev if prev is not None else (t["prev"] if t is not None else 0)
@@ -134,6 +132,8 @@ class Execution:
                 ev[key] = details or {}
         if t is not None and advance:
             t["prev"] = eid
+        if t is not None and "xray" in rec:
+            self.engine.tracing.on_event(self, t, etype)
         events = self.events
         events.append(ev)
         if not self.express:
@@ -142,6 +142,7 @@ class Execution:
                 key = self._chunk_key = history.chunk_key(self.arn, rec.get("chunk", 0))
             self.engine.store.put(history.KIND_HISTORY, key, events)
             if len(events) >= history.CHUNK:
+                self.engine.archive.spill(self.arn, [rec.get("chunk", 0)])
                 rec["chunk"] = rec.get("chunk", 0) + 1
                 self._chunk_key = None
                 self.events = []
@@ -152,7 +153,7 @@ class Execution:
     def all_events(self) -> list[dict]:
         if self.express:
             return list(self.events)
-        return history.load(self.engine.store, self.arn)
+        return self.engine.archive.events(self.rec)
 
     # -- context object and variables --------------------------------------------------
     def context(self, t: dict, state=None, token: str | None = None) -> dict:
@@ -197,8 +198,10 @@ class Execution:
         rec["error"], rec["cause"] = error, cause
         root = next((t for t in self.threads.values() if t["p"] is None), None)
         if status != SUCCEEDED and root is not None and not self.express:
-            # where RedriveExecution restarts: the state the top level was in
-            rec["redrive_at"] = {"st": root["st"], "in": root["in"], "vars": root["vars"]}
+            from services.stepfunctions.redrive import snapshot
+            rec["redrive_at"] = snapshot(self, root)    # where RedriveExecution picks up
+        if "xray" in rec:
+            self.engine.tracing.cut_short(self)
         for t in list(self.threads.values()):
             self.engine.release_thread(self, t)
             self.drop_thread(t)

@@ -1,12 +1,15 @@
 """Parallel and Map: child threads, their results, failures and aborts.
 
-A Parallel state starts one child thread per branch; a Map state one per
-item, at most MaxConcurrency at a time (0: all). The parent thread waits in
-phase "kids" with its bookkeeping in ``t["kids"]``; each child reports back
-here when it ends. A distributed Map runs its iterations as quiet threads
-(their events belong to child executions, not to this history) under a Map
-Run record, honours tolerated failures, and reads/writes items through
-itemio.py.
+A Parallel state starts one child thread per branch; an inline Map state one
+per item, at most MaxConcurrency at a time (0: all). The parent thread waits
+in phase "kids" with its bookkeeping in ``t["kids"]``; each child reports back
+here when it ends. A distributed Map hands its items to a Map Run whose
+iterations are child executions (mapruns.py); items are read and results
+written through itemio.py.
+
+For RedriveExecution, a child that fails or is aborted leaves a snapshot in
+its parent's ``kids["redo"]``, and a Map/Parallel that fails keeps its
+bookkeeping as ``t["redo_kids"]`` (redrive.py).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from services.stepfunctions.asl import jsonpath as JP
 from services.stepfunctions.asl import payload as P
 from services.stepfunctions.asl.errors import StatesError
 from services.stepfunctions.asl.jsonpath import to_json
+from services.stepfunctions.redrive import snapshot
 
 
 # -- Parallel ------------------------------------------------------------------------
@@ -93,7 +97,10 @@ def run_map(ex, t, st) -> None:
         items = None
         if "ItemReader" not in st.spec:
             ip = st.spec.get("ItemsPath", "$")
-            items = JP.select_input_path(ip, eff, ex.variables(t)) if ip != "$" else eff
+            if ip.startswith("$$"):                       # the context object (e.g. $$.Execution.Input)
+                items = P.evaluate_path_value(ip, eff, ex.context(t, st), ex.variables(t))
+            else:
+                items = JP.select_input_path(ip, eff, ex.variables(t)) if ip != "$" else eff
     length = 0 if "ItemReader" in st.spec else (len(items) if isinstance(items, list) else 0)
     t["kids"] = {"kind": "map", "n": 0}
     ex.emit(t, "MapStateStarted", {"length": length})
@@ -114,13 +121,13 @@ def run_map(ex, t, st) -> None:
     if batcher is not None:
         items = itemio.batch_items(ex, t, st, items, eff, batcher)
     n = len(items)
+    if distributed:
+        ex.engine.mapruns.start(ex, t, st, items, eff, mc, tol_count, tol_pct)
+        return
     kids = {"kind": "map", "n": n, "next": 0, "left": n, "res": [None] * n, "live": [], "max": mc,
-            "items": items, "eff": eff, "fail": 0, "last": None, "tol": [tol_count, tol_pct], "ok": 0}
+            "items": items, "eff": eff, "fail": 0, "last": None, "ok": 0}
     t["kids"] = kids
     t["ph"] = "kids"
-    if distributed:
-        kids["run"] = ex.engine.start_map_run(ex, t, st, n, mc, tol_count, tol_pct)
-        kids["runev"] = ex.emit(t, "MapRunStarted", {"mapRunArn": kids["run"]})
     if n == 0:
         complete_map(ex, t, st)
         return
@@ -129,7 +136,8 @@ def run_map(ex, t, st) -> None:
         ex.save_thread(t)
 
 
-def _item_input(ex, t, st, index: int, value):
+def item_input(ex, t, st, index: int, value):
+    """An item after ItemSelector (evaluated in the Map state's context, with $$.Map.Item)."""
     kids = t["kids"]
     if st.jsonata:
         sel = st.spec.get("ItemSelector")
@@ -148,41 +156,36 @@ def _item_input(ex, t, st, index: int, value):
 
 def start_iterations(ex, t, st) -> None:
     kids = t["kids"]
-    quiet = "run" in kids
     proc = st.processor
     while kids["next"] < kids["n"] and (kids["max"] == 0 or len(kids["live"]) < kids["max"]):
         i = kids["next"]
         kids["next"] = i + 1
         value = kids["items"][i]
         try:
-            item_input = _item_input(ex, t, st, i, value)
+            value = item_input(ex, t, st, i, value)
         except (StatesError, JP.PathError) as err:
             if isinstance(err, JP.PathError):
                 err = E.runtime_error(err.message)
             _abort_children(ex, t, st, t["prev"])
             I.fail_state(ex, t, st, err)
             return
-        eid = t["prev"] if quiet else ex.emit(None, "MapIterationStarted", {"name": st.name, "index": i},
-                                              prev=t["prev"])
-        c = ex.new_thread(t, [st.name], proc.start_at, item_input, eid, br=i, **({"q": 1} if quiet else {}))
+        eid = ex.emit(None, "MapIterationStarted", {"name": st.name, "index": i}, prev=t["prev"])
+        c = ex.new_thread(t, [st.name], proc.start_at, value, eid, br=i)
         kids["live"].append(c["id"])
         ex.make_ready(c)
 
 
 def complete_map(ex, t, st) -> None:
     kids = t["kids"]
-    results = kids["res"]
-    if "run" in kids:
-        results = [r for r, failed in zip(results, kids.get("failed") or [False] * len(results)) if not failed]
-        ex.engine.end_map_run(kids["run"], "SUCCEEDED")
-        ex.emit(t, "MapRunSucceeded")
-        if "ResultWriter" in st.spec:
-            try:
-                results = itemio.write_results(ex, t, st, kids)
-            except StatesError as err:
-                I.fail_state(ex, t, st, err)
-                return
-    finish_composite(ex, t, st, results, kids.get("last"))
+    finish_composite(ex, t, st, kids["res"], kids.get("last"))
+
+
+def finish_restored(ex, t, st) -> None:
+    """A redriven Map/Parallel with nothing left to run (it failed after its children succeeded)."""
+    if t["kids"]["kind"] == "par":
+        finish_composite(ex, t, st, t["kids"]["res"], None)
+    else:
+        complete_map(ex, t, st)
 
 
 def finish_composite(ex, t, st, results, last_event) -> None:
@@ -216,11 +219,8 @@ def child_done(ex, t, c, output) -> None:
             ex.save_thread(t)
         return
     kids["ok"] = kids.get("ok", 0) + 1
-    if "run" in kids:
-        ex.engine.map_run_progress(kids["run"], succeeded=1)
-    else:
-        kids["last"] = ex.emit(None, "MapIterationSucceeded", {"name": st.name, "index": i}, prev=c["prev"])
-        t["prev"] = c["prev"]
+    kids["last"] = ex.emit(None, "MapIterationSucceeded", {"name": st.name, "index": i}, prev=c["prev"])
+    t["prev"] = c["prev"]
     _map_progress(ex, t, st)
 
 
@@ -234,42 +234,13 @@ def _map_progress(ex, t, st) -> None:
         ex.save_thread(t)
 
 
-def _tolerated(kids) -> bool:
-    count, pct = kids["tol"]
-    if count is None and pct is None:
-        return False
-    failed = kids["fail"]
-    if count is not None and failed <= count:
-        return True
-    if pct is not None and kids["n"] and failed * 100.0 / kids["n"] <= pct:
-        return True
-    return False
-
-
 def child_failed(ex, t, c, err: StatesError) -> None:
     st = I.state_of(ex, t)
     kids = t["kids"]
     i = c["br"]
-    if kids["kind"] == "map" and "run" in kids:
-        kids["fail"] += 1
-        kids.setdefault("failed", [False] * kids["n"])[i] = True
-        kids["res"][i] = err.output()
-        kids["left"] -= 1
-        kids["live"].remove(c["id"])
-        ex.drop_thread(c)
-        ex.engine.map_run_progress(kids["run"], failed=1)
-        if _tolerated(kids):
-            _map_progress(ex, t, st)
-            return
-        _abort_children(ex, t, st, t["prev"])
-        ex.engine.end_map_run(kids["run"], "FAILED")
-        ex.emit(t, "MapRunFailed", {"error": E.EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                                    "cause": "The specified tolerated failure threshold was exceeded"})
-        _fail_composite(ex, t, st, StatesError(E.EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                                               "The specified tolerated failure threshold was exceeded"))
-        return
     prev = c["prev"]
     kids["live"].remove(c["id"])
+    kids.setdefault("redo", {})[str(i)] = snapshot(ex, c)
     if kids["kind"] == "map":
         ex.emit(None, "MapIterationFailed", {"name": st.name, "index": i}, prev=prev)
     cst = I.state_of(ex, c)
@@ -279,10 +250,10 @@ def child_failed(ex, t, c, err: StatesError) -> None:
     ex.drop_thread(c)
     t["prev"] = prev
     _abort_children(ex, t, st, prev)
-    _fail_composite(ex, t, st, err)
+    fail_composite(ex, t, st, err)
 
 
-def _fail_composite(ex, t, st, err: StatesError) -> None:
+def fail_composite(ex, t, st, err: StatesError) -> None:
     """Map/Parallel failed: Retry re-runs it; otherwise <Type>StateFailed, then Catch or propagate."""
     if err.error != E.RUNTIME:
         for i, r in enumerate(st.retry):
@@ -293,7 +264,7 @@ def _fail_composite(ex, t, st, err: StatesError) -> None:
                     I.fail_state(ex, t, st, err)
                     return
                 break
-    t.pop("kids", None)
+    kids = t.pop("kids", None)
     ex.emit(t, f"{st.type}StateFailed")
     st_catch = st.catch
     if err.error != E.RUNTIME:
@@ -306,16 +277,20 @@ def _fail_composite(ex, t, st, err: StatesError) -> None:
                     return
                 I.finish_state(ex, t, st, output, assigned, next_state=cat.next)
                 return
+    if kids is not None:
+        t["redo_kids"] = kids           # what RedriveExecution resumes
     I.thread_failed(ex, t, err)
 
 
 def _abort_children(ex, t, st, prev: int) -> None:
     kids = t.get("kids") or {}
+    redo = kids.setdefault("redo", {}) if kids else {}
     for cid in list(kids.get("live", [])):
         c = ex.threads.get(cid)
         if c is None:
             continue
-        abort_thread(ex, c, prev, map_state=st if kids.get("kind") == "map" and "run" not in kids else None)
+        redo[str(c["br"])] = snapshot(ex, c)
+        abort_thread(ex, c, prev, map_state=st if kids.get("kind") == "map" else None)
     if kids:
         kids["live"] = []
 
@@ -324,7 +299,7 @@ def abort_thread(ex, c, prev: int, map_state=None) -> None:
     """Stop a running child (and its own children), with AWS's Aborted events."""
     if map_state is not None:
         ex.emit(None, "MapIterationAborted", {"name": map_state.name, "index": c["br"]}, prev=prev)
-    if c["ph"] != "enter" and c.get("ent") and not c.get("q"):
+    if c["ph"] != "enter" and c.get("ent"):
         cst = I.state_of(ex, c)
         ex.emit(None, f"{cst.type}StateAborted", prev=prev)
     sub = c.get("kids")
@@ -333,6 +308,6 @@ def abort_thread(ex, c, prev: int, map_state=None) -> None:
         for gid in list(sub.get("live", [])):
             g = ex.threads.get(gid)
             if g is not None:
-                abort_thread(ex, g, prev, map_state=cst if sub.get("kind") == "map" and "run" not in sub else None)
+                abort_thread(ex, g, prev, map_state=cst if sub.get("kind") == "map" else None)
     ex.engine.release_thread(ex, c)
     ex.drop_thread(c)

@@ -145,8 +145,10 @@ def task_error(res: Resource, service: str, op_model, exc) -> StatesError:
     return StatesError(_error_name(res, code, modeled), _cause(res, message, code, status), task=True)
 
 
-async def invoke(engine, ex, res: Resource, params, *, task_token: str | None = None, parent: dict | None = None):
-    """Run the integration; returns the Step Functions result or raises StatesError."""
+async def invoke(engine, ex, res: Resource, params, *, task_token: str | None = None, parent: dict | None = None,
+                 trace: str | None = None):
+    """Run the integration; returns the Step Functions result or raises StatesError.
+    `trace`: the X-Ray header to pass on (default: the execution's)."""
     from services.internal import caller
     if res.kind == "lambda":
         service, op_name = "lambda", "Invoke"
@@ -168,7 +170,7 @@ async def invoke(engine, ex, res: Resource, params, *, task_token: str | None = 
                     entry["Resources"] = [*(entry.get("Resources") or ()), ex.rec["sm"], ex.arn]
     try:
         out = await caller(engine.host).call(service, op_name, api_params, account=ex.account, region=ex.region,
-                                             source_arn=ex.arn, trace_header=ex.rec.get("trace"))
+                                             source_arn=ex.arn, trace_header=trace or ex.rec.get("trace"))
     except Exception as exc:  # ServiceError / RemoteError from the target service
         code = getattr(exc, "code", None)
         if code is None:

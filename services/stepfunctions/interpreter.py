@@ -181,6 +181,7 @@ def transition(ex, t, st, output, next_state=None, end=None) -> None:
     t["ph"] = "enter"
     t.pop("task", None)
     t.pop("kids", None)
+    t.pop("redo_kids", None)
     ex.save_thread(t)
     ex.make_ready(t)
 

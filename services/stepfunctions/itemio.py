@@ -154,11 +154,13 @@ def batch_items(ex, t, st, items: list, eff, batcher: dict) -> list:
     return [({"BatchInput": batch_input, "Items": b} if batch_input is not None else {"Items": b}) for b in batches]
 
 
-def write_results(ex, t, st, kids: dict) -> dict:
+def write_results(ex, t, st, run: dict, items: list, rows: list) -> dict:
+    """The Map Run's results under ResultWriter's prefix: SUCCEEDED_0.json, FAILED_0.json and
+    manifest.json (rows: (index, status, output or error output) per child execution)."""
     spec = st.spec["ResultWriter"]
-    params = _params(ex, t, st, spec, kids["eff"])
+    params = _params(ex, t, st, spec, t["kids"]["eff"])
     bucket, prefix = params.get("Bucket", ""), params.get("Prefix", "")
-    run_arn = kids["run"]
+    run_arn = run["arn"]
     run_id = run_arn.rsplit(":", 1)[-1]
     try:
         root = _root(ex)
@@ -167,21 +169,23 @@ def write_results(ex, t, st, kids: dict) -> dict:
     base_key = f"{prefix.rstrip('/')}/{run_id}" if prefix else run_id
     folder = _safe_path(root, bucket, base_key)
     os.makedirs(folder, exist_ok=True)
-    failed = kids.get("failed") or [False] * kids["n"]
-    ok = [{"Input": to_json(kids["items"][i]), "Output": to_json(r), "Status": "SUCCEEDED"}
-          for i, (r, f) in enumerate(zip(kids["res"], failed)) if not f]
-    bad = [{"Input": to_json(kids["items"][i]), "Error": (r or {}).get("Error"), "Cause": (r or {}).get("Cause"),
-            "Status": "FAILED"} for i, (r, f) in enumerate(zip(kids["res"], failed)) if f]
+    ok, bad = [], []
+    for i, status, value in rows:
+        if status == "SUCCEEDED":
+            ok.append({"Input": to_json(items[i]), "Output": to_json(value), "Status": status})
+        else:
+            value = value or {}
+            bad.append({"Input": to_json(items[i]), "Error": value.get("Error"), "Cause": value.get("Cause"),
+                        "Status": status})
     files = {"SUCCEEDED": [], "FAILED": [], "PENDING": []}
-    for kind, rows in (("SUCCEEDED", ok), ("FAILED", bad)):
-        if rows:
+    for kind, entries in (("SUCCEEDED", ok), ("FAILED", bad)):
+        if entries:
             name = f"{kind}_0.json"
-            data = json.dumps(rows).encode()
+            data = json.dumps(entries).encode()
             with open(os.path.join(folder, name), "wb") as f:
                 f.write(data)
             files[kind].append({"Key": f"{base_key}/{name}", "Size": len(data)})
     manifest = {"DestinationBucket": bucket, "MapRunArn": run_arn, "ResultFiles": files}
     with open(os.path.join(folder, "manifest.json"), "w", encoding="utf-8") as f:
         json.dump(manifest, f)
-    ex.engine.end_map_run(run_arn, "SUCCEEDED", written=len(ok) + len(bad))
     return {"MapRunArn": run_arn, "ResultWriterDetails": {"Bucket": bucket, "Key": f"{base_key}/manifest.json"}}

@@ -12,17 +12,15 @@ import asyncio
 import os
 import time
 
-from services.stepfunctions import arns, history, logdelivery, mocks
+from services.stepfunctions import arns, history, logdelivery, mocks, redrive
 from services.stepfunctions.activities import Activities
-from services.stepfunctions.engine import KIND_MAPRUN, Engine
+from services.stepfunctions.engine import Engine
 from services.stepfunctions.errors import (
-    err, execution_already_exists, execution_does_not_exist, execution_not_redrivable, invalid_token,
-    resource_not_found, sm_does_not_exist, type_not_supported,
+    err, execution_already_exists, execution_does_not_exist, invalid_arn, invalid_token, resource_not_found,
+    sm_does_not_exist, type_not_supported,
 )
-from services.stepfunctions.execution import KIND_EXEC, RUNNING, SUCCEEDED, TERMINAL, Execution
+from services.stepfunctions.execution import KIND_EXEC, RUNNING, TERMINAL
 from services.stepfunctions.machines import Machines
-
-REDRIVE_WINDOW_MS = 14 * 24 * 3600 * 1000
 
 
 class SfnShard:
@@ -154,7 +152,8 @@ class SfnShard:
                 "ver": ver["arn"] if ver else None, "alias": alias["arn"] if alias else None,
                 "account": sm["account"], "region": sm["region"], "trace": a.get("trace"),
                 "parent": a.get("parent"), "ev": 0, "tid": 0, "redrive": 0,
-                "log": logdelivery.destination(src.get("logging") or sm.get("logging"))}
+                "log": logdelivery.destination(src.get("logging") or sm.get("logging")),
+                "xr": bool((src.get("tracing") or sm.get("tracing") or {}).get("enabled"))}
 
     def op_StartExecution(self, a):
         sm, ver, alias = self.machines.resolve(a["target"])
@@ -211,7 +210,11 @@ class SfnShard:
         return rec
 
     def op_DescribeExecution(self, a):
-        rec = self._exec(a["arn"])
+        if arns.parse(a["arn"]).kind == "express":       # only a Map Run's Express children are described
+            rec = self.store.get(KIND_EXEC, a["arn"])
+            if rec is None or not rec.get("maprun"):
+                raise invalid_arn("Resource type not valid in this context: express")
+        rec = self.engine.archive.warm(self._exec(a["arn"]))
         out = {"executionArn": rec["arn"], "stateMachineArn": rec["sm"], "name": rec["name"],
                "status": rec["status"], "startDate": rec["start"] / 1000.0, "input": rec["input"],
                "inputDetails": {"included": True}, "redriveCount": rec.get("redrive", 0)}
@@ -227,7 +230,8 @@ class SfnShard:
             out["outputDetails"] = {"included": True}
         if rec.get("redrive_date"):
             out["redriveDate"] = rec["redrive_date"] / 1000.0
-        out.update(_redrive_status(rec, self.engine.now_ms()))
+        if rec["type"] == "STANDARD":
+            out.update(redrive.status(rec, self.engine.now_ms()))
         return out
 
     def op_DescribeStateMachineForExecution(self, a):
@@ -252,7 +256,7 @@ class SfnShard:
     def op_GetExecutionHistory(self, a):
         rec = self._exec(a["arn"])
         ex = self.engine.running.get(rec["arn"])
-        events = ex.all_events() if ex is not None else history.load(self.store, rec["arn"])
+        events = ex.all_events() if ex is not None else self.engine.archive.events(rec)
         try:
             page, nxt = history.page(events, a.get("max"), a.get("token"), a.get("reverse", False),
                                      a.get("data", True))
@@ -265,17 +269,14 @@ class SfnShard:
 
     def op_ListExecutions(self, a):
         target = a["arn"]
+        status, redriven = a.get("status"), a.get("redrive")
         if a.get("maprun"):
-            rec = self.store.get(KIND_MAPRUN, a["maprun"])
-            if rec is None:
-                raise resource_not_found(a["maprun"])
-            return []
-        sm, ver, alias = self.machines.resolve(target) if target else (None, None, None)
+            return self.engine.mapruns.executions(a["maprun"], status, redriven)
+        sm, ver, alias = self.machines.resolve(target)
         if sm["type"] == "EXPRESS":
             raise type_not_supported()
-        status = a.get("status")
         out = []
-        for arn in reversed(self.engine.by_sm.get(sm["arn"], [])):
+        for arn in reversed(self.engine.by_sm.get(sm["arn"], {})):
             rec = self.store.get(KIND_EXEC, arn)
             if rec is None:
                 continue
@@ -284,7 +285,9 @@ class SfnShard:
             if alias is not None and rec.get("alias") != alias["arn"]:
                 continue
             st = rec["status"]
-            if status and not (st == status or (status == "PENDING_REDRIVE" and False)):
+            if status and st != status:
+                continue
+            if redriven and (redriven == "REDRIVEN") != bool(rec.get("redrive")):
                 continue
             item = {"executionArn": arn, "stateMachineArn": rec["sm"], "name": rec["name"], "status": st,
                     "startDate": rec["start"] / 1000.0, "redriveCount": rec.get("redrive", 0)}
@@ -308,31 +311,7 @@ class SfnShard:
 
     def op_RedriveExecution(self, a):
         rec = self._exec(a["arn"])
-        now = self.engine.now_ms()
-        reason = _redrive_status(rec, now)
-        if reason["redriveStatus"] != "REDRIVABLE":
-            raise execution_not_redrivable(reason.get("redriveStatusReason") or
-                                           f"Execution is {rec['status']} and cannot be redriven")
-        at = rec.get("redrive_at")
-        if not at:
-            raise execution_not_redrivable("Execution cannot be redriven: no failed state to restart from")
-        definition = self.engine.definition(rec["def"], False)
-        ex = Execution(self.engine, rec, definition)
-        tail = self.store.get(history.KIND_HISTORY, history.chunk_key(ex.arn, rec.get("chunk", 0)))
-        ex.events = tail if tail is not None else []
-        rec["redrive"] = rec.get("redrive", 0) + 1
-        rec["redrive_date"] = now
-        rec["status"] = RUNNING
-        for k in ("stop", "error", "cause", "output", "redrive_at"):
-            rec.pop(k, None)
-        self.engine.running[ex.arn] = ex
-        eid = ex.emit(None, "ExecutionRedriven", {"redriveCount": rec["redrive"]}, prev=rec["ev"])
-        root = ex.new_thread(None, None, at["st"], at["in"], eid)
-        root["vars"] = at.get("vars") or {}
-        ex.save_thread(root)
-        ex.save()
-        ex.make_ready(root)
-        return {"redriveDate": now / 1000.0}
+        return {"redriveDate": redrive.redrive(self.engine, rec) / 1000.0}
 
     def op_SendTask(self, a):
         self.engine.task_outcome(a["token"], a["kind"], a.get("output"), a.get("error"), a.get("cause"))
@@ -354,57 +333,20 @@ class SfnShard:
         return out
 
     # -- map runs --------------------------------------------------------------------------
-    def _maprun(self, arn: str) -> dict:
-        rec = self.store.get(KIND_MAPRUN, arn)
-        if rec is None:
-            raise resource_not_found(arn)
-        return rec
-
     def op_DescribeMapRun(self, a):
-        rec = self._maprun(a["arn"])
-        out = {"mapRunArn": rec["arn"], "executionArn": rec["exec"], "status": rec["status"],
-               "startDate": rec["start"] / 1000.0, "maxConcurrency": rec["max"],
-               "toleratedFailurePercentage": rec["tolp"], "toleratedFailureCount": rec["tolc"],
-               "itemCounts": dict(rec["counts"]), "executionCounts": dict(rec["counts"]),
-               "redriveCount": 0}
-        if rec.get("stop"):
-            out["stopDate"] = rec["stop"] / 1000.0
-        return out
+        return self.engine.mapruns.describe(a["arn"])
 
     def op_ListMapRuns(self, a):
-        self._exec(a["arn"])
-        out = []
-        for _k, rec in self.store.scan(KIND_MAPRUN):
-            if rec["exec"] == a["arn"]:
-                item = {"executionArn": rec["exec"], "mapRunArn": rec["arn"], "stateMachineArn": rec["sm"],
-                        "startDate": rec["start"] / 1000.0}
-                if rec.get("stop"):
-                    item["stopDate"] = rec["stop"] / 1000.0
-                out.append(item)
-        return out
+        return self.engine.mapruns.list_for(self._exec(a["arn"]))
 
     def op_UpdateMapRun(self, a):
-        rec = self._maprun(a["arn"])
-        for k, field in (("max", "max"), ("tolc", "tolc"), ("tolp", "tolp")):
-            if a.get(k) is not None:
-                rec[field] = a[k]
-        self.store.put(KIND_MAPRUN, rec["arn"], rec)
+        self.engine.mapruns.update(a["arn"], a.get("max"), a.get("tolc"), a.get("tolp"))
         return {}
 
 
 def _new_name() -> str:
     h = os.urandom(16).hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _redrive_status(rec: dict, now: int) -> dict:
-    st = rec["status"]
-    if st in (RUNNING, SUCCEEDED):
-        return {"redriveStatus": "NOT_REDRIVABLE", "redriveStatusReason": f"Execution is {st} and cannot be redriven"}
-    if rec.get("stop") and now - rec["stop"] > REDRIVE_WINDOW_MS:
-        return {"redriveStatus": "NOT_REDRIVABLE",
-                "redriveStatusReason": "Execution cannot be redriven after 14 days of its stop time"}
-    return {"redriveStatus": "REDRIVABLE"}
 
 
 __all__ = ["SfnShard", "err", "sm_does_not_exist", "TERMINAL", "time"]

@@ -4,9 +4,10 @@ The state comes alone (`definition` is a state) or from a whole machine
 (`definition` plus `stateName`). It runs once with the given input,
 `variables` and `context`: a Task calls its integration (through the
 gateway's service caller) unless `mock` gives its result or error; a Wait
-does not wait. The answer is the state's output or error, the next state, a
-status (SUCCEEDED, FAILED, RETRIABLE, CAUGHT_ERROR) and, at DEBUG and TRACE,
-the data after each processing step (inspectionData).
+does not wait; a Map or Parallel needs a mock (teststate_flows.py). The
+answer is the state's output or error, the next state, a status (SUCCEEDED,
+FAILED, RETRIABLE, CAUGHT_ERROR) and, at DEBUG and TRACE, the data after
+each processing step (inspectionData).
 """
 
 from __future__ import annotations
@@ -102,8 +103,12 @@ def _state_of(p: dict):
 
 
 async def test_state(ctx, p: dict) -> dict:
+    from services.stepfunctions import teststate_flows
     st = _state_of(p)
     mock = p.get("mock")
+    config = p.get("stateConfiguration") or {}
+    if config.get("mapIterationFailureCount") is not None and mock is None:
+        raise validation("TestState does not support MapIterationFailureCount when a mock is not specified.")
     if mock is not None:
         if "result" in mock and "errorOutput" in mock:
             raise validation("A test mock should have only one of the following fields: [result, errorOutput].")
@@ -111,6 +116,8 @@ async def test_state(ctx, p: dict) -> dict:
             raise validation("TestState does not support RevealSecrets when a mock is specified.")
         if st.type in ("Pass", "Fail", "Succeed", "Wait", "Choice"):
             raise validation(f"State type '{st.type}' is not supported when a mock is specified")
+        if st.type in ("Map", "Parallel"):
+            teststate_flows.check_mock(st, mock, config)
     elif st.type in ("Map", "Parallel"):
         raise invalid_definition("TestState API does not support Map or Parallel states. Supported state types "
                                  "include: [Task, Wait, Pass, Succeed, Fail, Choice]")
@@ -122,7 +129,7 @@ async def test_state(ctx, p: dict) -> dict:
     probe = _Probe(ctx, state_input, _parse_json(p.get("variables"), "variables") or {},
                    _parse_json(p.get("context"), "Context object"))
     level = p.get("inspectionLevel") or "INFO"
-    run = _Run(ctx, probe, st, mock, (p.get("stateConfiguration") or {}))
+    run = _Run(ctx, probe, st, mock, config)
     out = await run.go()
     if level != "INFO" and run.inspect:
         out["inspectionData"] = run.inspect
@@ -185,6 +192,9 @@ class _Run:
         from services.stepfunctions import interpreter as I
         st, probe, t = self.st, self.probe, self.t
         self._rec("input", JP.to_json(t["in"]))
+        if st.type in ("Map", "Parallel"):
+            from services.stepfunctions import teststate_flows
+            return await (teststate_flows.run_map(self) if st.type == "Map" else teststate_flows.run_parallel(self))
         if st.jsonata:
             return await self._run_jsonata()
         eff = I.effective_input(probe, t, st)

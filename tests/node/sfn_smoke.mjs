@@ -1,9 +1,11 @@
 // aws-sdk-js v3 against the broker's Step Functions: a Standard run with its history, an activity
-// worker round trip, StartSyncExecution on an Express machine and an error. Endpoint from
+// worker round trip, StartSyncExecution on an Express machine, a distributed Map's Map Run and its
+// child executions, and an error. Endpoint from
 // BROKER_ENDPOINT; prints one JSON line with what it saw (the pytest side asserts).
 import { SFNClient, CreateStateMachineCommand, StartExecutionCommand, DescribeExecutionCommand,
   GetExecutionHistoryCommand, CreateActivityCommand, GetActivityTaskCommand, SendTaskSuccessCommand,
-  StartSyncExecutionCommand, DescribeStateMachineCommand } from "@aws-sdk/client-sfn";
+  StartSyncExecutionCommand, DescribeStateMachineCommand, ListMapRunsCommand, DescribeMapRunCommand,
+  ListExecutionsCommand } from "@aws-sdk/client-sfn";
 
 const endpoint = process.env.BROKER_ENDPOINT;
 if (!endpoint) { console.error("BROKER_ENDPOINT not set"); process.exit(2); }
@@ -49,6 +51,21 @@ const express = await sfn.send(new CreateStateMachineCommand({ name: `node-x-${s
 const sync = await sfn.send(new StartSyncExecutionCommand({ stateMachineArn: express.stateMachineArn,
   input: '{"sync": true}' }));
 out.sync = { status: sync.status, output: JSON.parse(sync.output), billed: sync.billingDetails.billedMemoryUsedInMB };
+
+const fanDef = { StartAt: "Fan", States: { Fan: { Type: "Map", ItemsPath: "$.items", Label: "Fan", End: true,
+  ItemProcessor: { ProcessorConfig: { Mode: "DISTRIBUTED", ExecutionType: "STANDARD" }, StartAt: "P",
+    States: { P: { Type: "Pass", End: true } } } } } };
+const fan = await sfn.send(new CreateStateMachineCommand({ name: `node-fan-${suffix}`,
+  definition: JSON.stringify(fanDef), roleArn: role }));
+const fanRun = await sfn.send(new StartExecutionCommand({ stateMachineArn: fan.stateMachineArn,
+  input: '{"items": ["a", "b"]}' }));
+const fanDone = await finished(fanRun.executionArn);
+const { mapRuns } = await sfn.send(new ListMapRunsCommand({ executionArn: fanRun.executionArn }));
+const mapRun = await sfn.send(new DescribeMapRunCommand({ mapRunArn: mapRuns[0].mapRunArn }));
+const children = await sfn.send(new ListExecutionsCommand({ mapRunArn: mapRuns[0].mapRunArn }));
+out.distributed = { status: fanDone.status, output: JSON.parse(fanDone.output), runStatus: mapRun.status,
+  succeeded: mapRun.executionCounts.succeeded,
+  children: children.executions.map((e) => [e.status, e.stateMachineArn === fan.stateMachineArn + "/Fan"]) };
 
 try {
   await sfn.send(new DescribeStateMachineCommand({ stateMachineArn: stateMachineArn + "-missing" }));

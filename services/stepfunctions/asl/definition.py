@@ -524,7 +524,7 @@ class _Compiler:
             if sel is not None:
                 st.item_selector = self.template(sel, f"{loc}/ItemSelector")
             ip = spec.get("ItemsPath")
-            if ip is not None and not (isinstance(ip, str) and (jsonpath.is_valid_path(ip) or jsonpath.is_variable_ref(ip))):
+            if ip is not None and not _items_path_ok(ip):
                 self.err("The value for the field 'ItemsPath' must be a valid JSONPath", f"{loc}/ItemsPath")
         mc = spec.get("MaxConcurrency")
         if mc is not None and not (st.jsonata and jsonata_eval.is_expression(mc)):
@@ -555,6 +555,15 @@ class _JsonataChoice:
         self.assign = spec.get("Assign")
         self.output = spec.get("Output", _UNSET)
         self.next = spec.get("Next")
+
+
+def _items_path_ok(ip) -> bool:
+    """ItemsPath: a JSONPath on the input, a variable, or a path into the context object ($$...)."""
+    if not isinstance(ip, str):
+        return False
+    if ip.startswith("$$"):
+        return jsonpath.is_valid_path(ip[1:])
+    return jsonpath.is_valid_path(ip) or jsonpath.is_variable_ref(ip)
 
 
 def has_value(v) -> bool:

@@ -31,6 +31,8 @@ def test_sfn_smoke_js_sdk_v3(server):
                              [4, 3, "WaitStateEntered"], [5, 4, "WaitStateExited"], [6, 5, "ExecutionSucceeded"]]
     assert out["activity"] == {"input": {"n": 1}, "status": "SUCCEEDED", "output": {"n": 2}}
     assert out["sync"] == {"status": "SUCCEEDED", "output": {"sync": True}, "billed": 64}
+    assert out["distributed"] == {"status": "SUCCEEDED", "output": ["a", "b"], "runStatus": "SUCCEEDED",
+                                  "succeeded": 2, "children": [["SUCCEEDED", True], ["SUCCEEDED", True]]}
     missing = out["missing"]
     assert missing["name"] == "StateMachineDoesNotExist" and missing["status"] == 400
     assert missing["message"].startswith("State Machine Does Not Exist: 'arn:aws:states:us-east-1:000000000000:")
