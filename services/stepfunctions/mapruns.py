@@ -25,6 +25,7 @@ import json
 import logging
 import os
 
+from services.errors import ServiceError
 from services.stepfunctions import arns
 from services.stepfunctions import interpreter as I
 from services.stepfunctions.asl import errors as E
@@ -174,7 +175,7 @@ class MapRuns:
                  "status": RUNNING, "start": engine.now_ms(), "input": to_json(value), "role": prec["role"],
                  "def": rec["def"], "account": prec["account"], "region": prec["region"],
                  "trace": engine.tracing.child_header(parent, rec), "maprun": rec["arn"], "idx": i,
-                 "items": (rec["sizes"] or [1] * rec["n"])[i], "ev": 0, "tid": 0, "redrive": 0,
+                 "items": rec["sizes"][i] if rec["sizes"] else 1, "ev": 0, "tid": 0, "redrive": 0,
                  "log": prec.get("log"), "xr": prec.get("xr")}
         self.by_run.setdefault(rec["arn"], []).append(arn)
         return engine.start(child, parent.mock_case)
@@ -403,12 +404,14 @@ class MapRuns:
         for key, child_arn in sorted(rec["bad"].items(), key=lambda kv: int(kv[0])):
             i = int(key)
             c = self.store.get(KIND_EXEC, child_arn)
+            marks[i] = "."                                # Express (or not redrivable): started again
             if rec["type"] == "STANDARD" and c is not None and c["status"] not in (RUNNING, SUCCEEDED):
-                R.redrive(self.engine, c)
+                try:
+                    R.redrive(self.engine, c)
+                except ServiceError:
+                    continue
                 marks[i] = "R"
                 rec["live"][key] = child_arn
-            else:
-                marks[i] = "."                            # Express (or gone): started again
         rec["bad"] = {}
         rec["st"] = "".join(marks)
         self.store.put(KIND_MAPRUN, arn, rec)

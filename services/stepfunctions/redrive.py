@@ -71,7 +71,9 @@ def redrive(engine, rec: dict) -> int:
     engine.running[ex.arn] = ex
     engine.tracing.started(ex, redriven=True)
     eid = ex.emit(None, "ExecutionRedriven", {"redriveCount": rec["redrive"]}, prev=rec["ev"])
-    restore(ex, at, None, eid)
+    root = restore(ex, at, None, eid)
+    if definition.root.timeout_seconds:                  # the execution's timeout runs again from now
+        engine.set_timer(ex, root, "exec", now + definition.root.timeout_seconds * 1000)
     ex.save()
     return now
 

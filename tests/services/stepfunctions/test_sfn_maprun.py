@@ -103,17 +103,19 @@ def _activity_map(sfn, act: str, **map_fields) -> str:
 
 def test_update_map_run_tolerated_failures_and_aborts(sfn):
     act = sfn.create_activity(name=name("maprun"))["activityArn"]
-    sm = _activity_map(sfn, act, MaxConcurrency=2, ToleratedFailureCount=1)
+    sm = _activity_map(sfn, act, MaxConcurrency=2)
     ex = sfn.start_execution(stateMachineArn=sm, input=json.dumps({"items": list(range(6))}))["executionArn"]
     run = _run_of(sfn, ex)
     wait_until(lambda: _counts(sfn, run)["running"] == 2, what="two children running")
     assert _counts(sfn, run)["pending"] == 4
-    sfn.update_map_run(mapRunArn=run, maxConcurrency=3)
+    sfn.update_map_run(mapRunArn=run, maxConcurrency=3, toleratedFailureCount=1)
     wait_until(lambda: _counts(sfn, run)["running"] == 3, what="a third child after UpdateMapRun")
-    assert sfn.describe_map_run(mapRunArn=run)["maxConcurrency"] == 3
+    desc = sfn.describe_map_run(mapRunArn=run)
+    assert (desc["maxConcurrency"], desc["toleratedFailureCount"], desc["status"]) == (3, 1, "RUNNING")
+    assert "stopDate" not in desc
     first = sfn.get_activity_task(activityArn=act)
     sfn.send_task_failure(taskToken=first["taskToken"], error="Bad", cause="first")
-    # one failure is tolerated: another child takes its place
+    # one failure is now tolerated: another child takes its place
     wait_until(lambda: _counts(sfn, run)["failed"] == 1 and _counts(sfn, run)["running"] == 3,
                what="the failed child replaced")
     assert sfn.describe_execution(executionArn=ex)["status"] == "RUNNING"

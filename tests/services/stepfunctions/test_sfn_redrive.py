@@ -123,3 +123,22 @@ def test_distributed_map_redrives_its_map_run(sfn, queues, exec_type):
     else:
         # Express children are started again: the failed one stays FAILED beside its successor
         assert sorted(k["status"] for k in kids) == ["FAILED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"]
+
+
+def test_timed_out_execution_redrives_its_running_branches(sfn):
+    """An execution that timed out mid-Parallel: only the branch still running is re-run, from the
+    state it was in (here a Wait that lasts only while RedriveCount is 0)."""
+    hold = {"Type": "Wait", "QueryLanguage": "JSONata", "End": True,
+            "Seconds": "{% $states.context.Execution.RedriveCount = 0 ? 60 : 0 %}"}
+    sm = make_sm(sfn, {"StartAt": "Fork", "TimeoutSeconds": 1, "States": {"Fork": {
+        "Type": "Parallel", "End": True, "Branches": [
+            {"StartAt": "Quick", "States": {"Quick": {"Type": "Pass", "Result": "quick", "End": True}}},
+            {"StartAt": "Step", "States": {"Step": {"Type": "Pass", "Result": "stepped", "Next": "Hold"},
+                                           "Hold": hold}}]}}})
+    ex = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    timed_out = wait_done(sfn, ex)
+    assert timed_out["status"] == "TIMED_OUT" and timed_out["redriveStatus"] == "REDRIVABLE"
+    sfn.redrive_execution(executionArn=ex)
+    done = wait_done(sfn, ex)
+    assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == ["quick", "stepped"]
+    assert _entered(history(sfn, ex)) == {"Fork": 1, "Quick": 1, "Step": 1, "Hold": 2}
