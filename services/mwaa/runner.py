@@ -10,10 +10,12 @@ process never blocks on, or dies with, a reader). A component that exits
 is restarted after a backoff (1 s doubling to 30 s) while the environment
 should run.
 
-The processes must not outlive the shard: each asks the kernel for SIGTERM
-when the shard dies (PR_SET_PDEATHSIG, set by a two-line exec wrapper), and
-a restarted shard first kills whatever is left in the process groups the
-previous run recorded in ``pids.json`` before it starts new ones.
+The processes must not outlive the shard: each component's group leader (a
+few lines of Python, see _LEADER) asks the kernel for SIGTERM when the shard
+dies (PR_SET_PDEATHSIG), passes it on to Airflow and kills the group if
+Airflow's graceful shutdown takes longer than GRACE_S; and a restarted shard
+first kills whatever is left in the process groups the previous run
+recorded in ``pids.json`` before it starts new ones.
 """
 
 from __future__ import annotations
@@ -29,8 +31,44 @@ from pathlib import Path
 
 log = logging.getLogger("broker.mwaa")
 
-# Sets PR_SET_PDEATHSIG (1) to SIGTERM, then becomes the real command.
-_WRAPPER = "import ctypes,os,sys;ctypes.CDLL(None).prctl(1,15);os.execv(sys.argv[1],sys.argv[1:])"
+# The leader of each component's process group: asks for SIGTERM when the shard dies
+# (PR_SET_PDEATHSIG), runs Airflow as its child and exits with its status. On SIGTERM (the
+# shard died, or stop()) it passes the signal on and, if Airflow has not finished its
+# graceful shutdown within the grace period, kills the whole group: Airflow's own
+# shutdown can wait for ever (a database gone, a stuck executor worker).
+_LEADER = """
+import ctypes, os, signal, sys
+ctypes.CDLL(None).prctl(1, signal.SIGTERM)
+if os.getppid() == 1:
+    sys.exit(1)
+grace = int(sys.argv[1])
+child = os.fork()
+if child == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+def stop(signum, frame):
+    try:
+        os.kill(child, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    signal.signal(signal.SIGALRM, lambda *a: os.killpg(0, signal.SIGKILL))
+    signal.alarm(grace)
+signal.signal(signal.SIGTERM, stop)
+while True:
+    try:
+        _pid, status = os.waitpid(child, 0)
+        break
+    except InterruptedError:
+        continue
+if os.WIFSIGNALED(status):
+    sig = os.WTERMSIG(status)
+    try:
+        signal.signal(sig, signal.SIG_DFL)
+    except (OSError, ValueError):
+        pass
+    os.kill(os.getpid(), sig)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+GRACE_S = 10
 BACKOFF_MAX_S = 30.0
 CONSOLE_MAX_BYTES = 32 * 1024 * 1024
 
@@ -54,7 +92,8 @@ class Component:
         self.task: asyncio.Task | None = None
 
     def info(self) -> dict:
-        return {"name": self.name, "state": self.state, "pid": self.proc.pid if self.proc else None,
+        leader = self.proc.pid if self.proc else None
+        return {"name": self.name, "state": self.state, "pid": _child_of(leader) if leader else None, "pgid": leader,
                 "restarts": self.restarts, "uptime": round(time.monotonic() - self.started, 1) if self.started else 0,
                 "last_exit_code": self.exit_code}
 
@@ -80,7 +119,8 @@ class AirflowProcesses:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             c.proc = await asyncio.create_subprocess_exec(
-                self.python, "-c", _WRAPPER, self.python, "-m", "airflow", *c.argv, stdin=asyncio.subprocess.DEVNULL,
+                self.python, "-I", "-S", "-c", _LEADER, str(GRACE_S), self.python, "-m", "airflow", *c.argv,
+                stdin=asyncio.subprocess.DEVNULL,
                 stdout=fd, stderr=fd, env=self.env, cwd=self.cwd, start_new_session=True)
         finally:
             os.close(fd)
@@ -180,6 +220,16 @@ class AirflowProcesses:
             except OSError:
                 continue
         return total
+
+
+def _child_of(pid: int) -> int | None:
+    """The Airflow process a group leader runs (its first child), if it is running."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else None
+    except (OSError, ValueError):
+        return None
 
 
 def _group_alive(pgid: int) -> bool:

@@ -338,6 +338,8 @@ def test_a_crashed_component_is_restarted(airflow_env, mwaa, server):
         return p if p["restarts"] == sched["restarts"] + 1 and p["state"] == "running" else None
     again = wait_for(restarted, timeout=60, interval=0.5, what="the scheduler restarted")
     assert again["pid"] != sched["pid"] and again["last_exit_code"] == -9
+    from services.mwaa.runner import group_pids
+    assert not group_pids([sched["pgid"]])           # what the killed scheduler had forked went with it
     # and it schedules again: a new run of the hello DAG succeeds
     status, _out, err = cli(mwaa, server, name, "dags trigger hello_mwaa")
     assert status == 200, err
@@ -357,7 +359,7 @@ def _processes(server, name: str) -> list[dict]:
 def test_delete_stops_airflow_and_frees_the_port(airflow_env, mwaa, server):
     from services.mwaa.runner import group_pids
     name, _root, env = airflow_env
-    groups = [p["pid"] for p in _processes(server, name)]
+    groups = [p["pgid"] for p in _processes(server, name)]
     assert len(group_pids(groups)) >= 4
     port = urlsplit(f"https://{env['WebserverUrl']}").port
     mwaa.delete_environment(Name=name)

@@ -32,14 +32,14 @@ def test_environment_survives_kill_9_of_its_shard(tmp_path):
                                 SourceBucketArn=f"arn:aws:s3:::{bucket}", DagS3Path="dags",
                                 NetworkConfiguration=subnet_config(), EnvironmentClass="mw1.micro")
         env = wait_status(mwaa, name, "AVAILABLE")
-        before = [p["pid"] for p in _components(b, name)]
+        before = [p["pgid"] for p in _components(b, name)]
         assert len(before) == 4
         old, _new = b.kill_worker("shard", 0, timeout=60)
         assert old not in before
 
         def back():
             procs = _components(b, name)
-            return procs if len(procs) == 4 and all(p["state"] == "running" and p["pid"] not in before
+            return procs if len(procs) == 4 and all(p["state"] == "running" and p["pgid"] not in before
                                                     for p in procs) else None
         wait_for(back, timeout=600, interval=1.0, what="Airflow started again by the new shard")
         assert not group_pids(before)                        # nothing of the old processes is left
@@ -55,6 +55,6 @@ def test_environment_survives_kill_9_of_its_shard(tmp_path):
         status, _h, _b = https(b, env["WebserverUrl"], "GET", "/api/v2/monitor/health")
         assert status == 200
         mwaa.delete_environment(Name=name)
-        groups = [p["pid"] for p in _components(b, name)]
+        groups = [p["pgid"] for p in _components(b, name)]
         wait_for(lambda: not _components(b, name) and not group_pids(groups), timeout=120, what="deleted")
     assert not group_pids(groups)
