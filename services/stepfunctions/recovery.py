@@ -52,6 +52,8 @@ def recover(engine) -> None:
         store.delete(KIND_XSTART, arn)
         again.append(rec)
     for rec in again:
+        if rec.get("maprun") and store.get(KIND_EXEC, rec["arn"]) is None:
+            continue                        # its Map Run went with an Express parent
         rec = {k: v for k, v in rec.items() if k not in ("ev", "tid", "runs")}
         rec["ev"], rec["tid"] = 0, 0
         try:
