@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from collections import deque
 import logging
 import os
 import sqlite3
@@ -40,6 +41,10 @@ from broker.core.crypto import AesGcmKey, KeyRing
 log = logging.getLogger("broker.store")
 
 SCHEMA_VERSION = 1
+# Committed payloads kept in memory per partition, newest first, so a consumer
+# that keeps up does not read and decrypt them back; a consumed message's goes at once.
+HOT_PAYLOAD_BYTES = 4 << 20
+HOT_MESSAGES = 32768
 SEQ_BITS = 40            # rid = qid << SEQ_BITS | seq
 ENTITY_SCOPE = 0         # data-key scope of entity records
 
@@ -284,6 +289,9 @@ class SqlitePartitionStore(PartitionStore):
         self._counters: dict[str, int] = {}
         self._dirty = False
         self._strict = False     # something staged outside relaxed(): fsync before replies
+        self._hot: deque = deque()   # (message, payload size) committed, payload still in memory
+        self._hot_bytes = 0
+        self._gone: list = []        # committed messages removed this tick (their payload is let go)
         # memory mirror of entities (reads never hit disk after start)
         self._entities: dict[str, dict[str, Any]] = {}
         for kind, key, blob in db.execute("SELECT kind, key, v FROM entities"):
@@ -344,6 +352,7 @@ class SqlitePartitionStore(PartitionStore):
         if self._ins.pop(rid, None) is None:
             self._upd.pop(rid, None)
             self._del.add(rid)
+            self._gone.append(m)
             self._dirty = self._strict = True
 
     def dedup_put(self, qid, key, expires, ref):
@@ -437,9 +446,7 @@ class SqlitePartitionStore(PartitionStore):
         finally:
             if relax:
                 db.execute("PRAGMA synchronous=FULL")
-        # Committed: payloads now live on disk; drop them from memory.
-        for _rid, (_qid, m) in self._ins.items():
-            m.payload = None
+        self._keep_hot()
         self._ins.clear()
         self._upd.clear()
         self._del.clear()
@@ -447,6 +454,29 @@ class SqlitePartitionStore(PartitionStore):
         self._dd.clear()
         self._drops.clear()
         self._dirty = self._strict = False
+
+    def _keep_hot(self) -> None:
+        """Committed: payloads live on disk now. The newest stay in memory too, up
+        to HOT_PAYLOAD_BYTES and HOT_MESSAGES; removed messages (read in the tick
+        that removed them, e.g. to dead-letter) and the oldest beyond the budget
+        let theirs go."""
+        n = self._hot_bytes
+        for m in self._gone:
+            if m.payload is not None:
+                n -= len(m.payload)
+                m.payload = None
+        self._gone.clear()
+        hot = self._hot
+        for _qid, m in self._ins.values():
+            size = len(m.payload)
+            hot.append((m, size))
+            n += size
+        while hot and (n > HOT_PAYLOAD_BYTES or len(hot) > HOT_MESSAGES or hot[0][0].payload is None):
+            m, size = hot.popleft()
+            if m.payload is not None:
+                m.payload = None
+                n -= size
+        self._hot_bytes = n
 
     def _write(self, db, keys) -> None:
         db.execute("BEGIN")
@@ -500,6 +530,7 @@ class SqlitePartitionStore(PartitionStore):
         """Delete every entity, message and dedup record (admin reset); keys stay."""
         self._ins.clear(); self._upd.clear(); self._del.clear()
         self._ent.clear(); self._dd.clear(); self._drops.clear()
+        self._hot.clear(); self._hot_bytes = 0; self._gone.clear()
         self._entities.clear()
         db = self.db
         db.execute("BEGIN")

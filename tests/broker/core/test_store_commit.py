@@ -1,6 +1,7 @@
-"""Relaxed writes (a consumer's ack): at durability "fsync" a tick holding only
-relaxed writes commits without its own fsync (synchronous=NORMAL), any other
-write in the tick makes the whole commit synchronous=FULL again."""
+"""The store's group commit: relaxed writes (a consumer's ack) at durability
+"fsync" (a tick holding only relaxed writes commits without its own fsync,
+synchronous=NORMAL; any other write makes the whole commit synchronous=FULL),
+and the committed payloads kept in memory within a budget."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import os
 
 import pytest
 
+from broker.core import store as store_mod
 from broker.core.crypto import AesGcmKey
+from broker.core.message import Message
 from broker.core.store import MemoryPartitionStore, SqlitePartitionStore
 
 
@@ -92,3 +95,44 @@ def test_process_durability_and_memory_store_never_switch(tmp_path, master):
     with mem.relaxed():
         mem.put("k", "a", 1)
     assert mem.get("k", "a") == 1
+
+
+def _msg(seq: int, body: bytes) -> Message:
+    return Message(seq, f"id{seq}", body, len(body), None, None, 0, 0, 0, None)
+
+
+def test_committed_payloads_stay_in_memory_within_the_budget(tmp_path, master, monkeypatch):
+    monkeypatch.setattr(store_mod, "HOT_PAYLOAD_BYTES", 250)
+    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
+    msgs = [_msg(i, b"%03d" % i + b"x" * 97) for i in range(1, 5)]          # 100 bytes each
+    for m in msgs:
+        store.msg_inserted(7, m)
+    store.commit()
+    # the newest two fit the 250-byte budget; the older ones are read back from disk
+    assert [m.payload is not None for m in msgs] == [False, False, True, True]
+    assert store.load_payloads(7, [1, 2]) == {1: b"001" + b"x" * 97, 2: b"002" + b"x" * 97}
+    # a consumed message lets its payload go at the next commit, making room for a newer one
+    store.msg_removed(7, msgs[3])
+    newer = _msg(5, b"005" + b"x" * 97)
+    store.msg_inserted(7, newer)
+    store.commit()
+    assert msgs[3].payload is None and msgs[2].payload is not None and newer.payload is not None
+    assert store.load_payload(7, 5) == b"005" + b"x" * 97
+    store.close()
+
+
+def test_a_message_left_behind_does_not_grow_the_hot_list(tmp_path, master, monkeypatch):
+    monkeypatch.setattr(store_mod, "HOT_MESSAGES", 10)
+    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
+    stuck = _msg(1, b"stuck")
+    store.msg_inserted(7, stuck)
+    store.commit()
+    for seq in range(2, 200):           # each consumed in the tick after its commit
+        m = _msg(seq, b"body")
+        store.msg_inserted(7, m)
+        store.commit()
+        store.msg_removed(7, m)
+    store.commit()
+    assert len(store._hot) <= 10
+    assert stuck.payload is None and store.load_payload(7, 1) == b"stuck"
+    store.close()
