@@ -289,7 +289,7 @@ def resolve_all_to_loopback(monkeypatch):
 @pytest.mark.parametrize("service,endpoint_host,call,kwargs,operation,prefix", [
     ("stepfunctions", "states.us-east-1.amazonaws.com", "start_sync_execution",
      {"stateMachineArn": "arn:aws:states:us-east-1:000000000000:stateMachine:sm"}, "StartSyncExecution", "sync-"),
-    ("mwaa", "airflow.us-east-1.amazonaws.com", "list_environments", {}, "ListEnvironments", "api."),
+    ("mwaa", "airflow.us-east-1.amazonaws.com", "get_environment", {"Name": "no-such-env"}, "GetEnvironment", "api."),
     ("mwaa", "localhost", "get_environment", {"Name": "my-env"}, "GetEnvironment", "api."),
     ("logs", "logs.us-east-1.amazonaws.com", "start_live_tail",
      {"logGroupIdentifiers": ["arn:aws:logs:us-east-1:000000000000:log-group:g"]}, "StartLiveTail", "stream-"),
@@ -306,6 +306,9 @@ def test_sdk_host_prefix_reaches_operation(server, resolve_all_to_loopback, serv
     code, msg, status, _ = _err(ei)
     if service == "stepfunctions":      # implemented: the operation itself answers (no such state machine)
         assert code == "StateMachineDoesNotExist" and status == 400, (code, msg)
+        return
+    if service == "mwaa":               # implemented: the operation itself answers (no such environment)
+        assert code == "ResourceNotFoundException" and status == 404, (code, msg)
         return
     assert code == "NotImplemented" and status == 501, (code, msg)
     assert f"operation {operation})" in msg
