@@ -6,9 +6,10 @@ Prints JSON: msgs/s for each scenario, ours and RabbitMQ's, and the ratio (ours 
 - confirmed_publish: durable queue, delivery_mode 2, publisher confirms (pika's blocking channel
   waits for each confirm: latency-bound, as applications using it are);
 - confirmed_publish_pipelined: the same with pika's SelectConnection, 500 confirms outstanding;
-- confirmed_publish_concurrent: 8 connections, each a blocking channel waiting for each confirm
-  (the group commit's case: many publishers, one fsync for those that arrive together);
-- persistent_consume: the persistent messages consumed with manual acks.
+- confirmed_publish_8_publishers_1_queue / _8_queues: 8 connections (threads), each a blocking
+  channel waiting for each confirm, into one queue or a queue each (the group commit's case:
+  many publishers, one fsync for what arrives together; a queue each touches more partitions);
+- persistent_consume: the pipelined persistent messages consumed with manual acks.
 
 The servers run side by side and are measured in turns (ours at each --durability, then
 RabbitMQ, the order alternating between rounds); the best round of each is kept, since the
@@ -187,14 +188,16 @@ def confirmed_pipelined(port: int, n: int, window: int = 500) -> float:
     return n / (state["t1"] - state["t0"])
 
 
-def confirmed_concurrent(port: int, n: int, publishers: int = 8) -> float:
-    """`publishers` blocking connections in threads, each waiting for each confirm."""
+def confirmed_concurrent(port: int, n: int, publishers: int = 8, one_queue: bool = False) -> float:
+    """`publishers` blocking connections in threads, each waiting for each confirm,
+    into one queue or a queue each."""
+    names = [f"bench-durable-c{0 if one_queue else i}" for i in range(publishers)]
     conns = [_conn(port) for _ in range(publishers)]
     chans = []
-    for i, c in enumerate(conns):
+    for c, q in zip(conns, names):
         ch = c.channel()
-        ch.queue_declare(f"bench-durable-c{i}", durable=True)
-        ch.queue_purge(f"bench-durable-c{i}")
+        ch.queue_declare(q, durable=True)
+        ch.queue_purge(q)
         ch.confirm_delivery()
         chans.append(ch)
     props = pika.BasicProperties(delivery_mode=2)
@@ -203,7 +206,7 @@ def confirmed_concurrent(port: int, n: int, publishers: int = 8) -> float:
 
     def work(i):
         start.wait()
-        ch, q = chans[i], f"bench-durable-c{i}"
+        ch, q = chans[i], names[i]
         for _ in range(each):
             ch.basic_publish("", q, BODY, props)
     threads = [threading.Thread(target=work, args=(i,)) for i in range(publishers)]
@@ -214,8 +217,9 @@ def confirmed_concurrent(port: int, n: int, publishers: int = 8) -> float:
     for t in threads:
         t.join()
     dt = time.perf_counter() - t0
-    for i, c in enumerate(conns):
-        chans[i].queue_delete(f"bench-durable-c{i}")
+    for q in sorted(set(names)):
+        chans[0].queue_delete(q)
+    for c in conns:
         c.close()
     return each * publishers / dt
 
@@ -225,8 +229,9 @@ def run(port: int, count: int, confirmed: int) -> dict:
     out["transient_consume"] = consume(port, "bench-transient", count)
     out["confirmed_publish"] = confirmed_publish(port, confirmed)
     out["confirmed_publish_pipelined"] = confirmed_pipelined(port, confirmed * 4)
-    out["confirmed_publish_concurrent"] = confirmed_concurrent(port, confirmed * 2)
-    out["persistent_consume"] = consume(port, "bench-durable", confirmed)
+    out["confirmed_publish_8_publishers_1_queue"] = confirmed_concurrent(port, confirmed * 2, one_queue=True)
+    out["confirmed_publish_8_publishers_8_queues"] = confirmed_concurrent(port, confirmed * 2)
+    out["persistent_consume"] = consume(port, "bench-durable-2", confirmed * 4)
     return out
 
 
