@@ -52,19 +52,22 @@ def _supervisor_stopped(proc):
         os.kill(sup, signal.SIGCONT)
 
 
-def _kill(pid: int) -> None:
-    os.kill(pid, signal.SIGKILL)
+def _cut(proc, role: str, call, state: str):
+    """Make `call(mq)` with the supervisor stopped, check the broker is in `state`,
+    kill -9 the `role` worker, let the supervisor go on; a fresh client after."""
+    victim = proc.pids(role)[0]
+    mq = proc.client("mq")
+    with _supervisor_stopped(proc):
+        bid = call(mq)
+        assert _state(mq, bid) == state
+        os.kill(victim, signal.SIGKILL)
+    return bid, wait_for(lambda: proc.wait_healthy() and proc.client("mq"), 30)
 
 
 def test_steps_finish_after_the_gateway_that_took_the_call_is_killed(tmp_path):
     with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1") as proc:
-        mq = proc.client("mq")
-        gateway = proc.pids("gateway")[0]
-        with _supervisor_stopped(proc):
-            bid = _create(mq, "created-while-its-gateway-dies")
-            assert _state(mq, bid) == "CREATION_IN_PROGRESS"
-            _kill(gateway)
-        mq = wait_for(lambda: proc.wait_healthy() and proc.client("mq"), 30)
+        bid, mq = _cut(proc, "gateway", lambda mq: _create(mq, "created-while-its-gateway-dies"),
+                       "CREATION_IN_PROGRESS")
         d = _running(mq, bid)
         conn = _amqp(d["BrokerInstances"][0]["Endpoints"])
         ch = conn.channel()
@@ -73,24 +76,14 @@ def test_steps_finish_after_the_gateway_that_took_the_call_is_killed(tmp_path):
         ch.basic_publish("", "kept", b"before the reboot", pika.BasicProperties(delivery_mode=2))
         conn.close()
 
-        gateway = proc.pids("gateway")[0]
-        with _supervisor_stopped(proc):
-            mq.reboot_broker(BrokerId=bid)
-            assert _state(mq, bid) == "REBOOT_IN_PROGRESS"
-            _kill(gateway)
-        mq = wait_for(lambda: proc.wait_healthy() and proc.client("mq"), 30)
+        _, mq = _cut(proc, "gateway", lambda mq: mq.reboot_broker(BrokerId=bid) and bid, "REBOOT_IN_PROGRESS")
         after = _running(mq, bid)
         assert after["BrokerInstances"][0]["Endpoints"] == d["BrokerInstances"][0]["Endpoints"]
         conn = wait_for(lambda: _amqp(after["BrokerInstances"][0]["Endpoints"]), 10)
         assert conn.channel().basic_get("kept", auto_ack=True)[2] == b"before the reboot"
         conn.close()
 
-        gateway = proc.pids("gateway")[0]
-        with _supervisor_stopped(proc):
-            mq.delete_broker(BrokerId=bid)
-            assert _state(mq, bid) == "DELETION_IN_PROGRESS"
-            _kill(gateway)
-        mq = wait_for(lambda: proc.wait_healthy() and proc.client("mq"), 30)
+        _, mq = _cut(proc, "gateway", lambda mq: mq.delete_broker(BrokerId=bid) and bid, "DELETION_IN_PROGRESS")
 
         def gone():
             try:
@@ -106,11 +99,6 @@ def test_steps_finish_after_the_gateway_that_took_the_call_is_killed(tmp_path):
 
 def test_a_step_cut_by_a_shard_kill_runs_again_after_its_restart(tmp_path):
     with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1") as proc:
-        mq = proc.client("mq")
-        shard = proc.pids("shard")[0]
-        with _supervisor_stopped(proc):
-            bid = _create(mq, "created-while-its-shard-dies")
-            _kill(shard)
-        proc.wait_healthy(30)
+        bid, mq = _cut(proc, "shard", lambda mq: _create(mq, "created-while-its-shard-dies"), "CREATION_IN_PROGRESS")
         d = _running(mq, bid)
         _amqp(d["BrokerInstances"][0]["Endpoints"]).close()
