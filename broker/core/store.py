@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections import deque
+from collections import OrderedDict
 import logging
 import os
 import sqlite3
@@ -289,9 +289,9 @@ class SqlitePartitionStore(PartitionStore):
         self._counters: dict[str, int] = {}
         self._dirty = False
         self._strict = False     # something staged outside relaxed(): fsync before replies
-        self._hot: deque = deque()   # (message, payload size) committed, payload still in memory
+        self._hot: OrderedDict[int, tuple] = OrderedDict()   # rid -> (message, payload size): committed, payload in memory; oldest first
         self._hot_bytes = 0
-        self._gone: list = []        # committed messages removed this tick (their payload is let go)
+        self._gone: list = []        # (rid, message) committed, removed this tick (their payload is let go)
         # memory mirror of entities (reads never hit disk after start)
         self._entities: dict[str, dict[str, Any]] = {}
         for kind, key, blob in db.execute("SELECT kind, key, v FROM entities"):
@@ -352,7 +352,7 @@ class SqlitePartitionStore(PartitionStore):
         if self._ins.pop(rid, None) is None:
             self._upd.pop(rid, None)
             self._del.add(rid)
-            self._gone.append(m)
+            self._gone.append((rid, m))
             self._dirty = self._strict = True
 
     def dedup_put(self, qid, key, expires, ref):
@@ -461,21 +461,23 @@ class SqlitePartitionStore(PartitionStore):
         that removed them, e.g. to dead-letter) and the oldest beyond the budget
         let theirs go."""
         n = self._hot_bytes
-        for m in self._gone:
-            if m.payload is not None:
-                n -= len(m.payload)
+        hot = self._hot
+        for rid, m in self._gone:
+            entry = hot.pop(rid, None)
+            if entry is not None:
+                n -= entry[1]
+            if getattr(m, "payload", None) is not None:   # a read-back payload is let go too
                 m.payload = None
         self._gone.clear()
-        hot = self._hot
-        for _qid, m in self._ins.values():
+        for rid, (_qid, m) in self._ins.items():
             size = len(m.payload)
-            hot.append((m, size))
+            hot[rid] = (m, size)
             n += size
-        while hot and (n > HOT_PAYLOAD_BYTES or len(hot) > HOT_MESSAGES or hot[0][0].payload is None):
-            m, size = hot.popleft()
+        while hot and (n > HOT_PAYLOAD_BYTES or len(hot) > HOT_MESSAGES):
+            _rid, (m, size) = hot.popitem(last=False)
             if m.payload is not None:
                 m.payload = None
-                n -= size
+            n -= size
         self._hot_bytes = n
 
     def _write(self, db, keys) -> None:

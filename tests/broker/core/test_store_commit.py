@@ -133,6 +133,46 @@ def test_a_message_left_behind_does_not_grow_the_hot_list(tmp_path, master, monk
         store.commit()
         store.msg_removed(7, m)
     store.commit()
-    assert len(store._hot) <= 10
-    assert stuck.payload is None and store.load_payload(7, 1) == b"stuck"
+    # consumed messages leave the hot list at once: only the one left behind stays (within budget)
+    assert len(store._hot) == 1 and store._hot_bytes == len(b"stuck")
+    assert stuck.payload == b"stuck" and store.load_payload(7, 1) == b"stuck"
+    store.close()
+
+
+class _Ref:
+    """A removal by sequence number only (SES's mailbox keeps no Message objects)."""
+    __slots__ = ("seq",)
+
+    def __init__(self, seq: int):
+        self.seq = seq
+
+
+def test_removal_by_bare_reference_commits(tmp_path, master):
+    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
+    store.msg_inserted(7, _msg(1, b"mail"))
+    store.commit()
+    store.msg_removed(7, _Ref(1))
+    store.commit()                      # nothing to let go on a bare reference; the delete lands
+    assert store._hot_bytes == 0 and not store._hot
+    store.close()
+    again = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
+    assert again.load_payloads(7, [1]) == {}
+    again.close()
+
+
+def test_a_read_back_payload_removed_keeps_the_budget_exact(tmp_path, master, monkeypatch):
+    monkeypatch.setattr(store_mod, "HOT_PAYLOAD_BYTES", 250)
+    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
+    msgs = [_msg(i, b"x" * 100) for i in range(1, 5)]
+    for m in msgs:
+        store.msg_inserted(7, m)
+    store.commit()
+    assert store._hot_bytes == 200
+    old = msgs[0]
+    old.payload = store.load_payload(7, 1)           # read back for a delivery, then consumed
+    store.msg_removed(7, old)
+    store.commit()
+    # the read-back payload was never counted: the budget still holds the two newest
+    assert store._hot_bytes == 200 and old.payload is None
+    assert msgs[2].payload is not None and msgs[3].payload is not None
     store.close()
