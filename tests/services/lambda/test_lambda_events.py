@@ -178,6 +178,21 @@ def test_eventbridge_rule_target(server, lam, make_fn, unique_name):
     assert event["source"] == unique_name and event["detail"] == {"k": 1}
 
 
+def test_scheduler_schedule_invokes_function(server, lam, make_fn, unique_name):
+    from datetime import datetime, timedelta, timezone
+    sqs, scheduler = server.client("sqs"), server.client("scheduler")
+    out_url, _ = _queue(sqs, unique_name + "-out")
+    fn = make_fn(unique_name, "import boto3, json\nsqs = boto3.client('sqs')\ndef handler(e, c):\n"
+                              f"    sqs.send_message(QueueUrl={out_url!r}, MessageBody=json.dumps(e))\n")
+    when = (datetime.now(timezone.utc) + timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S")
+    scheduler.create_schedule(
+        Name=unique_name, ScheduleExpression=f"at({when})", FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": fn["FunctionArn"], "RoleArn": "arn:aws:iam::000000000000:role/scheduler",
+                "Input": json.dumps({"from": "<aws.scheduler.schedule-arn>"})})
+    event = json.loads(_receive_all(sqs, out_url, 1)[0]["Body"])
+    assert event["from"].endswith(f":schedule/default/{unique_name}")
+
+
 def test_logs_and_metrics(server, lam, make_fn, unique_name):
     make_fn(unique_name, "def handler(e, c):\n    print('line for logs', e['i'])\n    return 1\n")
     for i in range(3):
