@@ -15,6 +15,7 @@ from services.errors import NotImplementedOperation
 from services.sqs._api_messages import MessagesApi
 from services.sqs._api_queues import QueuesApi
 from services.sqs._api_tasks import TasksApi
+from services.sqs.admin import DEV_PATH, sdk_request
 from services.sqs.errors import err, invalid_action, invalid_parameter, invalid_value
 from services.sqs.limits import MAX_BATCH_ENTRIES, MAX_LIST_RESULTS
 from services.sqs.messages import valid_batch_id
@@ -55,6 +56,8 @@ class SqsApi(QueuesApi, MessagesApi, TasksApi):
         fn = self._ops.get(operation)
         if fn is None:
             raise NotImplementedOperation(f"SQS {operation} is not implemented.")
+        if ctx.path.startswith(DEV_PATH):    # an SDK pointed at the developer endpoint: peeks only
+            return await sdk_request(self, ctx, operation, params)
         if operation in _ENDPOINT_ONLY and ctx.protocol == "query" and ctx.path not in ("", "/"):
             raise invalid_action(operation)
         return await fn(ctx, params)

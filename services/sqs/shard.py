@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from broker.core.message import INFLIGHT, READY, LeaseError, Message
+from broker.core.message import DELAYED, INFLIGHT, READY, LeaseError, Message
 from broker.core.store import open_queue
 from broker.core.timers import arm_queue
 from broker.runtime.outbox import Outbox
@@ -33,6 +33,10 @@ from services.sqs.urls import entity_key, parse_arn
 log = logging.getLogger("broker.sqs")
 
 KIND_OUTBOX = "sqs.outbox"
+# the receipt handle of a peeked message: no receipt was issued, so none deletes it (LocalStack's value)
+PEEK_RECEIPT = "SQS/BACKDOOR/ACCESS"
+# a peek's reply carries at most this many bytes of messages (IPC frames stop at 64 MiB)
+PEEK_MAX_BYTES = 16 << 20
 
 _KMS_ERRORS = {
     "NotFoundException": "KmsNotFound",
@@ -214,6 +218,46 @@ class SqsShard(QueuesMixin):
             payload = self.store.load_payload(q.qid, m.seq)
         return [payload, receipt_handle(q.handle_tag, m.seq, m.lease), m.receive_count, m.first_receive_at,
                 m.seq, m.lease, sequence_number(m.seq) if q.fifo else None, m.msg_id]
+
+    def op_PeekMessages(self, a):
+        """The developer endpoint (services/sqs/admin.py): the queue's messages in queue order
+        with their state, changing nothing (no receive count, no visibility, no write).
+        Receivable ones always; in flight with "inv" (and, on FIFO, those a message in flight
+        holds back in their group); delayed with "dly"; the oldest PEEK_MAX_BYTES of them. Row: a
+        `_wire` row with a dummy receipt handle, then visible, delayed. O(messages of this
+        queue), on this path only."""
+        q = self._get(a["k"])
+        now = self.part.now_ms()
+        fifo = q.fifo
+        held: set = set()          # FIFO groups with a message in flight
+        picked = []
+        for m in sorted(q.queue.messages(), key=lambda m: m.seq):
+            # the state the next timer tick would give it, without applying it
+            inflight = m.state == INFLIGHT and m.visible_at > now
+            delayed = m.state == DELAYED and m.visible_at > now
+            if not inflight and m.expires_at is not None and m.expires_at <= now:
+                continue                       # past retention: gone at the next tick
+            if inflight and fifo:
+                held.add(m.group)
+            picked.append((m, inflight, delayed))
+        rows, load, budget = [], [], PEEK_MAX_BYTES
+        for m, inflight, delayed in picked:
+            visible = not inflight and not delayed and not (fifo and m.group in held)
+            if (delayed and not a.get("dly")) or (not visible and not delayed and not a.get("inv")):
+                continue
+            budget -= m.size
+            if budget < 0 and rows:
+                break
+            if m.payload is None:
+                load.append(m.seq)
+            rows.append([m.payload, PEEK_RECEIPT, m.receive_count, m.first_receive_at, m.seq, m.lease,
+                         sequence_number(m.seq) if fifo else None, m.msg_id, visible, delayed])
+        if load:               # payloads evicted to disk: read back in few statements
+            many = getattr(self.store, "load_payloads", None)
+            got = many(q.qid, load) if many else {s: self.store.load_payload(q.qid, s) for s in load}
+            rows = [r if r[0] is not None else [got.get(r[4])] + r[1:] for r in rows]
+            rows = [r for r in rows if r[0] is not None]
+        return rows
 
     def _replay_attempt(self, q: SqsQueue, entries) -> list | None:
         out = []
