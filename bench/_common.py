@@ -119,3 +119,30 @@ def wrk(url: str, method: str, headers: dict, body: str, seconds: float = 5, con
 
 def emit(doc: dict) -> None:
     print(json.dumps(doc, indent=2))
+
+
+# -- memory: PSS summed over a process group (Linux) ----------------------------------------------
+def group_pids(pgid: int) -> list[int]:
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            fields = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                out.append(int(d))
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def pss_mb(pgid: int) -> float:
+    total = 0
+    for pid in group_pids(pgid):
+        try:
+            for line in open(f"/proc/{pid}/smaps_rollup"):
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return round(total / 1024, 1)

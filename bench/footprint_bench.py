@@ -27,33 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PY, ROOT, SIGNED_HEADERS, boto_client, emit, free_port, wrk  # noqa: E402
-
-
-def group_pids(pgid: int) -> list[int]:
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            fields = open(f"/proc/{d}/stat").read().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid:
-                out.append(int(d))
-        except (OSError, IndexError, ValueError):
-            continue
-    return out
-
-
-def pss_mb(pgid: int) -> float:
-    total = 0
-    for pid in group_pids(pgid):
-        try:
-            for line in open(f"/proc/{pid}/smaps_rollup"):
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return round(total / 1024, 1)
+from _common import PY, ROOT, SIGNED_HEADERS, boto_client, emit, free_port, group_pids, pss_mb, wrk  # noqa: E402
 
 
 def settle(pgid: int, seconds: float = 2.0) -> float:

@@ -31,6 +31,7 @@ from collections import OrderedDict
 import logging
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -41,10 +42,44 @@ from broker.core.crypto import AesGcmKey, KeyRing
 log = logging.getLogger("broker.store")
 
 SCHEMA_VERSION = 1
-# Committed payloads kept in memory per partition, newest first, so a consumer
-# that keeps up does not read and decrypt them back; a consumed message's goes at once.
-HOT_PAYLOAD_BYTES = 4 << 20
+# Committed payloads kept in memory, newest first, within one budget per process
+# (not per partition: a shard holds many), so a consumer that keeps up does not
+# read and decrypt them back; a consumed message's goes at once.
+HOT_PAYLOAD_BYTES = 8 << 20
 HOT_MESSAGES = 32768
+
+
+class _HotPayloads:
+    """The process's committed payloads still in memory, oldest first, across its stores."""
+
+    def __init__(self):
+        self.entries: OrderedDict[tuple[int, int], tuple] = OrderedDict()  # (store, rid) -> (message, size)
+        self.bytes = 0
+        self.lock = threading.Lock()     # partitions commit side by side in threads at "fsync"
+
+    def add(self, key: tuple[int, int], m, size: int) -> None:
+        self.entries[key] = (m, size)
+        self.bytes += size
+
+    def discard(self, key: tuple[int, int]) -> None:
+        entry = self.entries.pop(key, None)
+        if entry is not None:
+            self.bytes -= entry[1]
+
+    def trim(self) -> None:
+        entries = self.entries
+        while entries and (self.bytes > HOT_PAYLOAD_BYTES or len(entries) > HOT_MESSAGES):
+            _key, (m, size) = entries.popitem(last=False)
+            m.payload = None
+            self.bytes -= size
+
+    def forget(self, store: int) -> None:
+        with self.lock:
+            for key in [k for k in self.entries if k[0] == store]:
+                self.discard(key)
+
+
+HOT = _HotPayloads()
 SEQ_BITS = 40            # rid = qid << SEQ_BITS | seq
 ENTITY_SCOPE = 0         # data-key scope of entity records
 
@@ -289,8 +324,7 @@ class SqlitePartitionStore(PartitionStore):
         self._counters: dict[str, int] = {}
         self._dirty = False
         self._strict = False     # something staged outside relaxed(): fsync before replies
-        self._hot: OrderedDict[int, tuple] = OrderedDict()   # rid -> (message, payload size): committed, payload in memory; oldest first
-        self._hot_bytes = 0
+        self._hot_id = id(self)      # this store's keys in HOT
         self._gone: list = []        # (rid, message) committed, removed this tick (their payload is let go)
         # memory mirror of entities (reads never hit disk after start)
         self._entities: dict[str, dict[str, Any]] = {}
@@ -456,29 +490,19 @@ class SqlitePartitionStore(PartitionStore):
         self._dirty = self._strict = False
 
     def _keep_hot(self) -> None:
-        """Committed: payloads live on disk now. The newest stay in memory too, up
-        to HOT_PAYLOAD_BYTES and HOT_MESSAGES; removed messages (read in the tick
-        that removed them, e.g. to dead-letter) and the oldest beyond the budget
-        let theirs go."""
-        n = self._hot_bytes
-        hot = self._hot
-        for rid, m in self._gone:
-            entry = hot.pop(rid, None)
-            if entry is not None:
-                n -= entry[1]
-            if getattr(m, "payload", None) is not None:   # a read-back payload is let go too
-                m.payload = None
+        """Committed: payloads live on disk now. The newest stay in memory too, within
+        the process's budget (HOT_PAYLOAD_BYTES, HOT_MESSAGES); removed messages (read
+        in the tick that removed them, e.g. to dead-letter) let theirs go."""
+        sid = self._hot_id
+        with HOT.lock:
+            for rid, m in self._gone:
+                HOT.discard((sid, rid))
+                if getattr(m, "payload", None) is not None:   # a read-back payload is let go too
+                    m.payload = None
+            for rid, (_qid, m) in self._ins.items():
+                HOT.add((sid, rid), m, len(m.payload))
+            HOT.trim()
         self._gone.clear()
-        for rid, (_qid, m) in self._ins.items():
-            size = len(m.payload)
-            hot[rid] = (m, size)
-            n += size
-        while hot and (n > HOT_PAYLOAD_BYTES or len(hot) > HOT_MESSAGES):
-            _rid, (m, size) = hot.popitem(last=False)
-            if m.payload is not None:
-                m.payload = None
-            n -= size
-        self._hot_bytes = n
 
     def _write(self, db, keys) -> None:
         db.execute("BEGIN")
@@ -526,13 +550,14 @@ class SqlitePartitionStore(PartitionStore):
         try:
             self.commit()
         finally:
+            HOT.forget(self._hot_id)
             self.db.close()
 
     def wipe(self) -> None:
         """Delete every entity, message and dedup record (admin reset); keys stay."""
         self._ins.clear(); self._upd.clear(); self._del.clear()
         self._ent.clear(); self._dd.clear(); self._drops.clear()
-        self._hot.clear(); self._hot_bytes = 0; self._gone.clear()
+        HOT.forget(self._hot_id); self._gone.clear()
         self._entities.clear()
         db = self.db
         db.execute("BEGIN")

@@ -165,7 +165,12 @@ class _Alarms:
             if self.disk_limit and shutil.disk_usage(self.data_dir).free < self.disk_limit:
                 reason = "low on disk"
             elif self.mem_fraction and self.total_ram and _rss() > self.mem_fraction * self.total_ram:
-                reason = "low on memory"
+                # freed memory the allocator still holds (a large body's chunks, gone with its
+                # connection) is not in use: hand it back before deciding
+                if _trim() and _rss() <= self.mem_fraction * self.total_ram:
+                    reason = None
+                else:
+                    reason = "low on memory"
         except OSError:
             pass
         for s in self.servers:
@@ -176,6 +181,25 @@ class _Alarms:
                 except Exception:
                     log.exception("event=amqp_metrics_failed")
         self._handle = asyncio.get_running_loop().call_later(ALARM_SECONDS, self._check)
+
+
+_libc = None
+
+
+def _trim() -> bool:
+    """glibc's malloc_trim(0): return free heap pages to the OS (False where there is none)."""
+    global _libc
+    if _libc is None:
+        try:
+            import ctypes
+            _libc = ctypes.CDLL("libc.so.6")
+            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
+        except (OSError, AttributeError):
+            _libc = False
+    if not _libc:
+        return False
+    _libc.malloc_trim(0)
+    return True
 
 
 def _rss() -> int:

@@ -34,6 +34,12 @@ class _Recorder:
         self.db.close()
 
 
+def _hot(store) -> tuple[int, int]:
+    """(messages, bytes) of this store in the process's hot-payload budget."""
+    sizes = [size for (sid, _rid), (_m, size) in store_mod.HOT.entries.items() if sid == store._hot_id]
+    return len(sizes), sum(sizes)
+
+
 @pytest.fixture
 def master():
     return AesGcmKey(os.urandom(32), "test-master")
@@ -134,7 +140,7 @@ def test_a_message_left_behind_does_not_grow_the_hot_list(tmp_path, master, monk
         store.msg_removed(7, m)
     store.commit()
     # consumed messages leave the hot list at once: only the one left behind stays (within budget)
-    assert len(store._hot) == 1 and store._hot_bytes == len(b"stuck")
+    assert _hot(store) == (1, len(b"stuck"))
     assert stuck.payload == b"stuck" and store.load_payload(7, 1) == b"stuck"
     store.close()
 
@@ -153,7 +159,7 @@ def test_removal_by_bare_reference_commits(tmp_path, master):
     store.commit()
     store.msg_removed(7, _Ref(1))
     store.commit()                      # nothing to let go on a bare reference; the delete lands
-    assert store._hot_bytes == 0 and not store._hot
+    assert _hot(store) == (0, 0)
     store.close()
     again = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
     assert again.load_payloads(7, [1]) == {}
@@ -167,12 +173,32 @@ def test_a_read_back_payload_removed_keeps_the_budget_exact(tmp_path, master, mo
     for m in msgs:
         store.msg_inserted(7, m)
     store.commit()
-    assert store._hot_bytes == 200
+    assert _hot(store) == (2, 200)
     old = msgs[0]
     old.payload = store.load_payload(7, 1)           # read back for a delivery, then consumed
     store.msg_removed(7, old)
     store.commit()
     # the read-back payload was never counted: the budget still holds the two newest
-    assert store._hot_bytes == 200 and old.payload is None
+    assert _hot(store) == (2, 200) and old.payload is None
     assert msgs[2].payload is not None and msgs[3].payload is not None
     store.close()
+
+
+def test_the_budget_is_shared_by_the_process_s_partitions(tmp_path, master, monkeypatch):
+    monkeypatch.setattr(store_mod, "HOT_PAYLOAD_BYTES", 250)
+    a = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
+    b = SqlitePartitionStore(tmp_path / "p1.db", 1, master, "process")
+    older = [_msg(i, b"a" * 100) for i in (1, 2)]
+    for m in older:
+        a.msg_inserted(7, m)
+    a.commit()
+    newer = [_msg(i, b"b" * 100) for i in (1, 2)]
+    for m in newer:
+        b.msg_inserted(7, m)
+    b.commit()
+    # four payloads, room for two in the process: the other partition's older ones went
+    assert [m.payload is not None for m in older + newer] == [False, False, True, True]
+    assert a.load_payload(7, 1) == b"a" * 100
+    a.close()
+    b.close()
+    assert _hot(b) == (0, 0) and store_mod.HOT.bytes >= 0
