@@ -44,17 +44,14 @@ class ServiceCaller:
         authorized as AWS does (services/iam/authorizer.py): the acting service's
         principal against the target's resource policy, with aws:SourceArn and
         aws:SourceAccount (e.g. SNS delivering to a queue whose policy must name the
-        topic); `role_arn` names the role a service acts through (not yet evaluated)."""
+        topic); where the service acts through a role (`role_arn`: Step Functions, Scheduler,
+        EventBridge targets that take one), the call is a session of that role, evaluated with
+        the role's policies after its trust policy lets the service assume it."""
         api = self.apis.get(service)
         if api is None:
             raise NotImplementedOperation(f"The {service} service is not implemented by this broker yet "
                                           f"(operation {operation}).")
-        principal = principal_arn or f"arn:aws:iam::{account}:root"
-        ctx = RequestContext(
-            request_id=uuid4(), account_id=account, region=region, principal_arn=principal,
-            access_key="", user_name="root", service=service, operation=operation, protocol="internal",
-            host=self.netloc, scheme="http", path="/", cluster=self.host.cluster, gateway=self.host,
-            source_arn=source_arn, trace_header=trace_header, internal=True)
+        ctx = self._context(service, operation, account, region, principal_arn, source_arn, trace_header)
         authorizer = getattr(self.host, "iam_authorizer", None)
         if authorizer is not None and source_arn:
             await authorizer.authorize_internal(ctx, params, role_arn)
@@ -72,6 +69,25 @@ class ServiceCaller:
                     hook(ctx, params, started, error)
                 except Exception:   # observing never changes the call's outcome
                     pass
+
+    def _context(self, service, operation, account, region, principal_arn, source_arn, trace_header):
+        return RequestContext(
+            request_id=uuid4(), account_id=account, region=region,
+            principal_arn=principal_arn or f"arn:aws:iam::{account}:root", access_key="", user_name="root",
+            service=service, operation=operation, protocol="internal", host=self.netloc, scheme="http", path="/",
+            cluster=self.host.cluster, gateway=self.host, source_arn=source_arn, trace_header=trace_header,
+            internal=True)
+
+    async def authorize(self, service: str, operation: str, params: dict, *, account: str, region: str,
+                        source_arn: str, role_arn: str | None = None) -> None:
+        """Only the authorization step of `call` (for a hand-off that does not go through
+        the service's API, e.g. EventBridge forwarding to another bus); raises the
+        service's AccessDenied. Nothing to do when IAM is not enforced."""
+        authorizer = getattr(self.host, "iam_authorizer", None)
+        if authorizer is None:
+            return
+        ctx = self._context(service, operation, account, region, None, source_arn, None)
+        await authorizer.authorize_internal(ctx, params, role_arn)
 
 
 def caller(host) -> ServiceCaller:

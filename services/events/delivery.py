@@ -5,7 +5,10 @@ service's API, services/internal.py), or an API destination over HTTP with
 its connection's authorization. Failures are sorted as EventBridge sorts
 them: a missing resource or a permission error is final (straight to the
 dead-letter queue), throttling and server errors are retried under the
-target's RetryPolicy. ``events.dlq`` writes the event to the SQS
+target's RetryPolicy. Targets that take a role (Step Functions, another
+bus, API destinations) are called as a session of their ``RoleArn`` when IAM
+is enforced; SQS, SNS and Lambda targets as events.amazonaws.com against
+their resource policies. ``events.dlq`` writes the event to the SQS
 dead-letter queue with the attributes AWS sets (RULE_ARN, TARGET_ARN,
 ERROR_CODE, ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION, RETRY_ATTEMPTS).
 """
@@ -97,14 +100,23 @@ async def _invoke(d, t: dict, body: dict, meta: dict, svc: str, res: str) -> Non
                 params["MessageGroupId"] = t.get("group") or "default"
                 params["MessageDeduplicationId"] = meta.get("eid") or d.id
             await c.call("sns", "Publish", params, **kw)
-        elif svc == "states":
-            await c.call("stepfunctions", "StartExecution", {"stateMachineArn": t["arn"], "input": payload}, **kw)
+        elif svc == "states":       # through the target's role (SQS, SNS, Lambda: their resource policies)
+            await c.call("stepfunctions", "StartExecution", {"stateMachineArn": t["arn"], "input": payload},
+                         role_arn=t.get("role"), **kw)
         elif svc == "lambda":
             await c.call("lambda", "Invoke", {"FunctionName": t["arn"], "InvocationType": "Event",
                                               "Payload": payload.encode()}, **kw)
         elif svc == "events" and res.startswith("event-bus/"):
+            if t.get("role"):
+                ev = body.get("ev") if isinstance(body.get("ev"), dict) else {}
+                await c.authorize("events", "PutEvents", {"Entries": [{
+                    "EventBusName": t["arn"], "Source": ev.get("source"), "DetailType": ev.get("detail-type")}]},
+                    account=ta, region=tr, source_arn=t["rule"], role_arn=t["role"])
             await _forward(d, t, body, meta)
         elif svc == "events" and res.startswith("api-destination/"):
+            if t.get("role"):
+                await c.authorize("events", "InvokeApiDestination", {"ApiDestinationArn": t["arn"]},
+                                  account=ta, region=tr, source_arn=t["rule"], role_arn=t["role"])
             await _api_destination(d, t, payload)
         else:
             raise sinks.Failed(f"Target {t['arn']} is not supported by this broker.", False, "SDK_CLIENT_ERROR")

@@ -1,7 +1,8 @@
 """The one authorization step, in every process that serves requests.
 
 With credentials configured, every signed request (and every service-to-
-service call made on behalf of a resource, ``source_arn``) is evaluated here
+service call made on behalf of a resource, ``source_arn``, as the service's
+principal or as a session of the role it acts through) is evaluated here
 once, after authentication and decoding and before the service runs: the
 service's declaration (services/iam/declare) says what the operation touches;
 the caller's policies (from the IAM partition of its account, by access key)
@@ -26,6 +27,7 @@ from broker.runtime import telemetry
 from services.iam.declare import declaration
 from services.iam.ids import account_of_key, iam_key
 from services.iam.policy import Caller, Context, evaluate, parse
+from services.iam.service_roles import ROLE_PRINCIPALS, RoleSessions
 
 log = logging.getLogger("broker.iam")
 
@@ -122,6 +124,7 @@ class Authorizer:
         self._loading: dict[str, asyncio.Future] = {}
         self._second = 0
         self._now_iso = ""
+        self.roles = RoleSessions(self.cluster, Entry)
         self.cluster.request_handlers["iam.invalidate"] = self._invalidate
         self.cluster.on_connect.append(self._subscribe)
         loop = asyncio.get_event_loop()
@@ -135,12 +138,13 @@ class Authorizer:
         self._drop_all()
 
     def _forget_decisions(self) -> None:
-        for e in [*self.entries.values(), *self.configured.values()]:
+        for e in [*self.entries.values(), *self.configured.values(), *self.roles.sessions.values()]:
             if e is not None:
                 e.decisions.clear()
 
     def _drop_all(self) -> None:
         self._forget_decisions()
+        self.roles.drop()
         for ak in list(self.entries):
             self._forget(ak)
         self.entries.clear()
@@ -154,6 +158,8 @@ class Authorizer:
         if args.get("all"):
             self._drop_all()
             return True
+        if args.get("accounts"):
+            self.roles.drop(args["accounts"])
         for a in args.get("accounts") or ():
             for ak in [k for k, e in self.entries.items() if e is None or e.caller.account == a]:
                 self.entries.pop(ak, None)
@@ -307,14 +313,36 @@ class Authorizer:
         await self._check(ctx, params, entry.caller, entry, entry.base, peer[0] if peer else None, secure)
 
     async def authorize_internal(self, ctx, params: dict, role_arn: str | None = None) -> None:
-        """A service-to-service call made for a resource (``ctx.source_arn``): the
-        service principal, as resource policies name it (``aws:SourceArn``)."""
+        """A service-to-service call made for a resource (``ctx.source_arn``): as the
+        service principal, as resource policies name it (``aws:SourceArn``); or, where
+        the service acts through a role (Step Functions, Scheduler, EventBridge
+        targets that take one), as a session of that role (services/iam/service_roles.py)."""
         src = ctx.source_arn or ""
         parts = src.split(":", 5)
         svc = parts[2] if len(parts) == 6 else ""
+        if role_arn is not None:
+            via = ROLE_PRINCIPALS.get(svc)
+            if via is None:
+                return       # a role this broker does not evaluate (SWF's Lambda role)
+            try:
+                entry = await self.roles.session(self._once, role_arn, via, src, ctx.region)
+            except Exception as exc:
+                self._audit(ctx, exc, {"type": "AWSService", "invokedBy": via}, via, src)
+                raise
+            ctx.principal_arn = entry.caller.arn
+            identity = {"type": "AssumedRole", "arn": entry.caller.arn, "accountId": entry.caller.account,
+                        "principalId": entry.caller.unique_id, "invokedBy": via,
+                        "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role_arn,
+                                                             "accountId": entry.caller.account}}}
+            try:
+                await self._check(ctx, params, entry.caller, entry, entry.base, None, True)
+            except Exception as exc:
+                self._audit(ctx, exc, identity, via, src)
+                raise
+            return
         principal = SERVICE_PRINCIPALS.get(svc)
-        if role_arn is not None or principal is None or ctx.service not in SERVICE_TARGETS:
-            return           # the service acts through a role: not evaluated here yet
+        if principal is None or ctx.service not in SERVICE_TARGETS:
+            return           # the service acts through a role: evaluated above when it names one
         context = Context()
         context["aws:sourcearn"] = src
         context["aws:sourceaccount"] = parts[4] if len(parts) == 6 else ""
@@ -326,18 +354,24 @@ class Authorizer:
         try:
             await self._check(ctx, params, caller, None, context, None, True)
         except Exception as exc:
-            if getattr(exc, "code", None) in ("AccessDenied", "AuthorizationError", "AccessDeniedException"):
-                telemetry.audit({
-                    "eventVersion": "1.09", "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "userIdentity": {"type": "AWSService", "invokedBy": principal},
-                    "eventSource": f"{ctx.service}.amazonaws.com", "eventName": ctx.operation,
-                    "awsRegion": ctx.region, "sourceIPAddress": principal, "userAgent": principal,
-                    "errorCode": exc.code, "errorMessage": exc.message, "requestParameters": None,
-                    "responseElements": None, "requestID": ctx.request_id, "eventID": uuid4(),
-                    "readOnly": False, "eventType": "AwsApiCall", "managementEvent": False,
-                    "recipientAccountId": ctx.account_id, "eventCategory": "Data",
-                    "sharedEventID": uuid4(), "additionalEventData": {"sourceArn": src}})
+            self._audit(ctx, exc, {"type": "AWSService", "invokedBy": principal}, principal, src)
             raise
+
+    @staticmethod
+    def _audit(ctx, exc, identity: dict, principal: str, src: str) -> None:
+        """A denied service-to-service call, as CloudTrail records it."""
+        if getattr(exc, "code", None) not in ("AccessDenied", "AuthorizationError", "AccessDeniedException"):
+            return
+        telemetry.audit({
+            "eventVersion": "1.09", "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "userIdentity": identity,
+            "eventSource": f"{ctx.service}.amazonaws.com", "eventName": ctx.operation,
+            "awsRegion": ctx.region, "sourceIPAddress": principal, "userAgent": principal,
+            "errorCode": exc.code, "errorMessage": exc.message, "requestParameters": None,
+            "responseElements": None, "requestID": ctx.request_id, "eventID": uuid4(),
+            "readOnly": False, "eventType": "AwsApiCall", "managementEvent": False,
+            "recipientAccountId": ctx.account_id, "eventCategory": "Data",
+            "sharedEventID": uuid4(), "additionalEventData": {"sourceArn": src}})
 
     async def changed(self, ctx, params: dict, result) -> None:
         """After an operation that may have changed resource policies: invalidate everywhere."""

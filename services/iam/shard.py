@@ -93,6 +93,17 @@ class IamShard:
         return {"arn": r["arn"], "id": r["id"], "name": r["name"], "trust": r["trust"], "max": r.get("max", 3600),
                 "tags": self.backend._tags(r)}
 
+    def op_ServiceRole(self, args):
+        """A role as a service assumes it (services/iam/service_roles.py): its trust policy,
+        identity policies (inline and attached) and permissions boundary."""
+        b = self.backend
+        a = args["a"]
+        r = b.get(a, "role", args["role"], required=False)
+        if r is None:
+            return None
+        return {"arn": r["arn"], "id": r["id"], "name": r["name"], "trust": r["trust"],
+                "identity": b._docs_of(a, r), "boundary": b.boundary_doc(a, r), "tags": b._tags(r)}
+
     def op_PolicyDocs(self, args):
         """Default-version documents of managed policies (STS session policy ARNs)."""
         b = self.backend

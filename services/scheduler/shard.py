@@ -311,6 +311,7 @@ class SchedulerShard:
         dlc = (t.get("DeadLetterConfig") or {}).get("Arn")
         if dlc:
             dlq = {"kind": "scheduler.dlq", "target": {"arn": dlc, "schedule": arn, "target": t["Arn"],
-                                                       "a": s["a"], "r": s["r"], "max": retries},
+                                                       "a": s["a"], "r": s["r"], "max": retries,
+                                                       "role": t.get("RoleArn")},
                    "policy": sinks.policy(backoff=(10, 1.0, 60.0, "exponential"))}
         sinks.deliveries(self.part).submit("scheduler.target", spec, body, policy=policy, dlq=dlq)

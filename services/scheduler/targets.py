@@ -5,6 +5,11 @@ whose Input is the operation's request as JSON).
 The context attributes ``<aws.scheduler.schedule-arn>``,
 ``<aws.scheduler.scheduled-time>``, ``<aws.scheduler.execution-id>`` and
 ``<aws.scheduler.attempt-number>`` are filled in at each attempt.
+
+Every invocation, and the dead-letter event sent to the DLQ, is made as the
+schedule's execution role (``Target.RoleArn``), which must trust
+``scheduler.amazonaws.com``; with IAM enforced a refused call is a failed
+invocation like any other (AccessDenied: not retried, straight to the DLQ).
 """
 
 from __future__ import annotations
@@ -77,7 +82,8 @@ async def deliver(d: sinks.Delivery) -> None:
     arn = t["arn"]
     raw = d.body.get("input")
     payload = _context(raw, d) if raw is not None else "{}"
-    kw = {"account": t["a"], "region": t["r"], "source_arn": t["schedule"]}
+    # every invocation is made as the schedule's execution role (evaluated when IAM is enforced)
+    kw = {"account": t["a"], "region": t["r"], "source_arn": t["schedule"], "role_arn": t.get("role")}
     parts = arn.split(":")
     svc = parts[2] if len(parts) > 2 else ""
     try:
@@ -137,7 +143,7 @@ async def deliver_dlq(d: sinks.Delivery) -> None:
         await c.call("sqs", "SendMessage", {
             "QueueUrl": _queue_url(c, t["arn"]), "MessageBody": body,
             "MessageAttributes": {k: {"DataType": "String", "StringValue": v} for k, v in attrs.items() if v}},
-            account=p[4], region=p[3], source_arn=t["schedule"])
+            account=p[4], region=p[3], source_arn=t["schedule"], role_arn=t.get("role"))
     except Exception as exc:
         raise as_failure(exc, "sqs") from None
 

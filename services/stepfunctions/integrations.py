@@ -169,12 +169,17 @@ async def invoke(engine, ex, res: Resource, params, *, task_token: str | None = 
                 if isinstance(entry, dict):
                     entry["Resources"] = [*(entry.get("Resources") or ()), ex.rec["sm"], ex.arn]
     try:
+        # made as the state machine's role (evaluated when IAM is enforced: services/iam/service_roles.py)
         out = await caller(engine.host).call(service, op_name, api_params, account=ex.account, region=ex.region,
-                                             source_arn=ex.arn, trace_header=trace or ex.rec.get("trace"))
+                                             source_arn=ex.arn, trace_header=trace or ex.rec.get("trace"),
+                                             role_arn=ex.rec.get("role"))
     except Exception as exc:  # ServiceError / RemoteError from the target service
         code = getattr(exc, "code", None)
         if code is None:
             raise
+        from services.iam.service_roles import RoleNotAssumable
+        if isinstance(exc, RoleNotAssumable):
+            raise StatesError(E.TASK_FAILED, exc.message, task=True) from None
         if code == "NotImplemented" and res.kind == "lambda":
             raise StatesError("Lambda.ResourceNotFoundException",
                               f"Function not found: {res.arn} (Service: AWSLambda; Status Code: 404; Error Code: "

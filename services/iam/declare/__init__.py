@@ -20,7 +20,8 @@ from functools import lru_cache
 PREFIXES = {"stepfunctions": "states", "sesv2": "ses", "mwaa": "airflow", "cloudwatch": "cloudwatch",
             "lambda": "lambda"}
 
-_MODULES = {"sqs": "sqs", "sns": "sns", "kms": "kms", "events": "events", "sts": "sts", "iam": "iam"}
+_MODULES = {"sqs": "sqs", "sns": "sns", "kms": "kms", "events": "events", "sts": "sts", "iam": "iam",
+            "lambda": "awslambda"}
 
 
 def prefix_of(service: str) -> str:

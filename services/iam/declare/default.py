@@ -5,6 +5,8 @@ account's resource is then denied, as at AWS for resources without one)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from services.errors import ServiceError
 
 JSON_FAMILY = frozenset({"json", "rest-json", "smithy-rpc-v2-cbor", "rpc-v2-cbor"})
@@ -23,10 +25,22 @@ def checks(ctx, operation: str, params: dict) -> list:
     return [(f"{prefix_of(ctx.service)}:{operation}", resource_of(params), None)]
 
 
+@lru_cache(maxsize=64)
+def _wire_protocol(service: str) -> str:
+    """The protocol a service's clients speak (botocore's model), for service-to-service calls."""
+    import botocore.session
+    try:
+        return botocore.session.get_session().get_service_model(service).metadata.get("protocol", "query")
+    except Exception:
+        return "query"
+
+
 def denied(ctx, message: str) -> ServiceError:
-    """AWS's AccessDenied for the request's protocol."""
-    if ctx.protocol in JSON_FAMILY:
-        return ServiceError(message, code="AccessDeniedException", status=403 if ctx.protocol == "rest-json" else 400)
+    """AWS's AccessDenied for the request's protocol (a service-to-service call: as the
+    target service's own clients would get it)."""
+    protocol = _wire_protocol(ctx.service) if ctx.protocol == "internal" else ctx.protocol
+    if protocol in JSON_FAMILY:
+        return ServiceError(message, code="AccessDeniedException", status=403 if protocol == "rest-json" else 400)
     return ServiceError(message, code="AccessDenied", status=403)
 
 
