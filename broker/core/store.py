@@ -67,11 +67,13 @@ class _HotPayloads:
             self.bytes -= entry[1]
 
     def trim(self) -> None:
-        entries = self.entries
-        while entries and (self.bytes > HOT_PAYLOAD_BYTES or len(entries) > HOT_MESSAGES):
-            _key, (m, size) = entries.popitem(last=False)
+        entries, popitem, n = self.entries, self.entries.popitem, self.bytes
+        limit, count = HOT_PAYLOAD_BYTES, HOT_MESSAGES
+        while entries and (n > limit or len(entries) > count):
+            _key, (m, size) = popitem(False)
             m.payload = None
-            self.bytes -= size
+            n -= size
+        self.bytes = n
 
     def forget(self, store: int) -> None:
         with self.lock:
@@ -499,9 +501,14 @@ class SqlitePartitionStore(PartitionStore):
                 HOT.discard((sid, rid))
                 if getattr(m, "payload", None) is not None:   # a read-back payload is let go too
                     m.payload = None
-            for rid, (_qid, m) in self._ins.items():
-                HOT.add((sid, rid), m, len(m.payload))
-            HOT.trim()
+            entries, n = HOT.entries, 0
+            for rid, (_qid, m) in self._ins.items():      # HOT.add, inlined: once per message
+                size = len(m.payload)
+                entries[(sid, rid)] = (m, size)
+                n += size
+            HOT.bytes += n
+            if HOT.bytes > HOT_PAYLOAD_BYTES or len(entries) > HOT_MESSAGES:
+                HOT.trim()
         self._gone.clear()
 
     def _write(self, db, keys) -> None:
