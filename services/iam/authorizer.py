@@ -265,7 +265,8 @@ class Authorizer:
         for action, resource, extra in decl.checks(ctx, ctx.operation, params):
             res_policy, canonical = None, resource
             if decl.policy is not None and resource != "*":
-                res_policy, canonical = await self.resource_policy(decl, resource)
+                hit = self.policies.get(resource)       # the cached case without a coroutine
+                res_policy, canonical = hit if hit is not None else await self.resource_policy(decl, resource)
             racct = resource_account(canonical)
             if caller.kind == "service" and res_policy is None and racct in (None, caller.account):
                 continue     # deviation: a policy-less resource of the acting resource's own account admits it

@@ -13,15 +13,28 @@ _NO_QUEUE = {"ListQueues", "ListMessageMoveTasks", "StartMessageMoveTask", "Canc
 require_resource = False
 
 
+_PARSED: dict[str, tuple | None] = {}      # queue URL -> (region, account, name): parsed once, not per request
+_MAX_PARSED = 4096
+
+
 def _queue_arn(ctx, params) -> str | None:
-    from services.sqs.urls import parse_queue_url
     url = params.get("QueueUrl") or (ctx.path if ctx.path not in ("", "/") else None)
     if not url:
         return None
     try:
-        region, account, name = parse_queue_url(url)
-    except Exception:
+        parsed = _PARSED[url]
+    except KeyError:
+        from services.sqs.urls import parse_queue_url
+        try:
+            parsed = parse_queue_url(url)
+        except Exception:
+            parsed = None
+        if len(_PARSED) >= _MAX_PARSED:
+            _PARSED.clear()
+        _PARSED[url] = parsed
+    if parsed is None:
         return None
+    region, account, name = parsed
     return f"arn:aws:sqs:{region or ctx.region}:{account or ctx.account_id}:{name}"
 
 
