@@ -120,29 +120,41 @@ def _utf8(b: bytes, what: str) -> str:
 
 
 # -- hot packets, read directly ---------------------------------------------------------
+TOPIC_CACHE = 4096                 # topic-name bytes already validated -> str (publishers reuse topics)
+_topics: dict[bytes, str] = {}
+
+
+def _topic_name(raw: bytes) -> str:
+    topic = _topics.get(raw)
+    if topic is None:
+        topic = _utf8(raw, "topic name")
+        if not topic:
+            raise MqttError("PUBLISH with an empty topic name [MQTT-4.7.3-1]")
+        if "+" in topic or "#" in topic:
+            raise MqttError("Topic name in the PUBLISH Packet MUST NOT contain wildcard characters [MQTT-3.3.2-2]")
+        if len(_topics) >= TOPIC_CACHE:
+            _topics.clear()
+        _topics[raw] = topic
+    return topic
+
+
 def decode_publish(flags: int, body: bytes) -> tuple[str, int, int, bytes]:
     """(topic, packet id or 0, QoS, payload); topic validated as a Topic Name."""
     if len(body) < 2:
         raise MqttError("PUBLISH without a topic name [MQTT-3.3.2-1]")
-    n = (body[0] << 8) | body[1]
-    p = 2 + n
+    p = 2 + ((body[0] << 8) | body[1])
     if len(body) < p:
         raise MqttError("PUBLISH topic name longer than the packet [MQTT-3.3.2-1]")
-    topic = _utf8(body[2:p], "topic name")
-    if not topic:
-        raise MqttError("PUBLISH with an empty topic name [MQTT-4.7.3-1]")
-    if "+" in topic or "#" in topic:
-        raise MqttError("Topic name in the PUBLISH Packet MUST NOT contain wildcard characters [MQTT-3.3.2-2]")
+    topic = _topic_name(body[2:p])
     qos = (flags >> 1) & 3
-    pid = 0
-    if qos:
-        if len(body) < p + 2:
-            raise MqttError("PUBLISH without its packet identifier [MQTT-2.3.1-1]")
-        pid = (body[p] << 8) | body[p + 1]
-        if not pid:
-            raise MqttError("PUBLISH with packet identifier 0 [MQTT-2.3.1-1]")
-        p += 2
-    return topic, pid, qos, body[p:]
+    if not qos:
+        return topic, 0, 0, body[p:]
+    if len(body) < p + 2:
+        raise MqttError("PUBLISH without its packet identifier [MQTT-2.3.1-1]")
+    pid = (body[p] << 8) | body[p + 1]
+    if not pid:
+        raise MqttError("PUBLISH with packet identifier 0 [MQTT-2.3.1-1]")
+    return topic, pid, qos, body[p + 2:]
 
 
 def decode_pid(ptype: int, body: bytes) -> int:
@@ -170,13 +182,18 @@ def encode_topic(topic: str) -> bytes:
     return _PID.pack(len(t)) + t
 
 
+_FIRST = [bytes((0x30 | f,)) for f in range(16)]          # PUBLISH first byte by flags
+
+
 def encode_publish(topic_b: bytes, payload: bytes, qos: int, pid: int, retain: bool, dup: bool) -> bytes:
     """PUBLISH from an encoded topic (``encode_topic``), as bytes ready to write."""
-    first = 0x30 | (qos << 1) | (1 if retain else 0) | (8 if dup else 0)
+    first = _FIRST[(qos << 1) | (1 if retain else 0) | (8 if dup else 0)]
     if qos:
         n = len(topic_b) + 2 + len(payload)
-        return b"".join((bytes((first,)), _remaining(n), topic_b, _PID.pack(pid), payload))
-    return b"".join((bytes((first,)), _remaining(len(topic_b) + len(payload)), topic_b, payload))
+        return b"".join((first, bytes((n,)) if n < 128 else _remaining(n), topic_b,
+                         bytes((pid >> 8, pid & 0xFF)), payload))
+    n = len(topic_b) + len(payload)
+    return b"".join((first, bytes((n,)) if n < 128 else _remaining(n), topic_b, payload))
 
 
 def encode_ack(ptype: int, pid: int) -> bytes:

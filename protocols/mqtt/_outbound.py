@@ -25,7 +25,7 @@ from services.mq import mqttmsg
 from broker.core.topic import key_to_mqtt
 
 WAIT = object()
-TOPIC_CACHE = 1024
+HEADER_CACHE = 1024
 
 
 class _Out:
@@ -50,7 +50,11 @@ class OutboundMixin:
         self.recording = False
         self.write_paused = False
         self._comp: list = []
-        self._topics: dict[str, bytes] = {}
+        # stored-message header -> (topic bytes, retained, copies' QoS); cleared when the subscriptions change
+        self._headers: dict[bytes, tuple] = {}
+
+    def subs_changed(self) -> None:
+        self._headers.clear()
 
     def load_outbound(self, out2: dict, rel: list) -> None:
         self.out2 = {int(s): pids for s, pids in out2.items()}
@@ -67,9 +71,9 @@ class OutboundMixin:
         if self.closed:
             self.edge.settle(key, seq, True)
             return
-        self.held.append([seq, payload, redelivered, None])
-        if len(self.held) == 1:
-            self._pump()
+        item = [seq, payload, redelivered, None]
+        if self.held or self.recording or self._try_send(item) is WAIT:
+            self.held.append(item)
 
     def _pump(self) -> None:
         held = self.held
@@ -78,26 +82,33 @@ class OutboundMixin:
                 break
             held.popleft()
 
-    def _topic(self, rk: str) -> bytes:
-        t = self._topics.get(rk)
-        if t is None:
-            if len(self._topics) >= TOPIC_CACHE:
-                self._topics.clear()
-            t = self._topics[rk] = C.encode_topic(key_to_mqtt(rk))
-        return t
-
-    def _prepare(self, seq: int, payload: bytes):
-        """(topic bytes, body, retain flag, [[pid, qos]...], recorded)."""
-        rk, qos, retained, body = mqttmsg.decode(payload)
-        recorded = self.out2.get(seq)
-        if recorded is not None:
-            return [self._topic(rk), body, retained, [[p, q] for p, q in recorded if p not in self.rel], True]
+    def _header(self, hdr: bytes, payload: bytes) -> tuple:
+        rk, qos, retained, _body = mqttmsg.decode(payload)
         if retained:
-            copies = [[0, qos]]
+            qs = (qos,)
         else:
             subs = self.subs
-            copies = [[0, min(qos, subs[f])] for f in self.trie.match(rk)]
-        return [self._topic(rk), body, retained, copies, False]
+            qs = tuple(min(qos, subs[f]) for f in self.trie.match(rk))
+        if len(self._headers) >= HEADER_CACHE:
+            self._headers.clear()
+        info = self._headers[hdr] = (C.encode_topic(key_to_mqtt(rk)), retained, qs)
+        return info
+
+    def _prepare(self, seq: int, payload: bytes):
+        """[topic bytes, body, retain flag, [[pid, qos]...], recorded]."""
+        # the header (exchange, routing key, properties: services/mq/amqpmsg.py) decides all but the body
+        n = payload[0]
+        p = 2 + n + payload[1 + n]
+        p += 4 + int.from_bytes(payload[p:p + 4], "big")
+        hdr = payload[:p]
+        info = self._headers.get(hdr)
+        if info is None:
+            info = self._header(hdr, payload)
+        topic_b, retained, qs = info
+        recorded = self.out2.get(seq)
+        if recorded is not None:
+            return [topic_b, payload[p:], retained, [[i, q] for i, q in recorded if i not in self.rel], True]
+        return [topic_b, payload[p:], retained, [[0, q] for q in qs], False]
 
     def _try_send(self, item):
         seq, payload, redelivered, prep = item
@@ -111,12 +122,21 @@ class OutboundMixin:
                 self.edge.settle(self.qkey, seq)
             return None
         if not recorded:
-            need = sum(1 for c in copies if c[1] and not c[0])
-            if need and self.inflight and self.inflight + need > self.server.max_inflight:
+            need = 0                  # copies needing a packet id (QoS 1/2); none has one yet
+            for c in copies:
+                if c[1]:
+                    need += 1
+            if not need:              # QoS 0 only: written and acknowledged to the queue at once
+                write = self.write
+                for _c in copies:
+                    write(C.encode_publish(topic_b, body, 0, 0, retain, False))
+                self.edge.settle(self.qkey, seq)
+                return None
+            if self.inflight and self.inflight + need > self.server.max_inflight:
                 return WAIT
             two = False
             for c in copies:
-                if c[1] and not c[0]:
+                if c[1]:
                     c[0] = self._pid()
                     self.inflight += 1
                     two = two or c[1] == 2
@@ -136,10 +156,11 @@ class OutboundMixin:
                     self.inflight += 1
         out = _Out(seq, 0, prep[4])
         write = self.write
+        outs = self.outs
         for pid, q in copies:
             if q:
                 out.left += 1
-                self.outs[pid] = (out, q)
+                outs[pid] = (out, q)
             write(C.encode_publish(topic_b, body, q, pid, retain, redelivered and q > 0))
         if not out.left:
             if out.recorded:

@@ -43,8 +43,9 @@ AWAIT_CONNECT, CONNECTING, OPEN, CLOSED = range(4)
 HIGH_WATER = 8 * 1024 * 1024       # bytes of publishes in flight to shards before reading pauses
 LOW_WATER = 2 * 1024 * 1024
 CONNECT_TIMEOUT = 10.0
-KEY_CACHE = 4096                   # topic -> routing key, per process (publishers reuse their topics)
-_keys: dict[str, str] = {}
+KEY_CACHE = 4096                   # per process (publishers reuse their topics)
+_keys: dict[str, str] = {}         # topic -> routing key
+_headers: dict[tuple, bytes] = {}  # (routing key, QoS) -> stored-message header (message = header + body)
 
 
 def routing_key(topic: str) -> str:
@@ -54,6 +55,15 @@ def routing_key(topic: str) -> str:
             _keys.clear()
         rk = _keys[topic] = mqtt_to_key(topic)
     return rk
+
+
+def message_header(rk: str, qos: int) -> bytes:
+    h = _headers.get((rk, qos))
+    if h is None:
+        if len(_headers) >= KEY_CACHE:
+            _headers.clear()
+        h = _headers[(rk, qos)] = mqttmsg.encode(rk, qos, b"")
+    return h
 
 
 class MqttConnection(OutboundMixin, asyncio.Protocol):
@@ -138,7 +148,7 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
             if self.will is not None and not self.graceful:
                 topic, body, qos, retain = self.will
                 self.will = None
-                self._route(topic, mqtt_to_key(topic), qos, retain, body, None)
+                self._route(topic, qos, retain, body, None)
             self.spawn(self._cleanup())
 
     def pause_writing(self) -> None:
@@ -286,6 +296,7 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         for flt, q in res["subs"].items():
             self.subs[flt] = q
             self.trie.add(mqtt_filter_to_pattern(flt), flt)
+        self.subs_changed()
         self.in2 = set(res["in2"])
         self.load_outbound(res["out2"], res["rel"])
         self.state = OPEN
@@ -384,28 +395,32 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         if qos == 2:
             self._publish2(topic, pid, payload, retain)
             return
-        rec = None
-        if qos == 1:
-            rec = [C.encode_ack(C.PUBACK, pid), 1]
-            self.acks.append(rec)
+        if qos == 0:
+            if self.may_publish:
+                self._route(topic, 0, retain, payload, None)
+            return
+        rec = [bytes((0x40, 2, pid >> 8, pid & 0xFF)), 1]          # PUBACK
+        self.acks.append(rec)
         if self.may_publish:
-            self._route(topic, routing_key(topic), qos, retain, payload, rec)
-        if rec is not None:
-            rec[1] -= 1
+            self._route(topic, 1, retain, payload, rec)
+        rec[1] -= 1
+        if rec[1] == 0:
             self._emit_acks()
 
-    def _route(self, topic: str, rk: str, qos: int, retain: bool, body: bytes, rec) -> None:
-        """Enqueue into every queue bound to amq.topic under rk (and the retained store);
-        rec[1] counts what is still to commit."""
+    def _route(self, topic: str, qos: int, retain: bool, body: bytes, rec) -> None:
+        """Enqueue into every queue bound to amq.topic under the topic's routing key (and
+        the retained store); rec[1] counts what is still to commit."""
         ns = self.ns
+        rk = routing_key(topic)
         table = self.edge.tables.get(ns)
         dests = table.route(mqttmsg.EXCHANGE, rk) if table is not None else ()
         if retain:
             self._retain(topic, qos, body, rec)
         if not dests:
             return
-        entry = [mqttmsg.encode(rk, qos, body), len(body), "", None]
-        size = len(entry[0])
+        payload = message_header(rk, qos) + body
+        entry = [payload, len(body), "", None]
+        size = len(payload)
         enqueue = self.edge.enqueue
         cb = (lambda r, rec=rec, size=size: self._enqueued(r, rec, size))
         for d in dests:
@@ -519,6 +534,7 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
             if f not in self.subs:
                 self.trie.add(mqtt_filter_to_pattern(f), f)
             self.subs[f] = q          # a repeated filter replaces the QoS [MQTT-3.8.4-3]
+        self.subs_changed()
         if todo:
             await self.edge.cluster.call(self.qkey, "mq.MqttSubs", {"k": self.qkey, "tag": self.tag, "set": todo})
         self.write(C.encode_suback(pid, codes))
@@ -548,6 +564,7 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         for f in gone:
             del self.subs[f]
             self.trie.remove(mqtt_filter_to_pattern(f), f)
+        self.subs_changed()
         if gone:
             await asyncio.gather(*(self._bind(f, unbind=True) for f in gone))
             await self.edge.cluster.call(self.qkey, "mq.MqttSubs", {"k": self.qkey, "tag": self.tag,
