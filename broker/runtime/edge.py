@@ -49,6 +49,7 @@ class EdgeRouter:
         self.owner = owner or f"g{os.getpid()}"     # namespaces consumer tags per gateway
         self.tables: dict[str, ExchangeTable] = {}
         self.origin: dict[tuple[str, str], int] = {}        # (ns, exchange) -> owning shard
+        self.version = 0         # bumped whenever the tables change: front-ends may cache routes by it
         self.consumers: dict[tuple[str, str], EdgeConsumer] = {}   # (queue key, core tag) -> consumer
         self._conn_ids = itertools.count(1)
         self._enq: dict[str, list] = {}        # queue key -> [entry...] sent at the end of this tick
@@ -74,6 +75,7 @@ class EdgeRouter:
     async def _resubscribe(self, link) -> None:
         """(Re)load the exchanges owned by one shard: on start and after it restarts."""
         rows = await link.conn.call("core.Subscribe", {"p": -1})
+        self.version += 1
         for (ns, name), k in list(self.origin.items()):
             if k == link.index:
                 t = self.tables.get(ns)
@@ -100,6 +102,7 @@ class EdgeRouter:
 
     def _apply(self, conn, update: dict):
         op, ns, name = update["op"], update.get("ns", ""), update.get("x", "")
+        self.version += 1
         t = self.table(ns)
         if op == "declare":
             t.declare(name, update["kind"], props=update.get("props"))

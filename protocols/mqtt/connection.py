@@ -44,6 +44,7 @@ HIGH_WATER = 8 * 1024 * 1024       # bytes of publishes in flight to shards befo
 LOW_WATER = 2 * 1024 * 1024
 CONNECT_TIMEOUT = 10.0
 KEY_CACHE = 4096                   # per process (publishers reuse their topics)
+ROUTE_CACHE = 4096                 # (namespace, routing key) -> queue keys, per server
 _keys: dict[str, str] = {}         # topic -> routing key
 _headers: dict[tuple, bytes] = {}  # (routing key, QoS) -> stored-message header (message = header + body)
 
@@ -412,23 +413,30 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         the retained store); rec[1] counts what is still to commit."""
         ns = self.ns
         rk = routing_key(topic)
-        table = self.edge.tables.get(ns)
-        dests = table.route(mqttmsg.EXCHANGE, rk) if table is not None else ()
+        edge = self.edge
+        routes = self.server.routes
+        hit = routes.get((ns, rk))
+        if hit is None or hit[0] != edge.version:       # the edge's tables changed since
+            table = edge.tables.get(ns)
+            dests = table.route(mqttmsg.EXCHANGE, rk) if table is not None else ()
+            if len(routes) >= ROUTE_CACHE:
+                routes.clear()
+            hit = routes[(ns, rk)] = (edge.version, [queue_key(ns, d[1]) for d in dests if d[0] == QUEUE])
         if retain:
             self._retain(topic, qos, body, rec)
-        if not dests:
+        qkeys = hit[1]
+        if not qkeys:
             return
         payload = message_header(rk, qos) + body
         entry = [payload, len(body), "", None]
         size = len(payload)
-        enqueue = self.edge.enqueue
+        enqueue = edge.enqueue
         cb = (lambda r, rec=rec, size=size: self._enqueued(r, rec, size))
-        for d in dests:
-            if d[0] == QUEUE:
-                if rec is not None:
-                    rec[1] += 1
-                self.inflight_bytes += size
-                enqueue(queue_key(ns, d[1]), entry, cb)
+        for qkey in qkeys:
+            if rec is not None:
+                rec[1] += 1
+            self.inflight_bytes += size
+            enqueue(qkey, entry, cb)
         if self.inflight_bytes > HIGH_WATER and not self.read_paused:
             self.read_paused = True
             self.transport.pause_reading()

@@ -50,6 +50,7 @@ class MqttServer:
         self.max_packet_size = int(cfg.get("mqtt.max_packet_size", 268435455))
         self.allow_anonymous = bool(cfg.get("mqtt.allow_anonymous", True))
         self.connections: set = set()
+        self.routes: dict = {}            # publish route cache (protocols/mqtt/connection.py _route)
         self._ready_ns: set = set()
 
     async def anonymous(self, peer):
