@@ -27,8 +27,11 @@ class PartitionContext(Protocol):
     store: Any                      # broker.core.store.PartitionStore
 
     def now_ms(self) -> int: ...
-    def schedule(self, due_ms: int, callback: Callable[[int], None]) -> None:
-        """Call `callback(now_ms)` at or after `due_ms` (durable state must be in the store)."""
+    def schedule(self, due_ms: int, callback: Callable[[int], None]) -> Any:
+        """Call `callback(now_ms)` at or after `due_ms` (durable state must be in the store);
+        returns a handle for `unschedule`."""
+    def unschedule(self, entry: Any) -> None:
+        """Cancel a scheduled callback (releasing what it holds)."""
     def flush_soon(self) -> None:
         """Commit pending writes and release held replies at the end of this tick."""
     def call(self, key: str, op: str, args: dict) -> Awaitable[Any]:

@@ -21,11 +21,28 @@ class TimerHeap:
     """Pure part: deadlines and callbacks; the owner arms one loop handle."""
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, int, Callable[[int], None]]] = []
+        self._heap: list[list] = []      # [due ms, n, callback | None (cancelled or fired)]
         self._ids = itertools.count()
+        self._cancelled = 0
 
-    def schedule(self, due_ms: int, callback: Callable[[int], None]) -> None:
-        heapq.heappush(self._heap, (due_ms, next(self._ids), callback))
+    def schedule(self, due_ms: int, callback: Callable[[int], None]) -> list:
+        """Returns the entry, for `cancel`."""
+        entry = [due_ms, next(self._ids), callback]
+        heapq.heappush(self._heap, entry)
+        return entry
+
+    def cancel(self, entry: list) -> None:
+        """Forget a scheduled callback (and what it holds) now, not at its due time:
+        a deleted queue's retention deadline may be days away. Cancelled entries are
+        skipped when due and swept out once they are half of the heap."""
+        if entry[2] is None:
+            return
+        entry[2] = None
+        self._cancelled += 1
+        if self._cancelled > 64 and self._cancelled * 2 > len(self._heap):
+            self._heap = [e for e in self._heap if e[2] is not None]
+            heapq.heapify(self._heap)
+            self._cancelled = 0
 
     def next_due(self) -> int | None:
         return self._heap[0][0] if self._heap else None
@@ -34,7 +51,13 @@ class TimerHeap:
         out = []
         heap = self._heap
         while heap and heap[0][0] <= now:
-            out.append(heapq.heappop(heap)[2])
+            entry = heapq.heappop(heap)
+            cb = entry[2]
+            if cb is None:
+                self._cancelled -= 1
+                continue
+            entry[2] = None          # fired: a later cancel() of it is a no-op
+            out.append(cb)
         return out
 
     def __len__(self) -> int:
@@ -51,10 +74,14 @@ class LoopTimer:
         self._armed_for: int | None = None
         self._on_fired = on_fired
 
-    def schedule(self, due_ms: int, callback: Callable[[int], None]) -> None:
-        self.heap.schedule(due_ms, callback)
+    def schedule(self, due_ms: int, callback: Callable[[int], None]) -> list:
+        entry = self.heap.schedule(due_ms, callback)
         if self._armed_for is None or due_ms < self._armed_for:
             self._arm(due_ms)
+        return entry
+
+    def unschedule(self, entry: list) -> None:
+        self.heap.cancel(entry)
 
     def _arm(self, due_ms: int) -> None:
         if self._handle is not None:
@@ -154,5 +181,16 @@ def arm_queue(part, holder, fire: Callable[[object, int], None]) -> None:
     due = holder.queue.next_deadline()
     if due is None or (holder.armed_for is not None and holder.armed_for <= due):
         return
+    disarm_queue(part, holder)       # one pending entry per queue: the earliest
     holder.armed_for = due
-    part.schedule(due, lambda now: fire(holder, now))
+    holder.timer = part.schedule(due, lambda now: fire(holder, now))
+
+
+def disarm_queue(part, holder) -> None:
+    """Drop `holder`'s pending timer (a deleted queue must not stay referenced
+    until its messages' retention deadline)."""
+    entry, holder.timer = holder.timer, None
+    holder.armed_for = None
+    unschedule = getattr(part, "unschedule", None)
+    if entry is not None and unschedule is not None:
+        unschedule(entry)

@@ -24,7 +24,7 @@ from broker.core.errors import OpError
 from broker.core.message import LeaseError, Message, NullJournal, QueueConfig
 from broker.core.queue import Queue
 from broker.core.store import open_queue
-from broker.core.timers import DurableTimers, arm_queue
+from broker.core.timers import DurableTimers, arm_queue, disarm_queue
 from broker.runtime._routing_consumers import ConsumersMixin
 from broker.runtime._routing_exchanges import KIND_BINDING, KIND_EXCHANGE, ExchangesMixin, _binding_id
 from broker.runtime.outbox import Outbox
@@ -67,13 +67,15 @@ def _config(c: dict) -> QueueConfig:
 
 
 class _HostedQueue:
-    __slots__ = ("key", "ns", "name", "qid", "config", "queue", "armed_for", "dead", "getters", "cancelled",
-                 "exclusive_consumer", "owner_conn", "doomed", "last_used", "expiry_armed", "redispatch")
+    __slots__ = ("key", "ns", "name", "qid", "config", "queue", "armed_for", "timer", "dead", "getters",
+                 "cancelled", "exclusive_consumer", "owner_conn", "doomed", "last_used", "expiry_armed",
+                 "redispatch")
 
     def __init__(self, key, ns, name, qid, config):
         self.key, self.ns, self.name, self.qid, self.config = key, ns, name, qid, config
         self.queue = None            # broker.core.queue.Queue
         self.armed_for = None
+        self.timer = None            # the pending shard-timer entry (broker.core.timers.arm_queue)
         self.dead = False
         self.getters: set = set()    # per-channel pseudo consumers of core.Get
         self.cancelled: set = set()  # cancelled consumers still holding unacked deliveries
@@ -191,6 +193,7 @@ class CoreShard(ConsumersMixin, ExchangesMixin):
     def _delete_queue(self, hq: _HostedQueue, keep_bindings: bool = False):
         del self.queues[hq.key]
         hq.dead = True
+        disarm_queue(self.part, hq)
         self.store.delete(KIND_QUEUE, hq.key)
         self.store.drop_queue(hq.qid)
         result = {"messages": hq.queue.total}

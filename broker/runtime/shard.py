@@ -56,8 +56,11 @@ class Partition:
     def now_ms(self) -> int:
         return now_ms()
 
-    def schedule(self, due_ms: int, callback) -> None:
-        self.shard.timer.schedule(due_ms, callback)
+    def schedule(self, due_ms: int, callback):
+        return self.shard.timer.schedule(due_ms, callback)
+
+    def unschedule(self, entry) -> None:
+        self.shard.timer.unschedule(entry)
 
     def flush_soon(self) -> None:
         self.shard.flush_soon()

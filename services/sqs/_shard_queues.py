@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+from broker.core.timers import disarm_queue
+
 from services.sqs.errors import err, invalid_parameter, invalid_value
 from services.sqs.model import KIND_QUEUE, SqsQueue, apply_sse_rules
 
@@ -38,6 +40,7 @@ class QueuesMixin:
         q = self._get(a["k"])
         del self.queues[q.key]
         q.dead = True
+        disarm_queue(self.part, q)
         now = self.part.now_ms()
         self.deleted_at = {k: t for k, t in self.deleted_at.items() if now - t < QUEUE_REUSE_DELAY_MS}
         self.deleted_at[q.key] = now

@@ -79,7 +79,7 @@ def sequence_number(seq: int) -> str:
 
 class SqsQueue:
     __slots__ = ("key", "name", "account", "region", "qid", "attrs", "tags", "created", "modified",
-                 "last_purge", "queue", "waiters", "attempts", "armed_for", "fifo", "dead", "scope")
+                 "last_purge", "queue", "waiters", "attempts", "armed_for", "timer", "fifo", "dead", "scope")
 
     def __init__(self, key: str, name: str, account: str, region: str, qid: int, attrs: dict,
                  tags: dict, created: int, modified: int, last_purge: int = 0, scope: str | None = None):
@@ -95,6 +95,7 @@ class SqsQueue:
         self.waiters: deque = deque()
         self.attempts: dict[str, tuple[int, list]] = {}
         self.armed_for: int | None = None
+        self.timer = None          # the pending shard-timer entry (broker.core.timers.arm_queue)
         self.dead = False
 
     @property
