@@ -29,14 +29,18 @@ def _traffic(url: str, tag: int, until: float) -> None:
     body = "soak " + "x" * 512
     attrs = {"kind": {"DataType": "String", "StringValue": "order"},
              "n": {"DataType": "Number", "StringValue": "1"}}
-    rounds = 0
-    live: list[str] = []          # standard queues in use; the oldest is deleted past 20
+    rounds, made, next_queue = 0, 0, 0.0
+    live: list[str] = []          # standard queues in use; the oldest is deleted past 10
     fifo = sqs.create_queue(QueueName=f"soak-{tag}.fifo",
                             Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"})["QueueUrl"]
     while time.time() < until:
         rounds += 1
-        if rounds % 4 == 1:       # a new queue now and then (names are never reused: AWS's 60 s rule)
-            live.append(sqs.create_queue(QueueName=f"soak-{tag}-{rounds}")["QueueUrl"])
+        if time.time() >= next_queue:
+            # a new queue every 2 s, names cycling over 40: a name comes back 80 s after
+            # it was deleted (AWS's 60 s rule), as an application's queues come and go
+            live.append(sqs.create_queue(QueueName=f"soak-{tag}-{made % 40}")["QueueUrl"])
+            made += 1
+            next_queue = time.time() + 2.0
         std = live[-1]
         for i in range(5):
             sqs.send_message_batch(QueueUrl=std, Entries=[
@@ -57,7 +61,7 @@ def _traffic(url: str, tag: int, until: float) -> None:
                 {"Id": str(k), "ReceiptHandle": m["ReceiptHandle"]} for k, m in enumerate(msgs[:-1])])
         for m in sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10).get("Messages", []):
             sqs.delete_message(QueueUrl=fifo, ReceiptHandle=m["ReceiptHandle"])
-        if len(live) > 20:            # the oldest queue goes away with whatever it still holds
+        if len(live) > 10:            # the oldest queue goes away with whatever it still holds
             sqs.delete_queue(QueueUrl=live.pop(0))
         if rounds % 7 == 0:
             try:

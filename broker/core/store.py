@@ -304,7 +304,7 @@ class SqlitePartitionStore(PartitionStore):
         db.execute("PRAGMA synchronous=%s" % ("FULL" if durability == "fsync" else "OFF"))
         self._fsync = durability == "fsync"
         db.execute("PRAGMA temp_store=MEMORY")
-        db.execute("PRAGMA cache_size=-16384")
+        db.execute("PRAGMA cache_size=-2048")     # 2 MB per partition (SQLite's default); reads go through mmap
         # reads of evicted payloads go through the page cache without a syscall each
         db.execute("PRAGMA mmap_size=1073741824")
         db.executescript(_DDL)
