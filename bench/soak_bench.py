@@ -1,13 +1,15 @@
 """Memory over a soak of mixed SQS traffic: does the server stay flat after warm-up?
 
-    python bench/soak_bench.py [--minutes 10] [--interval 15] [--clients 2] [--skip-moto] [--args "--workers 1"]
+    python bench/soak_bench.py [--minutes 10] [--warmup 5] [--interval 15] [--clients 2] [--skip-moto]
+                               [--args "--workers 1"]
 
 Clients (separate processes, boto3) loop over a mix a real application makes:
 standard and FIFO queues created and deleted, SendMessage and SendMessageBatch
 with attributes, ReceiveMessage with long polls, DeleteMessage(Batch),
 ChangeMessageVisibility, a backlog that grows and drains, purges. PSS summed
 over the server's processes is sampled every --interval seconds. Prints the
-curve and the growth from the end of warm-up (the first quarter) to the end;
+curve and the growth from the end of warm-up (--warmup minutes: SQS keeps FIFO
+deduplication records 5 minutes, so state legitimately grows that long) to the end;
 moto server under the same traffic for --minutes is the baseline, in the same run.
 """
 
@@ -70,7 +72,7 @@ def _traffic(url: str, tag: int, until: float) -> None:
                 pass
 
 
-def soak(server, minutes: float, interval: float, clients: int) -> dict:
+def soak(server, minutes: float, interval: float, clients: int, warmup: float) -> dict:
     pgid = server.proc.pid
     start = time.time()
     until = start + minutes * 60
@@ -86,7 +88,7 @@ def soak(server, minutes: float, interval: float, clients: int) -> dict:
         p.join()
     time.sleep(2)
     curve.append((round(time.time() - start, 1), pss_mb(pgid)))
-    warm = [mb for t, mb in curve if t >= minutes * 60 / 4] or [curve[-1][1]]
+    warm = [mb for t, mb in curve if t >= warmup * 60] or [curve[-1][1]]
     after_warmup, end = warm[0], curve[-1][1]
     return {"curve_s_mb": curve, "after_warmup_mb": after_warmup, "end_mb": end,
             "max_after_warmup_mb": max(warm), "growth_after_warmup_mb": round(end - after_warmup, 1),
@@ -98,19 +100,20 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--interval", type=float, default=15.0)
     ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--warmup", type=float, default=5.0, help="minutes before the level is taken")
     ap.add_argument("--skip-moto", action="store_true")
     ap.add_argument("--args", default="", help="extra `broker serve` flags")
     a = ap.parse_args()
     out = {"bench": "soak", "minutes": a.minutes, "clients": a.clients}
     broker = Broker(*shlex.split(a.args))
     try:
-        out["broker"] = soak(broker, a.minutes, a.interval, a.clients)
+        out["broker"] = soak(broker, a.minutes, a.interval, a.clients, a.warmup)
     finally:
         broker.close()
     if not a.skip_moto:
         moto = Moto()
         try:
-            out["moto"] = soak(moto, a.minutes, a.interval, a.clients)
+            out["moto"] = soak(moto, a.minutes, a.interval, a.clients, a.warmup)
         finally:
             moto.close()
     emit(out)
