@@ -4,6 +4,7 @@ at runtime by CreateFunctionUrlConfig on every gateway)."""
 
 from __future__ import annotations
 
+from protocols.http.delegated import delegated
 from services.awslambda import hooks
 
 
@@ -16,31 +17,7 @@ async def _runtime_api(env):
 hooks.RUNTIME_API = _runtime_api
 
 
-class FunctionUrlApp:
-    """HTTP requests of one function URL, handed to the Lambda service (services/awslambda/urls.py)."""
-    __slots__ = ("gateway", "args")
-
-    def __init__(self, gateway, args: dict):
-        self.gateway, self.args = gateway, args
-
-    async def handle(self, req, conn):
-        from protocols.http.codec import HttpResponse
-        from services.awslambda.urls import serve
-        status, headers, body = await serve(self.gateway, self.args, req.method, req.path, req.query,
-                                            req.headers, req.body, getattr(conn, "peer", None))
-        return HttpResponse(status, headers, body)
-
-
-def _url_factory(gateway, ssl_ctx, args):
-    from protocols.http.server import HttpProtocol
-    app = FunctionUrlApp(gateway, args)
-
-    def make():
-        return HttpProtocol(app, gateway)
-    return make
-
-
-PROTOCOLS = {"lambda-url": _url_factory}
+PROTOCOLS = {"lambda-url": delegated("services.awslambda.urls:serve")}
 
 
 def listeners() -> list:
