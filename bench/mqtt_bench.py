@@ -158,7 +158,9 @@ def main() -> None:
     args = ap.parse_args()
     out: dict = {"count": args.count, "fanout": {"messages": args.fanout_count, "subscribers": args.subscribers},
                  "rounds": args.rounds, "unit": "messages (deliveries) per second, end to end, best round"}
-    ours = Broker("--workers", args.workers, "--shards", args.shards)
+    # the same bounds as the Mosquitto under test (max_inflight_messages 100, max_queued_messages 0)
+    ours = Broker("--workers", args.workers, "--shards", args.shards,
+                  env={"BROKER_MQTT_MAX_INFLIGHT_MESSAGES": "100", "BROKER_MQTT_MAX_QUEUED_MESSAGES": "0"})
     peers = {"broker": (int(ours.endpoints["mqtt"].rsplit(":", 1)[1]), ours, 1)}
     try:
         if shutil.which("mosquitto"):

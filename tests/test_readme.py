@@ -24,7 +24,7 @@ def _default_text(value) -> str:
 
 
 def test_every_config_key_is_in_the_readme_table_with_its_default():
-    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z_]+\.[a-z_]+)` \|.*$", README, re.M)}
+    rows = {m.group(1): m.group(0) for m in re.finditer(r"^\| `([a-z0-9_]+\.[a-z0-9_]+)` \|.*$", README, re.M)}
     assert set(rows) == {k.dotted for k in SCHEMA}
     for key in SCHEMA:
         row = rows[key.dotted]

@@ -97,7 +97,9 @@ class CoreShard(ConsumersMixin, ExchangesMixin):
     dead-lettered), "transient" (memory only: gone after a shard restart),
     "exclusive" + "owner" (owned by one client connection: refused to others,
     deleted when its gateway goes), "auto_delete" (deleted when its last consumer
-    goes), "expires_ms" (deleted after that long unused), "single_active", and
+    goes), "expires_ms" (deleted after that long unused), "single_active",
+    "drop_volatile_idle" (messages enqueued with opts "volatile" are dropped
+    while the queue has no consumer: MQTT QoS 0 for an offline session), and
     "meta" (the front-end's own, returned on a re-declare)."""
 
     def __init__(self, part):
@@ -291,7 +293,8 @@ class CoreShard(ConsumersMixin, ExchangesMixin):
         return self._counts(self._q(a["k"]))
 
     def op_Enqueue(self, a):
-        """[[payload, size, msg_id, opts]...]; opts may hold delay_ms, dedup, group, priority, ttl_ms.
+        """[[payload, size, msg_id, opts]...]; opts may hold delay_ms, dedup, group, priority, ttl_ms,
+        volatile (dropped, answered "ok", by a queue with config "drop_volatile_idle" and no consumer).
         Answers one of "ok" / "rejected" (overflow) / "duplicate" per message."""
         hq = self._q(a["k"])
         now = self.part.now_ms()
@@ -300,6 +303,9 @@ class CoreShard(ConsumersMixin, ExchangesMixin):
         enq = q.enqueue
         for payload, size, msg_id, opts in a["m"]:
             if opts:
+                if opts.get("volatile") and hq.config.get("drop_volatile_idle") and self._live_consumers(hq) <= 0:
+                    out.append("ok")        # taken and dropped: nobody is there to receive it now
+                    continue
                 res = enq(now, payload, size, msg_id=msg_id, delay_ms=opts.get("delay_ms"),
                           dedup=opts.get("dedup"), group=opts.get("group"), priority=opts.get("priority", 0),
                           ttl_ms=opts.get("ttl_ms"))

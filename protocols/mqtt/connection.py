@@ -10,6 +10,10 @@ new binding. Everything written in one loop tick goes out in one write.
     OPEN --DISCONNECT--> CLOSED (no will)
     any --socket closed / keepalive x1.5 / protocol error / taken over--> CLOSED (will published)
 
+The will is recorded at the session's shard with CONNECT and published from
+there (mq.MqttDisconnect, a takeover, or the death of this gateway process),
+so it survives a kill -9 of the gateway holding the connection.
+
 Inbound publishes are routed at the edge (broker/runtime/edge.py) and
 acknowledged, in the order received, once every target queue (and the
 retained store) has committed them; QoS 2 ones are held at the session until
@@ -44,6 +48,7 @@ HIGH_WATER = 8 * 1024 * 1024       # bytes of publishes in flight to shards befo
 LOW_WATER = 2 * 1024 * 1024
 CONNECT_TIMEOUT = 10.0
 KEY_CACHE = 4096                   # per process (publishers reuse their topics)
+VOLATILE = {"volatile": True}      # QoS 0: not queued for an offline session (broker/runtime/routing.py)
 ROUTE_CACHE = 4096                 # (namespace, routing key) -> queue keys, per server
 _keys: dict[str, str] = {}         # topic -> routing key
 _headers: dict[tuple, bytes] = {}  # (routing key, QoS) -> stored-message header (message = header + body)
@@ -81,7 +86,6 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         self.client_id = ""
         self.clean = True
         self.keepalive = 0
-        self.will = None
         self.user = None
         self.vhost = "/"
         self.ns = ""
@@ -146,10 +150,6 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
         if was_open:
-            if self.will is not None and not self.graceful:
-                topic, body, qos, retain = self.will
-                self.will = None
-                self._route(topic, qos, retain, body, None)
             self.spawn(self._cleanup())
 
     def pause_writing(self) -> None:
@@ -225,7 +225,6 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
             if body:
                 raise MqttError("DISCONNECT with a body [MQTT-3.14]")
             self.graceful = True          # the will is discarded [MQTT-3.14.4-3]
-            self.will = None
             self._close()
         elif ptype == C.CONNECT:
             raise MqttError("a second CONNECT [MQTT-3.1.0-2]")
@@ -279,15 +278,19 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         self.user, self.vhost, self.client_id, self.clean = user, vhost, client_id, c.clean
         self.may_publish = Realm.allowed(user, vhost, 1, mqttmsg.EXCHANGE)
         self.keepalive = c.keepalive
-        self.will = c.will
         self.ns = namespace(server.broker, vhost)
+        will = None
+        if c.will is not None and self.may_publish:
+            topic, body, qos, retain = c.will
+            will = self._held(topic, qos, body, retain)
         self.qname = f"mqtt-subscription-{client_id}"
         self.qkey = queue_key(self.ns, self.qname)
         self.tag = self.edge._core_tag(self.conn_id, "mqtt")
         try:
             await server.ensure_namespace(self.ns)
             res = await self.edge.cluster.call(self.qkey, "mq.MqttConnect", {
-                "k": self.qkey, "ns": self.ns, "name": self.qname, "clean": c.clean, "tag": self.tag})
+                "k": self.qkey, "ns": self.ns, "name": self.qname, "clean": c.clean, "tag": self.tag, "will": will,
+                "max_queued": server.max_queued})
         except Exception as exc:
             log.warning("event=mqtt_session_failed client=%s error=%r", client_id, exc)
             return self._refuse(SERVER_UNAVAILABLE, "session store unavailable")
@@ -375,7 +378,8 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
             except Exception as exc:
                 log.info("event=mqtt_cancel_failed client=%s error=%r", self.client_id, exc)
         self.flush_settles()
-        await edge.cluster.call(self.qkey, "mq.MqttDisconnect", {"k": self.qkey, "tag": self.tag})
+        await edge.cluster.call(self.qkey, "mq.MqttDisconnect", {"k": self.qkey, "tag": self.tag,
+                                                                 "will": not self.graceful})
 
     # gateway drain (SIGTERM)
     def drain(self) -> None:
@@ -428,7 +432,7 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         if not qkeys:
             return
         payload = message_header(rk, qos) + body
-        entry = [payload, len(body), "", None]
+        entry = [payload, len(body), "", VOLATILE if qos == 0 and not self.server.queue_qos0 else None]
         size = len(payload)
         enqueue = edge.enqueue
         cb = (lambda r, rec=rec, size=size: self._enqueued(r, rec, size))
@@ -495,14 +499,26 @@ class MqttConnection(OutboundMixin, asyncio.Protocol):
         if pid in self.in2 or not self.may_publish:      # a re-sent PUBLISH: PUBREC again, nothing more
             self._emit_acks()
             return
+        if len(self.in2) >= self.server.max_inflight:
+            # Mosquitto's answer to a client over its quota: PUBREC, and the message is dropped
+            log.info("event=mqtt_qos2_quota_exceeded client=%s pid=%d held=%d", self.client_id, pid, len(self.in2))
+            self._emit_acks()
+            return
         self.in2.add(pid)
-        rk = mqtt_to_key(topic)
-        keep = [retained_key(self.ns), self.ns, topic, 2, body] if retain else None
-        m = [exchange_key(self.ns, mqttmsg.EXCHANGE), rk, [mqttmsg.encode(rk, 2, body), len(body), "", None], keep]
+        m = self._held(topic, 2, body, retain)
         rec[1] = 1
         fut = self.edge.call_soon(self.qkey, "mq.MqttStore2", {"k": self.qkey, "tag": self.tag, "pid": pid,
                                                                "m": m})
         fut.add_done_callback(lambda f: self._committed(f, rec))
+
+    def _held(self, topic: str, qos: int, body: bytes, retain: bool) -> list:
+        """A message the session's shard publishes later (at PUBREL; the will):
+        [exchange key, routing key, entry, [retained key, ns, topic, qos, body] | None]."""
+        rk = mqtt_to_key(topic)
+        keep = [retained_key(self.ns), self.ns, topic, qos, body] if retain else None
+        opts = VOLATILE if qos == 0 and not self.server.queue_qos0 else None
+        return [exchange_key(self.ns, mqttmsg.EXCHANGE), rk, [mqttmsg.encode(rk, qos, body), len(body), "", opts],
+                keep]
 
     def _pubrel(self, pid: int) -> None:
         rec = [C.encode_ack(C.PUBCOMP, pid), 1]

@@ -27,8 +27,15 @@ CONFIG_KEYS = (
     Key("listeners", "mqtts_port", int, 8883, "MQTT 3.1.1 over TLS port of the default broker."),
     Key("listeners", "mqtt_ws_port", int, 8083, "MQTT over WebSocket (path /mqtt, subprotocol mqtt) port."),
     Key("listeners", "mqtt_wss_port", int, 8084, "MQTT over secure WebSocket port."),
-    Key("mqtt", "max_inflight", int, 100,
-        "QoS 1/2 messages a client may have unacknowledged before the broker holds the next ones."),
+    Key("mqtt", "max_inflight_messages", int, 20,
+        "QoS 1/2 deliveries a client may have unacknowledged before the broker holds the next ones, and "
+        "inbound QoS 2 messages awaiting PUBREL (a new one beyond it gets PUBREC and is dropped); 0: 65535 "
+        "(Mosquitto's max_inflight_messages)."),
+    Key("mqtt", "max_queued_messages", int, 1000,
+        "QoS 1/2 messages a session queues beyond those in flight (offline, or a slow client); newer ones are "
+        "dropped for that session; 0: no maximum (Mosquitto's max_queued_messages)."),
+    Key("mqtt", "queue_qos0_messages", bool, False,
+        "Queue QoS 0 messages for an offline persistent session too (Mosquitto's queue_qos0_messages)."),
     Key("mqtt", "max_packet_size", int, 268435455, "Largest MQTT packet (bytes) accepted; larger ones close "
         "the connection."),
     Key("mqtt", "allow_anonymous", bool, True,
@@ -46,7 +53,11 @@ class MqttServer:
         self.broker_is_default = broker == DEFAULT_BROKER
         self.realm = realm
         self.vhost = "/"
-        self.max_inflight = max(1, min(int(cfg.get("mqtt.max_inflight", 100)), 65535))
+        inflight = int(cfg.get("mqtt.max_inflight_messages", 20))
+        self.max_inflight = 65535 if inflight <= 0 else min(inflight, 65535)
+        queued = int(cfg.get("mqtt.max_queued_messages", 1000))
+        self.max_queued = queued if queued > 0 else None
+        self.queue_qos0 = bool(cfg.get("mqtt.queue_qos0_messages", False))
         self.max_packet_size = int(cfg.get("mqtt.max_packet_size", 268435455))
         self.allow_anonymous = bool(cfg.get("mqtt.allow_anonymous", True))
         self.connections: set = set()

@@ -23,6 +23,18 @@ queue in one group commit:
 A clean session's record is kept in memory only; its queue is deleted when
 its connection ends or its gateway goes.
 
+The will of the connection holding a session is kept in its record (given
+with ``MqttConnect``) and published from here, through the outbox like a
+released QoS 2 message: on an abnormal ``MqttDisconnect``, on a takeover, and
+when the gateway process holding the connection dies (the shard's
+connection-lost hook, as the core reaps that gateway's consumers), so a
+kill -9 of a gateway still publishes the wills of its clients.
+
+Bounds (Mosquitto's): the session's queue holds at most ``max_queued``
+messages beyond those in flight (reject-publish: newer ones are dropped for
+it); QoS 0 messages (``volatile``) are dropped while no connection consumes
+it (broker/runtime/routing.py ``drop_volatile_idle``).
+
 Retained messages of a namespace live in the partition of
 ``mqtt/retained/<ns>``: one record per topic (sealed like every record) and
 an in-memory level tree walked by a subscription's filter.
@@ -45,7 +57,16 @@ def retained_key(ns: str) -> str:
 
 
 def _new_session(clean: bool) -> dict:
-    return {"clean": clean, "tag": None, "subs": {}, "out2": {}, "rel": [], "in2": {}}
+    return {"clean": clean, "tag": None, "subs": {}, "out2": {}, "rel": [], "in2": {}, "will": None}
+
+
+def _queue_config(clean: bool, max_queued: int | None) -> dict:
+    config = {"transient": True} if clean else {"meta": {"mqtt": True}}
+    config["drop_volatile_idle"] = True
+    if max_queued:
+        config["max_length"] = max_queued
+        config["overflow"] = "reject-publish"
+    return config
 
 
 class _Level:
@@ -61,7 +82,9 @@ class MqttStateMixin:
     def _mqtt(self):
         st = getattr(self, "_mqtt_st", None)
         if st is None:
-            st = self._mqtt_st = {"sessions": {}, "conns": {}, "retained": None}
+            # owner: session key -> the gateway connection holding it now (memory: after a
+            # restart no connection holds a session, and a will left in its record is not fired)
+            st = self._mqtt_st = {"sessions": {}, "conns": {}, "owner": {}, "retained": None}
             self.part.shard.conn_lost_hooks.append(self._mqtt_conn_lost)
         return st
 
@@ -79,13 +102,15 @@ class MqttStateMixin:
             self.store.put(KIND_SESSION, k, rec)
 
     def op_MqttConnect(self, a):
-        """{k, ns, name, clean, tag} -> {present, subs, out2, rel, in2}."""
+        """{k, ns, name, clean, tag, will, max_queued} -> {present, subs, out2, rel, in2}."""
         k = a["k"]
         core = self.part.services["core"]
         st = self._mqtt()
         rec = self._session(k)
         if rec is not None and rec.get("tag"):
             self._mqtt_kick(core, k, rec["tag"])
+            if st["owner"].pop(k, None) is not None:
+                self._fire_will(rec)           # taken over: the old connection ends abnormally
         hq = core.queues.get(k)
         waits = None
         present = False
@@ -96,11 +121,13 @@ class MqttStateMixin:
                 self.store.delete(KIND_SESSION, k)
             rec = _new_session(bool(a["clean"]))
             core.op_QueueDeclare({"k": k, "ns": a["ns"], "name": a["name"],
-                                  "config": {"transient": True} if a["clean"] else {"meta": {"mqtt": True}}})
+                                  "config": _queue_config(bool(a["clean"]), a.get("max_queued"))})
         else:
             present = True
         rec["tag"] = a["tag"]
+        rec["will"] = a.get("will")
         st["sessions"][k] = rec
+        st["owner"][k] = self.part.shard.current_conn
         st["conns"].setdefault(self.part.shard.current_conn, set()).add(k)
         self._save_session(k, rec)
         out = {"present": present, "subs": rec["subs"], "out2": rec["out2"], "rel": rec["rel"],
@@ -125,12 +152,33 @@ class MqttStateMixin:
             return None
         return rec
 
+    def _fire_will(self, rec: dict) -> None:
+        will, rec["will"] = rec.get("will"), None
+        if will is not None:
+            self._hand_off(will)
+
+    def _hand_off(self, m: list) -> None:
+        """Publish a held message [xkey, rk, entry, retain] durably, in this commit."""
+        xkey, rk, entry, retain = m
+        out = deliveries(self.part)
+        out.submit("call", {"key": xkey, "op": "core.Publish", "give_up": ["NotFound"]},
+                   {"k": xkey, "rks": [rk], "h": None, "m": entry})
+        if retain is not None:
+            rkey, ns, topic, qos, body = retain
+            out.submit("call", {"key": rkey, "op": "mq.MqttRetain", "give_up": []},
+                       {"k": rkey, "ns": ns, "t": topic, "q": qos, "b": body})
+
     def op_MqttDisconnect(self, a):
-        """{k, tag}: the connection ended; a clean session goes with it."""
+        """{k, tag, will}: the connection ended (``will``: abnormally, its will is
+        published); a clean session goes with it."""
         k = a["k"]
         rec = self._current(a)
         if rec is None:
             return False
+        self._mqtt()["owner"].pop(k, None)
+        if a.get("will"):
+            self._fire_will(rec)
+        rec["will"] = None
         rec["tag"] = None
         if not rec["clean"]:
             self._save_session(k, rec)
@@ -147,15 +195,20 @@ class MqttStateMixin:
         return True
 
     def _mqtt_conn_lost(self, conn) -> None:
-        """A gateway went: its clean sessions end (their queues are deleted)."""
+        """A gateway went: the wills of the connections it held are published, its
+        clean sessions end (their queues are deleted), its persistent ones wait."""
         st = self._mqtt_st
+        owner = st["owner"]
         for k in st["conns"].pop(conn, ()):
             rec = st["sessions"].get(k)
-            if rec is None or not rec["clean"]:
+            if rec is None or owner.get(k) is not conn:
+                continue        # ended, or taken over by a connection elsewhere
+            del owner[k]
+            self._fire_will(rec)
+            rec["tag"] = None
+            if not rec["clean"]:
+                self._save_session(k, rec)
                 continue
-            core = self.part.services["core"]
-            if rec.get("tag") and core.consumers.get((k, rec["tag"])) not in (None, conn):
-                continue        # taken over by a connection elsewhere
             res = self._drop_clean(k)
             if not isinstance(res, bool):
                 task = self.part.shard.loop.create_task(res)
@@ -195,14 +248,7 @@ class MqttStateMixin:
         m = rec["in2"].pop(str(a["pid"]), None)
         if m is None:
             return True
-        xkey, rk, entry, retain = m
-        out = deliveries(self.part)
-        out.submit("call", {"key": xkey, "op": "core.Publish", "give_up": ["NotFound"]},
-                   {"k": xkey, "rks": [rk], "h": None, "m": entry})
-        if retain is not None:
-            rkey, ns, topic, qos, body = retain
-            out.submit("call", {"key": rkey, "op": "mq.MqttRetain", "give_up": []},
-                       {"k": rkey, "ns": ns, "t": topic, "q": qos, "b": body})
+        self._hand_off(m)
         self._save_session(a["k"], rec)
         return True
 

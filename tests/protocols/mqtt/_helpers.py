@@ -8,10 +8,25 @@ import struct
 import time
 
 import paho.mqtt.client as mqtt
+import pika
 
 
 def port_of(server, name: str = "mqtt") -> int:
     return int(server.endpoints[name].rsplit(":", 1)[1])
+
+
+def session_queue(server, client_id: str):
+    """(messages ready, consumers) of a session's queue, seen from AMQP (the same queue)."""
+    conn = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port_of(server, "amqp"), heartbeat=0))
+    try:
+        ok = conn.channel().queue_declare(f"mqtt-subscription-{client_id}", passive=True).method
+        return ok.message_count, ok.consumer_count
+    finally:
+        conn.close()
+
+
+def session_consumers(server, client_id: str) -> int:
+    return session_queue(server, client_id)[1]
 
 
 class Paho:
