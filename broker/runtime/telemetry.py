@@ -151,12 +151,24 @@ class Telemetry:
                n: float = 1.0) -> None:
         if not self.enabled:
             return
-        # StatSet.add and _labels inlined: this runs for every message on the hot paths
         if dims:
             d = tuple(dims.items()) if len(dims) == 1 else tuple(sorted(dims.items()))
         else:
             d = ()
-        key = (account, region, namespace, name, d, unit)
+        self.point((account, region, namespace, name, d, unit), value, n)
+
+    @staticmethod
+    def series(namespace: str, name: str, dims: dict | None = None, unit: str = "Count", *,
+               account: str = "000000000000", region: str = "us-east-1") -> tuple:
+        """The key of one metric series, for callers that emit it often: build it once, keep
+        it, and record with `point(key, value)` (no per-call dict, tuple or sort)."""
+        return (account, region, namespace, name, _labels(dims), unit)
+
+    def point(self, key: tuple, value: float = 1.0, n: float = 1.0) -> None:
+        """Record a data point of the series `key` (from `series`)."""
+        if not self.enabled:
+            return
+        # StatSet.add inlined: this runs for every message on the hot paths
         s = self._points.get(key)
         if s is None:
             if not self._points:
@@ -326,6 +338,8 @@ class Telemetry:
 
 TELEMETRY = Telemetry()
 metric = TELEMETRY.metric
+series = TELEMETRY.series
+point = TELEMETRY.point
 audit = TELEMETRY.audit
 segment = TELEMETRY.segment
 count = TELEMETRY.count

@@ -29,10 +29,26 @@ from services.sqs.model import (
 _DEDUP_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _NS = "AWS/SQS"
 _msg_id = uuid4
+_point = telemetry.point
 
 
 def _metric(name: str, queue: str, value: float, account: str, region: str, unit: str = "Count") -> None:
     telemetry.metric(_NS, name, {"QueueName": queue}, value, unit, account=account, region=region)
+
+
+_SEND_SERIES: dict[tuple, tuple] = {}
+
+
+def _send_series(account: str, region: str, queue: str) -> tuple:
+    """(NumberOfMessagesSent, SentMessageSize) series keys of a queue, built once: SendMessage
+    is the hottest path there is, and a key costs more to build than to record."""
+    if len(_SEND_SERIES) > 10_000:
+        _SEND_SERIES.clear()
+    dims = {"QueueName": queue}
+    keys = _SEND_SERIES[(account, region, queue)] = (
+        telemetry.series(_NS, "NumberOfMessagesSent", dims, account=account, region=region),
+        telemetry.series(_NS, "SentMessageSize", dims, "Bytes", account=account, region=region))
+    return keys
 
 
 class MessagesApi:
@@ -101,8 +117,9 @@ class MessagesApi:
         resp["MessageId"] = res[1]
         if res[2]:
             resp["SequenceNumber"] = res[2]
-        _metric("NumberOfMessagesSent", name, 1, account, region)
-        _metric("SentMessageSize", name, entry[1], account, region, "Bytes")
+        keys = _SEND_SERIES.get((account, region, name)) or _send_series(account, region, name)
+        _point(keys[0], 1)
+        _point(keys[1], entry[1])
         return resp
 
     async def send_message_batch(self, ctx, p):
