@@ -134,6 +134,20 @@ def ack_packet(ptype, pid) -> bytes:
 PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK = 3, 4, 5, 6, 7, 9
 
 
+def parse_publish(p) -> tuple:
+    """(topic, payload, qos, pid, retain, dup) of a PUBLISH packet (type, flags, body)."""
+    _ptype, flags, body = p
+    n = struct.unpack(">H", body[:2])[0]
+    topic = body[2:2 + n].decode()
+    qos = (flags >> 1) & 3
+    pos = 2 + n
+    pid = 0
+    if qos:
+        pid = struct.unpack(">H", body[pos:pos + 2])[0]
+        pos += 2
+    return topic, body[pos:], qos, pid, bool(flags & 1), bool(flags & 8)
+
+
 class Raw:
     """A client on a raw socket: exact packets in, exact packets out."""
 
@@ -199,16 +213,7 @@ class Raw:
         """The next PUBLISH: (topic, payload, qos, pid, retain, dup)."""
         p = self.packet(timeout)
         assert p is not None and p[0] == PUBLISH, p
-        ptype, flags, body = p
-        n = struct.unpack(">H", body[:2])[0]
-        topic = body[2:2 + n].decode()
-        qos = (flags >> 1) & 3
-        pos = 2 + n
-        pid = 0
-        if qos:
-            pid = struct.unpack(">H", body[pos:pos + 2])[0]
-            pos += 2
-        return topic, body[pos:], qos, pid, bool(flags & 1), bool(flags & 8)
+        return parse_publish(p)
 
     def eof(self, timeout=10) -> bool:
         deadline = time.monotonic() + timeout
