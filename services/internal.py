@@ -37,7 +37,8 @@ class ServiceCaller:
 
     async def call(self, service: str, operation: str, params: dict, *, account: str, region: str,
                    principal_arn: str | None = None, source_arn: str | None = None,
-                   trace_header: str | None = None, role_arn: str | None = None) -> dict:
+                   trace_header: str | None = None, role_arn: str | None = None,
+                   task_role: str | None = None) -> dict:
         """Run `operation`; returns its output dict or raises ServiceError (AWS code and message).
 
         With credentials configured, a call made for a resource (`source_arn`) is
@@ -46,7 +47,8 @@ class ServiceCaller:
         aws:SourceAccount (e.g. SNS delivering to a queue whose policy must name the
         topic); where the service acts through a role (`role_arn`: Step Functions, Scheduler,
         EventBridge targets that take one), the call is a session of that role, evaluated with
-        the role's policies after its trust policy lets the service assume it."""
+        the role's policies after its trust policy lets the service assume it; `task_role`
+        (a Step Functions task's Credentials): as a session of that role, assumed by `role_arn`'s."""
         api = self.apis.get(service)
         if api is None:
             raise NotImplementedOperation(f"The {service} service is not implemented by this broker yet "
@@ -54,7 +56,7 @@ class ServiceCaller:
         ctx = self._context(service, operation, account, region, principal_arn, source_arn, trace_header)
         authorizer = getattr(self.host, "iam_authorizer", None)
         if authorizer is not None and source_arn:
-            await authorizer.authorize_internal(ctx, params, role_arn)
+            await authorizer.authorize_internal(ctx, params, role_arn, task_role)
         if not (trace_header and TRACED_CALL_OBSERVERS):
             return await api.handle(ctx, operation, params) or {}
         started, error = time.time(), None
@@ -79,7 +81,7 @@ class ServiceCaller:
             internal=True)
 
     async def authorize(self, service: str, operation: str, params: dict, *, account: str, region: str,
-                        source_arn: str, role_arn: str | None = None) -> None:
+                        source_arn: str, role_arn: str | None = None, task_role: str | None = None) -> None:
         """Only the authorization step of `call` (for a hand-off that does not go through
         the service's API, e.g. EventBridge forwarding to another bus); raises the
         service's AccessDenied. Nothing to do when IAM is not enforced."""
@@ -87,7 +89,7 @@ class ServiceCaller:
         if authorizer is None:
             return
         ctx = self._context(service, operation, account, region, None, source_arn, None)
-        await authorizer.authorize_internal(ctx, params, role_arn)
+        await authorizer.authorize_internal(ctx, params, role_arn, task_role)
 
 
 def caller(host) -> ServiceCaller:

@@ -7,7 +7,8 @@ them: a missing resource or a permission error is final (straight to the
 dead-letter queue), throttling and server errors are retried under the
 target's RetryPolicy. Targets that take a role (Step Functions, another
 bus, API destinations) are called as a session of their ``RoleArn`` when IAM
-is enforced; SQS, SNS and Lambda targets as events.amazonaws.com against
+is enforced (a bus named without one: its policy must admit the rule's
+account); SQS, SNS and Lambda targets as events.amazonaws.com against
 their resource policies. ``events.dlq`` writes the event to the SQS
 dead-letter queue with the attributes AWS sets (RULE_ARN, TARGET_ARN,
 ERROR_CODE, ERROR_MESSAGE, EXHAUSTED_RETRY_CONDITION, RETRY_ATTEMPTS).
@@ -107,11 +108,12 @@ async def _invoke(d, t: dict, body: dict, meta: dict, svc: str, res: str) -> Non
             await c.call("lambda", "Invoke", {"FunctionName": t["arn"], "InvocationType": "Event",
                                               "Payload": payload.encode()}, **kw)
         elif svc == "events" and res.startswith("event-bus/"):
-            if t.get("role"):
-                ev = body.get("ev") if isinstance(body.get("ev"), dict) else {}
-                await c.authorize("events", "PutEvents", {"Entries": [{
-                    "EventBusName": t["arn"], "Source": ev.get("source"), "DetailType": ev.get("detail-type")}]},
-                    account=ta, region=tr, source_arn=t["rule"], role_arn=t["role"])
+            # with a RoleArn: as a session of the role; without: the target bus's policy must
+            # admit the rule's account (AWS's older cross-account model)
+            ev = body.get("ev") if isinstance(body.get("ev"), dict) else {}
+            await c.authorize("events", "PutEvents", {"Entries": [{
+                "EventBusName": t["arn"], "Source": ev.get("source"), "DetailType": ev.get("detail-type")}]},
+                account=ta, region=tr, source_arn=t["rule"], role_arn=t.get("role"))
             await _forward(d, t, body, meta)
         elif svc == "events" and res.startswith("api-destination/"):
             if t.get("role"):

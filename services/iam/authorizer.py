@@ -125,6 +125,7 @@ class Authorizer:
         self._second = 0
         self._now_iso = ""
         self.roles = RoleSessions(self.cluster, Entry)
+        self._assumes: dict = {}       # service -> its declaration's `assumes` (roles handed to it), or None
         self.cluster.request_handlers["iam.invalidate"] = self._invalidate
         self.cluster.on_connect.append(self._subscribe)
         loop = asyncio.get_event_loop()
@@ -268,8 +269,6 @@ class Authorizer:
                 hit = self.policies.get(resource)       # the cached case without a coroutine
                 res_policy, canonical = hit if hit is not None else await self.resource_policy(decl, resource)
             racct = resource_account(canonical)
-            if caller.kind == "service" and res_policy is None and racct in (None, caller.account):
-                continue     # deviation: a policy-less resource of the acting resource's own account admits it
             key = None
             if entry is not None and not extra and not entry.clocked and not (res_policy and res_policy.clocked):
                 key = (action, canonical, peer, secure, ctx.region)
@@ -312,12 +311,49 @@ class Authorizer:
             return
         ctx.principal_arn = entry.caller.arn
         await self._check(ctx, params, entry.caller, entry, entry.base, peer[0] if peer else None, secure)
+        assumes = self._assumes.get(ctx.service, False)
+        if assumes is False:
+            assumes = self._assumes[ctx.service] = getattr(declaration(ctx.service), "assumes", None)
+        if assumes is not None:
+            for use in assumes(ctx, ctx.operation, params):
+                await self._role_given(ctx, use)
 
-    async def authorize_internal(self, ctx, params: dict, role_arn: str | None = None) -> None:
+    async def _role_given(self, ctx, use) -> None:
+        """A role handed to a service (CreateStateMachine's roleArn, a schedule's
+        Target.RoleArn): as AWS checks it when the resource is created, the service
+        principal must be able to assume it (the declaration's own error), and the role
+        must hold what the service needs up front (e.g. Step Functions' managed rule
+        for .sync). iam:PassRole is one of the declaration's checks."""
+        decl = declaration(ctx.service)
+        try:
+            entry = await self.roles.session(self._once, use.role, use.principal, use.source, ctx.region)
+        except Exception as exc:
+            if getattr(exc, "role_arn", None) is None:
+                raise
+            log.info("event=access_denied principal=%s action=sts:AssumeRole resource=%s reason=trust",
+                     use.principal, use.role)
+            telemetry.count("broker_iam_denied_total", {"service": ctx.service})
+            raise decl.not_assumable(ctx, exc) from None
+        context = None
+        for action, resource in use.needs:
+            if context is None:
+                context = self._context(entry.base, ctx, None, True)
+            d = evaluate(action, resource, resource_account(resource), entry.caller, context, entry.identity,
+                         None, entry.boundary)
+            if not d.allowed:
+                log.info("event=access_denied principal=%s action=%s resource=%s reason=%r",
+                         entry.caller.arn, action, resource, d.reason)
+                telemetry.count("broker_iam_denied_total", {"service": ctx.service})
+                raise decl.denied(ctx, use.needs_text)
+
+    async def authorize_internal(self, ctx, params: dict, role_arn: str | None = None,
+                                 task_role: str | None = None) -> None:
         """A service-to-service call made for a resource (``ctx.source_arn``): as the
         service principal, as resource policies name it (``aws:SourceArn``); or, where
         the service acts through a role (Step Functions, Scheduler, EventBridge
-        targets that take one), as a session of that role (services/iam/service_roles.py)."""
+        targets that take one), as a session of that role (services/iam/service_roles.py);
+        `task_role` (a Step Functions task's Credentials): as a session of that role,
+        assumed by the session of `role_arn`."""
         src = ctx.source_arn or ""
         parts = src.split(":", 5)
         svc = parts[2] if len(parts) == 6 else ""
@@ -327,6 +363,9 @@ class Authorizer:
                 return       # a role this broker does not evaluate (SWF's Lambda role)
             try:
                 entry = await self.roles.session(self._once, role_arn, via, src, ctx.region)
+                if task_role:
+                    entry = await self.roles.chained(self._once, entry, task_role, ctx.region)
+                    role_arn = task_role
             except Exception as exc:
                 self._audit(ctx, exc, {"type": "AWSService", "invokedBy": via}, via, src)
                 raise
@@ -339,6 +378,24 @@ class Authorizer:
                 await self._check(ctx, params, entry.caller, entry, entry.base, None, True)
             except Exception as exc:
                 self._audit(ctx, exc, identity, via, src)
+                raise
+            return
+        if svc == "events" and ctx.service == "events" and len(parts) == 6:
+            # a rule's event-bus target without a RoleArn: AWS's older model, the target bus's
+            # policy must admit the rule's account (within the account nothing more is needed)
+            account = parts[4]
+            caller = Caller(arn=f"arn:aws:iam::{account}:root", account=account, kind="root", admin=True,
+                            unique_id=account)
+            context = Context()
+            context["aws:principalaccount"] = account
+            context["aws:principalarn"] = caller.arn
+            context["aws:sourcearn"] = src
+            context["aws:sourceaccount"] = account
+            try:
+                await self._check(ctx, params, caller, None, context, None, True)
+            except Exception as exc:
+                self._audit(ctx, exc, {"type": "AWSAccount", "accountId": account, "invokedBy": "events.amazonaws.com"},
+                            "events.amazonaws.com", src)
                 raise
             return
         principal = SERVICE_PRINCIPALS.get(svc)

@@ -46,6 +46,15 @@ class RoleNotAssumable(ServiceError):
         self.principal, self.role_arn = principal, role_arn
 
 
+class TaskRoleNotAssumable(RoleNotAssumable):
+    """A Step Functions task's ``Credentials`` role that the execution's role may not assume."""
+
+    def __init__(self, execution_role: str, role_arn: str):
+        ServiceError.__init__(self, f"The role {execution_role} is not authorized to assume the task state's role, "
+                                    f"{role_arn}.", code="AccessDenied", status=403)
+        self.principal, self.role_arn = execution_role, role_arn
+
+
 def trust_source(source_arn: str) -> str:
     """The resource a service names when it assumes a role: a Step Functions
     execution acts for its state machine, a schedule for its schedule group."""
@@ -94,7 +103,8 @@ class RoleSessions:
         marks = tuple(f":{a}:" for a in accounts)
         for arn in [r for r in self.roles if r.startswith("arn:") and any(m in r for m in marks)]:
             del self.roles[arn]
-        for key in [k for k in self.sessions if any(m in k[0] for m in marks)]:
+        # a chained session (Step Functions task Credentials) also depends on the session that assumed it
+        for key in [k for k in self.sessions if any(m in k[0] or m in k[1] for m in marks)]:
             del self.sessions[key]
 
     async def _role(self, once, role_arn: str) -> _Role | None:
@@ -129,6 +139,41 @@ class RoleSessions:
             raise RoleNotAssumable(principal, role_arn)
         return entry
 
+    async def chained(self, once, via, role_arn: str, region: str):
+        """The Entry of `role_arn` assumed by the session `via` (a Step Functions task's
+        ``Credentials``: the execution's role assumes the task's role). As sts:AssumeRole
+        from that session: the target's trust policy and, across accounts or where the
+        trust names only the account, the session's own policies; or TaskRoleNotAssumable."""
+        key = (role_arn, via.caller.arn, "")
+        entry = self.sessions.get(key, False)
+        if entry is False:
+            role = await self._role(once, role_arn)
+            entry = None
+            if role is not None and role.trust is not None:
+                account = role_arn.split(":")[4]
+                c = Context(via.base)
+                c.set("aws:RequestedRegion", region)
+                d = evaluate("sts:AssumeRole", role_arn, account, via.caller, c, via.identity, role.trust,
+                             via.boundary, via.session, require_resource=True)
+                if d.allowed:
+                    name = session_name(via.caller.arn, role_arn, "")
+                    entry = self._session_entry(role, role_arn, account, name)
+            if len(self.sessions) >= MAX_CACHED:
+                self.sessions.clear()
+            self.sessions[key] = entry
+        if entry is None:
+            raise TaskRoleNotAssumable(via.caller.role_arn or via.caller.arn, role_arn)
+        return entry
+
+    def _session_entry(self, role: _Role, role_arn: str, account: str, name: str):
+        rec = role.rec
+        caller = Caller(arn=assumed_role_arn(account, rec["name"], name), account=account, kind="assumed-role",
+                        role_arn=role_arn, unique_id=f"{rec['id']}:{name}", tags=dict(rec.get("tags") or {}))
+        entry = self.entry_type(caller)
+        entry.identity, entry.boundary = role.identity, role.boundary
+        entry.clocked = any(x.clocked for x in [*role.identity, role.boundary] if x)
+        return entry
+
     def _assume(self, role: _Role | None, role_arn: str, principal: str, source: str, region: str):
         if role is None or role.trust is None:
             return None
@@ -148,11 +193,4 @@ class RoleSessions:
                 break
         if not allowed:
             return None
-        rec = role.rec
-        name = session_name(principal, role_arn, source)
-        caller = Caller(arn=assumed_role_arn(account, rec["name"], name), account=account, kind="assumed-role",
-                        role_arn=role_arn, unique_id=f"{rec['id']}:{name}", tags=dict(rec.get("tags") or {}))
-        entry = self.entry_type(caller)
-        entry.identity, entry.boundary = role.identity, role.boundary
-        entry.clocked = any(x.clocked for x in [*role.identity, role.boundary] if x)
-        return entry
+        return self._session_entry(role, role_arn, account, session_name(principal, role_arn, source))

@@ -297,7 +297,7 @@ class Engine:
                     result = mocks.apply(mocked)
                 else:
                     result = await integrations.invoke(self, ex, res, task["params"], task_token=task.get("tok"),
-                                                       parent=parent, trace=trace)
+                                                       parent=parent, trace=trace, credentials=task.get("cred"))
                 ok, value = True, result
             except StatesError as err:
                 ok, value = False, err

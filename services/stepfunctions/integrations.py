@@ -146,9 +146,10 @@ def task_error(res: Resource, service: str, op_model, exc) -> StatesError:
 
 
 async def invoke(engine, ex, res: Resource, params, *, task_token: str | None = None, parent: dict | None = None,
-                 trace: str | None = None):
+                 trace: str | None = None, credentials: str | None = None):
     """Run the integration; returns the Step Functions result or raises StatesError.
-    `trace`: the X-Ray header to pass on (default: the execution's)."""
+    `trace`: the X-Ray header to pass on (default: the execution's); `credentials`: the
+    task's Credentials role (the call runs as it, in its account)."""
     from services.internal import caller
     if res.kind == "lambda":
         service, op_name = "lambda", "Invoke"
@@ -168,11 +169,22 @@ async def invoke(engine, ex, res: Resource, params, *, task_token: str | None = 
             for entry in api_params.get("Entries") or ():     # the optimized call names the execution
                 if isinstance(entry, dict):
                     entry["Resources"] = [*(entry.get("Resources") or ()), ex.rec["sm"], ex.arn]
+    account = ex.account
+    if credentials:
+        p = credentials.split(":")
+        account = p[4] if len(p) > 5 and p[4] else account
     try:
-        # made as the state machine's role (evaluated when IAM is enforced: services/iam/service_roles.py)
-        out = await caller(engine.host).call(service, op_name, api_params, account=ex.account, region=ex.region,
-                                             source_arn=ex.arn, trace_header=trace or ex.rec.get("trace"),
-                                             role_arn=ex.rec.get("role"))
+        # made as the state machine's role, or as the task's Credentials role assumed by it
+        # (evaluated when IAM is enforced: services/iam/service_roles.py)
+        svc_caller = caller(engine.host)
+        out = await svc_caller.call(service, op_name, api_params, account=account, region=ex.region,
+                                    source_arn=ex.arn, trace_header=trace or ex.rec.get("trace"),
+                                    role_arn=ex.rec.get("role"), task_role=credentials)
+        if res.pattern in (SYNC, SYNC2) and service == "stepfunctions" and out.get("executionArn"):
+            # .sync watches the child as the same role: it needs states:DescribeExecution on it
+            await svc_caller.authorize("stepfunctions", "DescribeExecution", {"executionArn": out["executionArn"]},
+                                       account=account, region=ex.region, source_arn=ex.arn,
+                                       role_arn=ex.rec.get("role"), task_role=credentials)
     except Exception as exc:  # ServiceError / RemoteError from the target service
         code = getattr(exc, "code", None)
         if code is None:

@@ -99,8 +99,47 @@ class MapRuns:
         ex.save_thread(t)
         if n == 0:
             self._succeed(rec, ex, t, st)
+        elif getattr(engine.host, "iam_authorizer", None) is not None and ex.rec.get("role"):
+            self._authorize(rec, ex, t, st)
         else:
             self._want(arn)
+
+    def _authorize(self, rec: dict, ex, t, st) -> None:
+        """IAM enforced: the run starts its children as the machine's role, which needs
+        states:StartExecution on the machine and states:DescribeExecution/StopExecution
+        on its executions (AWS's Distributed Map policy); checked once per run, before
+        the first child. Denied: the Map Run fails with IAM's message."""
+        from services.internal import caller
+        a = arns.parse(ex.arn)
+        child = f"arn:aws:states:{a.region}:{a.account}:execution:{a.sm_name}/{rec['label']}:{rec['arn'][-36:]}"
+        machine = f"arn:aws:states:{a.region}:{a.account}:stateMachine:{a.sm_name}"
+        kw = {"account": a.account, "region": a.region, "source_arn": ex.arn, "role_arn": ex.rec["role"]}
+
+        async def go():
+            c = caller(self.engine.host)
+            try:
+                await c.authorize("stepfunctions", "StartExecution", {"stateMachineArn": machine}, **kw)
+                for op in ("DescribeExecution", "StopExecution"):
+                    await c.authorize("stepfunctions", op, {"executionArn": child}, **kw)
+                denied = None
+            except Exception as exc:
+                if not getattr(exc, "code", None):
+                    raise
+                denied = getattr(exc, "message", None) or str(exc)
+            ex.calls.pop(t["id"], None)
+            live, _ = self._parent(rec)
+            if live is None or rec["status"] != RUNNING:
+                return
+            if denied is None:
+                self._want(rec["arn"])
+                return
+            from services.stepfunctions import flows
+            self._end(rec, FAILED)
+            ex.emit(t, "MapRunFailed", {"error": E.RUNTIME, "cause": denied})
+            flows.fail_composite(ex, t, st, StatesError(E.RUNTIME, denied))
+            ex.save()
+            self.engine.part.flush_soon()
+        self.engine._spawn(ex, t, go())
 
     def _want(self, arn: str) -> None:
         self.pending[arn] = None

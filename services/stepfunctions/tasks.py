@@ -44,6 +44,20 @@ def _seconds(ex, t, st, name: str, eff, states):
     return v
 
 
+def credentials_role(st, eff, ctx, variables, states=None) -> str | None:
+    """The Task's ``Credentials`` role (``RoleArn``, ``RoleArn.$`` or JSONata): the
+    integration call runs as it, assumed by the execution's role (services/iam)."""
+    cred = st.spec.get("Credentials")
+    if not isinstance(cred, dict):
+        return None
+    if st.jsonata:
+        cred = JE.evaluate_template(cred, "Credentials", states, dict(variables))
+    else:
+        cred = P.evaluate(P.compile_template(cred), eff, ctx, variables)
+    role = cred.get("RoleArn") if isinstance(cred, dict) else None
+    return role if role is None or isinstance(role, str) else to_json(role)
+
+
 def run_task(ex, t, st) -> None:
     res = st.resource
     token = ex.engine.new_token(ex, t) if res.kind == "activity" or res.pattern == WAIT else None
@@ -59,10 +73,11 @@ def run_task(ex, t, st) -> None:
         params = P.evaluate(st.parameters, eff, ctx, ex.variables(t)) if st.parameters is not None else eff
     timeout = _seconds(ex, t, st, "TimeoutSeconds", eff, states)
     heartbeat = _seconds(ex, t, st, "HeartbeatSeconds", eff, states)
-    if st.jsonata and "Credentials" in st.spec:
-        JE.evaluate_template(st.spec["Credentials"], "Credentials", states, dict(ex.variables(t)))
     t["task"] = {"tok": token, "params": params, "to": timeout, "hb": heartbeat, "stage": "scheduling",
                  "n": t.get("retries", 0)}
+    cred = credentials_role(st, eff, ctx, ex.variables(t), states)
+    if cred is not None:
+        t["task"]["cred"] = cred
     t["ph"] = "task"
     dispatch(ex, t, st)
 
@@ -79,6 +94,8 @@ def _scheduled_details(ex, st, task) -> tuple[str, dict]:
         d = {"resourceType": res.resource_type, "resource": res.resource, "region": ex.region,
              "parameters": to_json(task["params"])}
         etype = "TaskScheduled"
+    if task.get("cred") is not None:
+        d["taskCredentials"] = {"roleArn": task["cred"]}
     if task["to"] is not None:
         d["timeoutInSeconds"] = task["to"]
     if task["hb"] is not None:

@@ -23,6 +23,7 @@ from services.stepfunctions.asl.definition import InvalidDefinitionError, compil
 from services.stepfunctions.asl.errors import StatesError
 from services.stepfunctions.errors import err, invalid_definition, validation
 from services.stepfunctions.execution import iso_ms
+from services.stepfunctions.tasks import credentials_role
 
 _NAME = "StateName"
 
@@ -130,6 +131,7 @@ async def test_state(ctx, p: dict) -> dict:
                    _parse_json(p.get("context"), "Context object"))
     level = p.get("inspectionLevel") or "INFO"
     run = _Run(ctx, probe, st, mock, config)
+    run.role = p.get("roleArn")
     out = await run.go()
     if level != "INFO" and run.inspect:
         out["inspectionData"] = run.inspect
@@ -141,6 +143,7 @@ class _Run:
         self.ctx, self.probe, self.st, self.mock, self.config = ctx, probe, st, mock, config
         self.t = {"st": st.name, "in": probe.input, "retries": config.get("retrierRetryCount", 0), "vars": {}}
         self.inspect: dict = {}
+        self.role: str | None = None      # roleArn: the integration call runs as it
 
     def _rec(self, key: str, value) -> None:
         self.inspect[key] = value
@@ -221,7 +224,7 @@ class _Run:
                 self._rec("result", JP.to_json(result))
         else:
             self._rec("afterParameters", JP.to_json(params))
-            result = await self._invoke(params)
+            result = await self._invoke(params, credentials_role(st, eff, probe.context(t, st), probe.vars))
             self._rec("result", JP.to_json(result))
         value = P.evaluate(st.result_selector, result, probe.context(t, st), probe.vars) \
             if st.result_selector is not None else result
@@ -256,14 +259,14 @@ class _Run:
             args = JE.evaluate_template(st.arguments, "Arguments", states, variables) if st.has_arguments() \
                 else t["in"]
             self._rec("afterArguments", JP.to_json(args))
-            result = await self._invoke(args)
+            result = await self._invoke(args, credentials_role(st, None, None, variables, states))
             self._rec("result", JP.to_json(result))
             states["result"] = result
         assigned = I.evaluate_assign_jsonata(probe, t, st.assign, states)
         output = I.jsonata_output(probe, t, st, st.output, states, result)
         return self._done(output, assigned=assigned)
 
-    async def _invoke(self, params):
+    async def _invoke(self, params, credentials: str | None = None):
         if self.mock is not None:
             if "errorOutput" in self.mock:
                 eo = self.mock["errorOutput"] or {}
@@ -279,14 +282,18 @@ class _Run:
         class _Host:
             host = self.ctx.gateway
         try:
-            return await integrations.invoke(_Host, _ExecFacade(self.ctx), self.st.resource, params)
+            return await integrations.invoke(_Host, _ExecFacade(self.ctx, self.role), self.st.resource, params,
+                                             credentials=credentials)
         except StatesError as e:
             e.task = True
             raise
 
 
 class _ExecFacade:
-    def __init__(self, ctx):
+    """What an integration call needs of an execution: TestState's calls run as its
+    `roleArn` (evaluated when IAM is enforced)."""
+
+    def __init__(self, ctx, role: str | None = None):
         self.account, self.region = ctx.account_id, ctx.region
         self.arn = arns.state_machine_arn(ctx.region, ctx.account_id, _NAME)
-        self.rec = {}
+        self.rec = {"role": role} if role else {}

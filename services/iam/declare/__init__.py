@@ -14,14 +14,40 @@ parameter, else ``*``).
 from __future__ import annotations
 
 import importlib
+import re
 from functools import lru_cache
+from typing import NamedTuple
 
 # botocore service name -> IAM action prefix
 PREFIXES = {"stepfunctions": "states", "sesv2": "ses", "mwaa": "airflow", "cloudwatch": "cloudwatch",
             "lambda": "lambda"}
 
 _MODULES = {"sqs": "sqs", "sns": "sns", "kms": "kms", "events": "events", "sts": "sts", "iam": "iam",
-            "lambda": "awslambda"}
+            "lambda": "awslambda", "stepfunctions": "stepfunctions", "scheduler": "scheduler"}
+
+_ROLE_ARN = re.compile(r"arn:aws[\w-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+
+
+class RoleUse(NamedTuple):
+    """A role handed to a service by a request (a declaration's optional ``assumes``):
+    `principal` must be able to assume it for `source` (the resource the service
+    will act for), and the role must allow each of `needs` (action, resource) up
+    front, else the request fails with `needs_text`."""
+    role: str
+    principal: str
+    source: str
+    needs: tuple = ()
+    needs_text: str = ""
+
+
+def role_arn(value) -> str | None:
+    """`value` if it is an IAM role ARN (anything else is left to the service's own validation)."""
+    return value if isinstance(value, str) and _ROLE_ARN.fullmatch(value) else None
+
+
+def pass_role(role: str, principal: str) -> tuple:
+    """The iam:PassRole check of a request that hands `role` to the service `principal`."""
+    return ("iam:PassRole", role, {"iam:PassedToService": principal})
 
 
 def prefix_of(service: str) -> str:

@@ -3,6 +3,8 @@ every bus its entries name, with ``events:source`` and ``events:detail-type``.""
 
 from __future__ import annotations
 
+from services.errors import ServiceError
+from services.iam.declare import pass_role, role_arn
 from services.iam.declare.default import denied, read, resource_of  # noqa: F401 (denied: the default shape)
 
 require_resource = False
@@ -36,12 +38,32 @@ def checks(ctx, operation: str, params: dict) -> list:
         bus_name = bus.rsplit("/", 1)[-1] if isinstance(bus, str) and bus.startswith("arn:") else bus
         account = bus.split(":")[4] if isinstance(bus, str) and bus.startswith("arn:") else ctx.account_id
         path = f"rule/{bus_name}/{name}" if bus_name and bus_name != "default" else f"rule/{name}"
-        return [(action, f"arn:aws:events:{ctx.region}:{account}:{path}", None)]
+        out = [(action, f"arn:aws:events:{ctx.region}:{account}:{path}", None)]
+        if operation == "PutTargets":
+            out.extend(_target_roles(params))
+        return out
     if operation in ("DescribeEventBus", "DeleteEventBus", "CreateEventBus", "UpdateEventBus"):
         return [(action, _bus(ctx, params.get("Name")), None)]
     if operation in ("PutPermission", "RemovePermission"):
         return [(action, _bus(ctx, params.get("EventBusName")), None)]
     return [(action, resource_of(params), None)]
+
+
+def _target_roles(params: dict) -> list:
+    """PutTargets hands each target's RoleArn to EventBridge (iam:PassRole); a Step
+    Functions target must name one (AWS refuses it otherwise; the role's trust is not
+    checked here, AWS finds out when it invokes the target)."""
+    out = []
+    for t in params.get("Targets") or ():
+        if not isinstance(t, dict):
+            continue
+        role = role_arn(t.get("RoleArn"))
+        if role:
+            out.append(pass_role(role, "events.amazonaws.com"))
+        elif not t.get("RoleArn") and isinstance(t.get("Arn"), str) and t["Arn"].startswith("arn:aws:states:"):
+            raise ServiceError(f"RoleArn is required for target {t['Arn']}.", code="ValidationException",
+                               status=400)
+    return out
 
 
 async def policy(host, arn: str) -> str | None:

@@ -105,8 +105,10 @@ def test_state_machine_calls_as_its_role(clients):
 def test_role_the_service_may_not_assume_fails_the_task(clients):
     iam, sqs, sfn = clients.a("iam"), clients.a("sqs"), clients.a("stepfunctions")
     url, arn = _queue(sqs)
-    role = _role(iam, "lambda.amazonaws.com", allow("sqs:SendMessage", arn))
+    role = _role(iam, "states.amazonaws.com", allow("sqs:SendMessage", arn))
     sm = _machine(sfn, role)
+    # the role stops trusting Step Functions after the machine was created (checked then)
+    iam.update_assume_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyDocument=_trust("lambda.amazonaws.com"))
     ex, d = _run(sfn, sm, url)
     assert d["status"] == "FAILED"
     assert _failure(sfn, ex) == ("States.TaskFailed", "Neither the global service principal states.amazonaws.com, "
@@ -137,6 +139,14 @@ def test_role_across_accounts_needs_the_queue_policy(clients):
     _, d = _run(sfn, sm, url)
     assert d["status"] == "SUCCEEDED"
     assert _receive(sqs_b, url)["Body"] == "from the machine"
+
+
+def dlq_for_rule(sqs, url: str, arn: str, rule_arn: str) -> None:
+    """A rule's dead-letter queue must let EventBridge in for that rule (as at AWS)."""
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+            "Resource": arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
 
 
 def _at(seconds: float) -> str:
@@ -171,13 +181,15 @@ def test_schedule_invokes_as_its_role(clients):
 def test_schedule_role_must_trust_the_scheduler(clients):
     iam, sqs, scheduler = clients.a("iam"), clients.a("sqs"), clients.a("scheduler")
     url, arn = _queue(sqs)
-    untrusted = _role(iam, "states.amazonaws.com", allow("sqs:SendMessage", "*"))
+    untrusted = _role(iam, "scheduler.amazonaws.com", allow("sqs:SendMessage", "*"))
     trusted = _role(iam, "scheduler.amazonaws.com", allow("sqs:SendMessage", "*"))
-    when = _at(2)
+    when = _at(3)
     for role, text in ((untrusted, "untrusted"), (trusted, "trusted")):
         scheduler.create_schedule(Name=_uid("s"), ScheduleExpression=when, FlexibleTimeWindow={"Mode": "OFF"},
                                   Target={"Arn": arn, "RoleArn": role, "Input": text,
                                           "RetryPolicy": {"MaximumRetryAttempts": 0}})
+    # trusted when the schedule was created (checked then), no longer when it fires
+    iam.update_assume_role_policy(RoleName=untrusted.rsplit("/", 1)[1], PolicyDocument=_trust("states.amazonaws.com"))
     assert _receive(sqs, url)["Body"] == "trusted"
     assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages") is None
 
@@ -191,7 +203,8 @@ def test_rule_target_with_a_role(clients):
     role = _role(iam, "events.amazonaws.com", allow("states:StartExecution", sm + "-other"))
     rule = _uid("r")
     source = _uid("app")
-    events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    dlq_for_rule(sqs, dlq_url, dlq_arn, rule_arn)
     events.put_targets(Rule=rule, Targets=[{"Id": "sfn", "Arn": sm, "RoleArn": role,
                                             "DeadLetterConfig": {"Arn": dlq_arn},
                                             "RetryPolicy": {"MaximumRetryAttempts": 0}}])
@@ -216,7 +229,9 @@ def test_rule_target_role_not_trusting_events(clients):
     sm = sfn.create_state_machine(name=_uid("sm"), roleArn=sm_role, definition=json.dumps(
         {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}))["stateMachineArn"]
     rule, source = _uid("r"), _uid("app")
-    events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({"source": [source]}))["RuleArn"]
+    dlq_for_rule(sqs, dlq_url, dlq_arn, rule_arn)
+    # PutTargets does not check the role's trust (AWS finds out when it invokes the target)
     events.put_targets(Rule=rule, Targets=[{"Id": "sfn", "Arn": sm, "RoleArn": sm_role,
                                             "DeadLetterConfig": {"Arn": dlq_arn}}])
     events.put_events(Entries=[{"Source": source, "DetailType": "t", "Detail": "{}"}])
