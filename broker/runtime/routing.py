@@ -180,6 +180,26 @@ class CoreShard(ConsumersMixin, ExchangesMixin):
             self.store.put(KIND_QUEUE, key, {"ns": hq.ns, "name": hq.name, "qid": qid, "config": hq.config})
         return {"created": True, "counts": self._counts(hq), "config": hq.config}
 
+    def op_QueueReconfigure(self, a):
+        """{"k", "set": {option: value, or None to remove}}: change limits and flags of a
+        queue (a front-end's settings changed since it was declared). fifo, dedup scope,
+        priorities and the overflow's ready-order index stay as created. -> changed?"""
+        hq = self._q(a["k"])
+        config = dict(hq.config)
+        for f, v in a["set"].items():
+            if v is None:
+                config.pop(f, None)
+            else:
+                config[f] = v
+        if config == hq.config:
+            return False
+        hq.config = config
+        hq.queue.reconfigure(_config(config))
+        if not config.get("transient"):
+            self.store.put(KIND_QUEUE, hq.key, {"ns": hq.ns, "name": hq.name, "qid": hq.qid, "config": config})
+        self._changed(hq)
+        return True
+
     def op_QueueDelete(self, a):
         """Delete a queue; its consumers are told (``core.cancel``) and every binding
         to it is removed from every exchange and every gateway's read copy before

@@ -60,6 +60,9 @@ def _new_session(clean: bool) -> dict:
     return {"clean": clean, "tag": None, "subs": {}, "out2": {}, "rel": [], "in2": {}, "will": None}
 
 
+LIMITS = ("drop_volatile_idle", "max_length", "overflow")
+
+
 def _queue_config(clean: bool, max_queued: int | None) -> dict:
     config = {"transient": True} if clean else {"meta": {"mqtt": True}}
     config["drop_volatile_idle"] = True
@@ -124,6 +127,8 @@ class MqttStateMixin:
                                   "config": _queue_config(bool(a["clean"]), a.get("max_queued"))})
         else:
             present = True
+            limits = _queue_config(False, a.get("max_queued"))    # the settings may have changed since
+            core.op_QueueReconfigure({"k": k, "set": {f: limits.get(f) for f in LIMITS}})
         rec["tag"] = a["tag"]
         rec["will"] = a.get("will")
         st["sessions"][k] = rec

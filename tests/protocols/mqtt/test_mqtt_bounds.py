@@ -171,3 +171,28 @@ def _drain(r: Raw, wait: float = 0.5) -> list:
             out.append(r.publish_in(timeout=wait))
         except TimeoutError:
             return out
+
+
+def test_a_changed_max_queued_messages_applies_to_existing_sessions(bounded):
+    """Restarted with a smaller bound, a session made before takes it when it connects
+    (runs last: the module's server keeps the new setting)."""
+    b = bounded
+    s = Raw(port_of(b))
+    assert s.connect("rebound-sub", clean=False)[1] == 0
+    assert s.subscribe(1, [("rebound/t", 1)]) == [1]
+    s.close()
+    b.stop()
+    b.env["BROKER_MQTT_MAX_QUEUED_MESSAGES"] = "2"
+    b._start()
+    b.wait_ready()
+    port = port_of(b)
+    s = Raw(port)
+    assert s.connect("rebound-sub", clean=False) == (1, 0)
+    s.close()
+    wait_for(lambda: session_queue(b, "rebound-sub")[1] == 0, what="the session to be offline")
+    p = Raw(port)
+    assert p.connect("rebound-pub")[1] == 0
+    for i in range(4):
+        p.send(publish_packet("rebound/t", f"m{i}".encode(), qos=1, pid=i + 1))
+        assert p.packet()[0] == PUBACK
+    assert session_queue(b, "rebound-sub")[0] == 2
