@@ -309,3 +309,30 @@ def test_service_principal_needs_the_queue_policy_in_its_own_account(clients):
             "Resource": arn, "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]})})
     sns.publish(TopicArn=topic, Message="admitted")
     assert _receive(sqs, url)["Body"] == "admitted"
+
+
+def test_task_credentials_in_dev_mode(server):
+    """Dev mode (no credentials): nothing is evaluated, but the call is made in the
+    task role's account and the history names the role, as at AWS."""
+    sqs, sfn = server.client("sqs"), server.client("stepfunctions", config=Config(retries={"max_attempts": 1}))
+    other = "210987654321"
+    url = server.client("sqs", aws_access_key_id=other).create_queue(QueueName=_uid("q"))["QueueUrl"]
+    role = f"arn:aws:iam::{other}:role/{_uid('task')}"
+    definition = json.dumps({"StartAt": "Send", "States": {"Send": {
+        "Type": "Task", "Resource": "arn:aws:states:::sqs:sendMessage", "Credentials": {"RoleArn": role},
+        # a queue named by its name alone: resolved in the role's account
+        "Parameters": {"QueueUrl": url.rsplit("/", 1)[1], "MessageBody": "in the role's account"}, "End": True}}})
+    sm = sfn.create_state_machine(name=_uid("sm"), definition=definition,
+                                  roleArn="arn:aws:iam::000000000000:role/any")["stateMachineArn"]
+    ex = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    d = _finished(sfn, ex)
+    assert d["status"] == "SUCCEEDED", _history(sfn, ex)
+    [sched] = [e for e in _history(sfn, ex) if e["type"] == "TaskScheduled"]
+    assert sched["taskScheduledEventDetails"]["taskCredentials"] == {"roleArn": role}
+    other_sqs = server.client("sqs", aws_access_key_id=other)
+    got = other_sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5)["Messages"]
+    assert got[0]["Body"] == "in the role's account"
+    # the same name in the execution's own account is another queue, left empty
+    assert f"/{other}/" in url
+    own = sqs.create_queue(QueueName=url.rsplit("/", 1)[1])["QueueUrl"]
+    assert own != url and sqs.receive_message(QueueUrl=own).get("Messages") is None
