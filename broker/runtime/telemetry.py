@@ -91,6 +91,7 @@ class Histogram:
 
 
 _random = random.random
+_sample = random.sample
 _bisect = bisect.bisect_left
 _time = time.time
 
@@ -131,6 +132,8 @@ class Telemetry:
         # with the second it opened in (the time stays out of the hot path's key).
         self._points: dict[tuple, list] = {}
         self._window = 0
+        # series recorded by appending raw values (`values`): key -> this window's values
+        self._values: dict[tuple, list] = {}
         self._audit: list[dict] = []
         self._segments: list[list] = []          # [account, region, document]
         self.counters: dict[tuple[str, tuple], float] = {}
@@ -187,6 +190,44 @@ class Telemetry:
             samples.append(value)
         elif _random() * s[0] < MAX_SAMPLES:      # reservoir sampling: keep k of count uniformly
             samples[int(_random() * MAX_SAMPLES)] = value
+
+    def values(self, key: tuple) -> list:
+        """This window's list of values of the series `key` (from `series`): append to it.
+
+        The cheapest way to record on a per-message path: an append allocates nothing, and
+        the statistic set is computed once per window at the flush, in C (len, sum, min,
+        max, a random sample). A list idle for a whole window is forgotten, so callers keep
+        the key, not the list."""
+        v = self._values.get(key)
+        if v is None:
+            if not self.enabled:
+                return []
+            v = self._values[key] = []
+            self._arm()
+        return v
+
+    def _fold_values(self) -> None:
+        """Turn the appended values into this window's statistic sets."""
+        values, points = self._values, self._points
+        for key in list(values):
+            buf = values[key]
+            if not buf:
+                del values[key]
+                continue
+            n = len(buf)
+            sample = buf[:] if n <= MAX_SAMPLES else _sample(buf, MAX_SAMPLES)
+            total, lo, hi = sum(buf), min(buf), max(buf)
+            buf.clear()
+            s = points.get(key)
+            if s is None:
+                points[key] = [n, total, lo, hi, sample]
+                continue
+            s[0] += n
+            s[1] += total
+            s[2] = min(s[2], lo)
+            s[3] = max(s[3], hi)
+            merged = s[4] + sample
+            s[4] = merged if len(merged) <= MAX_SAMPLES else _sample(merged, MAX_SAMPLES)
 
     def audit(self, event: dict) -> None:
         if not self.enabled:
@@ -259,9 +300,12 @@ class Telemetry:
         # on the next second boundary (the metric window), at most FLUSH_INTERVAL from now
         self._handle = loop.call_later(min(FLUSH_INTERVAL, 1.0 - _time() % 1.0 + 0.001), self._flush)
 
-    def drain(self) -> tuple[list, list]:
-        """Take the pending batches: ([[account, region, ns, name, dims, unit, ts, stats]...], [events])."""
-        w = self._window
+    def drain(self, window: int | None = None) -> tuple[list, list]:
+        """Take the pending batches: ([[account, region, ns, name, dims, unit, ts, stats]...], [events]).
+        `window`: the second that values appended since the last drain belong to (default: now)."""
+        w = self._window if self._points else int(_time()) if window is None else window
+        if self._values:
+            self._fold_values()
         points = [[*k, w, s] for k, s in self._points.items()]
         self._points = {}
         self._add_totals(points)
@@ -294,7 +338,9 @@ class Telemetry:
 
     def _flush(self) -> None:
         self._handle = None
-        points, events = self.drain()
+        points, events = self.drain(int(_time()) - 1)      # runs just after a second's boundary
+        if self._values:
+            self._arm()                                    # lists still in use: next window
         segments = self.drain_segments()
         if points and self.metric_sink is not None:
             self._ship(self.metric_sink, points)
@@ -340,6 +386,7 @@ TELEMETRY = Telemetry()
 metric = TELEMETRY.metric
 series = TELEMETRY.series
 point = TELEMETRY.point
+values = TELEMETRY.values
 audit = TELEMETRY.audit
 segment = TELEMETRY.segment
 count = TELEMETRY.count

@@ -43,13 +43,15 @@ def make_observer(gateway):
         return e
 
     def observe(rec, req, conn, resp) -> None:
-        if not tel.enabled:
-            return
+        dt = perf() - rec.started
         match = rec.match
-        service = rec.service or "unknown"
-        op = match.operation if match is not None else "unknown"
-        e = entries.get((service, op, resp.status)) or entry(service, op, resp.status)
-        st, dt = e[0], perf() - rec.started          # RequestStat.observe, inlined
+        if match is None:
+            service, op = rec.service or "unknown", "unknown"
+        else:
+            service, op = rec.service, match.operation
+        key = (service, op, resp.status)
+        e = entries.get(key) or entry(*key)
+        st = e[0]                                  # RequestStat.observe, inlined
         st.count += 1
         st.sum += dt
         st.buckets[where(bounds, dt)] += 1
@@ -62,6 +64,6 @@ def make_observer(gateway):
                 tel.metric("AWS/Usage", "CallCount", e[1], 1, "None", account=ctx.account_id, region=ctx.region)
             if ctx.trace_header:
                 xray.observe(rec, req, conn, resp)
-        if not e[2] or selectors.any_for(principal.account_id):
+        if not e[2] or selectors.accounts.get(principal.account_id):   # data events: if selected
             trail.observe(rec, req, conn, resp)
     return observe

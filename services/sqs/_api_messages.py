@@ -29,7 +29,7 @@ from services.sqs.model import (
 _DEDUP_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _NS = "AWS/SQS"
 _msg_id = uuid4
-_point = telemetry.point
+_values = telemetry.values
 
 
 def _metric(name: str, queue: str, value: float, account: str, region: str, unit: str = "Count") -> None:
@@ -118,8 +118,8 @@ class MessagesApi:
         if res[2]:
             resp["SequenceNumber"] = res[2]
         keys = _SEND_SERIES.get((account, region, name)) or _send_series(account, region, name)
-        _point(keys[0], 1)
-        _point(keys[1], entry[1])
+        _values(keys[0]).append(1)
+        _values(keys[1]).append(entry[1])
         return resp
 
     async def send_message_batch(self, ctx, p):

@@ -30,3 +30,45 @@ def test_point_disabled_is_a_no_op():
     t.enabled = False
     t.point(t.series("N", "m"), 1)
     assert t.drain()[0] == []
+
+
+def test_values_fold_into_the_same_statistics_as_points():
+    a, b = Telemetry(), Telemetry()
+    key = a.series("AWS/SQS", "SentMessageSize", {"QueueName": "q"}, "Bytes")
+    data = list(range(1, 201))
+    for v in data:
+        a.point(key, v)
+    buf = b.values(key)
+    buf.extend(data)
+    (pa,), _ = a.drain()
+    (pb,), _ = b.drain(window=123)
+    assert pa[7][:4] == pb[7][:4] == [200, sum(data), 1, 200]
+    assert pb[6] == 123
+    assert len(pb[7][4]) == 64 and set(pb[7][4]) <= set(data)
+    assert buf == []                                       # cleared, kept for the next window
+
+
+def test_values_and_points_of_one_series_merge():
+    t = Telemetry()
+    key = t.series("N", "m")
+    t.point(key, 5)
+    t.values(key).extend([1, 9])
+    (p,), _ = t.drain()
+    assert p[7][:4] == [3, 15, 1, 9] and sorted(p[7][4]) == [1, 5, 9]
+
+
+def test_idle_values_list_is_forgotten():
+    t = Telemetry()
+    key = t.series("N", "m")
+    t.values(key).append(1)
+    t.drain()
+    assert key in t._values                      # used this window: kept
+    assert t.drain()[0] == []
+    assert key not in t._values                  # idle for a window: forgotten
+
+
+def test_values_disabled_records_nothing():
+    t = Telemetry()
+    t.enabled = False
+    t.values(t.series("N", "m")).append(1)
+    assert t.drain()[0] == [] and not t._values
