@@ -325,6 +325,11 @@ class Authorizer:
         must hold what the service needs up front (e.g. Step Functions' managed rule
         for .sync). iam:PassRole is one of the declaration's checks."""
         decl = declaration(ctx.service)
+        if not use.role:            # the resource keeps its role: the one it has now
+            role = await decl.current_role(self.host, ctx, use.source)
+            if not role:
+                return
+            use = use._replace(role=role)
         try:
             entry = await self.roles.session(self._once, use.role, use.principal, use.source, ctx.region)
         except Exception as exc:
@@ -344,7 +349,7 @@ class Authorizer:
                 log.info("event=access_denied principal=%s action=%s resource=%s reason=%r",
                          entry.caller.arn, action, resource, d.reason)
                 telemetry.count("broker_iam_denied_total", {"service": ctx.service})
-                raise decl.denied(ctx, use.needs_text)
+                raise decl.denied(ctx, use.needs_text.format(role=use.role))
 
     async def authorize_internal(self, ctx, params: dict, role_arn: str | None = None,
                                  task_role: str | None = None) -> None:

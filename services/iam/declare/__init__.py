@@ -32,7 +32,9 @@ class RoleUse(NamedTuple):
     """A role handed to a service by a request (a declaration's optional ``assumes``):
     `principal` must be able to assume it for `source` (the resource the service
     will act for), and the role must allow each of `needs` (action, resource) up
-    front, else the request fails with `needs_text`."""
+    front, else the request fails with `needs_text` (``{role}``: the role). An
+    empty `role`: the resource keeps the one it has (the declaration's
+    ``current_role``)."""
     role: str
     principal: str
     source: str

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 
 from services.iam.declare import RoleUse, pass_role, role_arn
-from services.iam.declare.default import denied, resource_of
+from services.iam.declare.default import denied, read, resource_of
 
 PRINCIPAL = "states.amazonaws.com"
 MANAGED_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
@@ -73,14 +73,23 @@ def assumes(ctx, operation: str, params: dict) -> list:
     if operation not in ("CreateStateMachine", "UpdateStateMachine"):
         return []
     role = role_arn(params.get("roleArn"))
-    if role is None:
+    sync = starts_sync(params.get("definition"))
+    if role is None and not (sync and params.get("roleArn") is None and operation == "UpdateStateMachine"):
         return []
     needs = ()
-    if starts_sync(params.get("definition")):
+    if sync:
         rule = f"arn:aws:events:{ctx.region}:{ctx.account_id}:rule/{MANAGED_RULE}"
         needs = tuple((a, rule) for a in MANAGED_RULE_ACTIONS)
-    return [RoleUse(role, PRINCIPAL, _machine(ctx, operation, params), needs,
-                    f"'{role}' is not authorized to create managed-rule.")]
+    # no role given (a new definition only): the machine's current role (current_role)
+    return [RoleUse(role or "", PRINCIPAL, _machine(ctx, operation, params), needs,
+                    "'{role}' is not authorized to create managed-rule.")]
+
+
+async def current_role(host, ctx, machine: str) -> str | None:
+    """The role a state machine has now (None: no such machine; its own error follows)."""
+    out = await read(host, "stepfunctions", "DescribeStateMachine", {"stateMachineArn": machine},
+                     ctx.account_id, ctx.region)
+    return (out or {}).get("roleArn")
 
 
 def not_assumable(ctx, exc):

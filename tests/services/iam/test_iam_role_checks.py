@@ -92,6 +92,10 @@ def test_sync_start_needs_the_managed_rule_at_create(clients):
     role = _role(iam, "states.amazonaws.com", allow("states:StartExecution", child))
     code, msg, _ = _denied(sfn.create_state_machine, name=_uid("sm"), definition=definition, roleArn=role)
     assert (code, msg) == ("AccessDeniedException", f"'{role}' is not authorized to create managed-rule.")
+    # a new definition alone is checked against the machine's current role
+    plain = sfn.create_state_machine(name=_uid("sm"), definition=PASS, roleArn=role)["stateMachineArn"]
+    code, msg, _ = _denied(sfn.update_state_machine, stateMachineArn=plain, definition=definition)
+    assert (code, msg) == ("AccessDeniedException", f"'{role}' is not authorized to create managed-rule.")
     rule = f"arn:aws:events:us-east-1:{A}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
     iam.put_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName="p", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [
@@ -99,6 +103,7 @@ def test_sync_start_needs_the_managed_rule_at_create(clients):
             {"Effect": "Allow", "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
              "Resource": rule}]}))
     sm = sfn.create_state_machine(name=_uid("sm"), definition=definition, roleArn=role)["stateMachineArn"]
+    sfn.update_state_machine(stateMachineArn=plain, definition=definition)
 
     # running it: watching the child needs states:DescribeExecution on its executions
     ex = sfn.start_execution(stateMachineArn=sm)["executionArn"]
