@@ -100,6 +100,8 @@ class MapRuns:
         if n == 0:
             self._succeed(rec, ex, t, st)
         elif getattr(engine.host, "iam_authorizer", None) is not None and ex.rec.get("role"):
+            rec["iam"] = 1                    # checked before the first child (again after a restart)
+            self.store.put(KIND_MAPRUN, arn, rec)
             self._authorize(rec, ex, t, st)
         else:
             self._want(arn)
@@ -127,14 +129,17 @@ class MapRuns:
                     raise
                 denied = getattr(exc, "message", None) or str(exc)
             ex.calls.pop(t["id"], None)
+            cur = self.store.get(KIND_MAPRUN, rec["arn"])
             live, _ = self._parent(rec)
-            if live is None or rec["status"] != RUNNING:
+            if live is None or cur is None or cur["status"] != RUNNING:
                 return
+            cur.pop("iam", None)
             if denied is None:
-                self._want(rec["arn"])
+                self.store.put(KIND_MAPRUN, cur["arn"], cur)
+                self._want(cur["arn"])
                 return
             from services.stepfunctions import flows
-            self._end(rec, FAILED)
+            self._end(cur, FAILED)
             ex.emit(t, "MapRunFailed", {"error": E.RUNTIME, "cause": denied})
             flows.fail_composite(ex, t, st, StatesError(E.RUNTIME, denied))
             ex.save()
@@ -154,6 +159,11 @@ class MapRuns:
             self.pending.pop(arn, None)
             rec = self.store.get(KIND_MAPRUN, arn)
             if rec is None or rec["status"] != RUNNING:
+                continue
+            if rec.get("iam"):                  # a restart came before the role was checked
+                ex, t = self._parent(rec)
+                if ex is not None:
+                    self._authorize(rec, ex, t, I.state_of(ex, t))
                 continue
             budget -= self._launch(rec, budget)
             if rec["status"] == RUNNING and "." in rec["st"] and self._room(rec) > 0:
