@@ -341,3 +341,34 @@ def test_task_credentials_in_dev_mode(server):
     assert f"/{other}/" in url
     own = sqs.create_queue(QueueName=url.rsplit("/", 1)[1])["QueueUrl"]
     assert own != url and sqs.receive_message(QueueUrl=own).get("Messages") is None
+
+
+def test_task_credentials_start_a_machine_of_another_account_sync(clients):
+    """A parent in A runs a child machine of B with .sync:2 through a role of B that
+    trusts the parent's role (AWS's cross-account nested workflow)."""
+    iam, sfn = clients.a("iam"), clients.a("stepfunctions")
+    iam_b, sfn_b = clients.b("iam"), clients.b("stepfunctions")
+    child = sfn_b.create_state_machine(name=_uid("child"), roleArn=_role(iam_b, "states.amazonaws.com"),
+                                       definition=json.dumps({"StartAt": "P", "States": {"P": {
+                                           "Type": "Pass", "Result": {"from": "B"}, "End": True}}}))[
+        "stateMachineArn"]
+    rule = f"arn:aws:events:us-east-1:{A}:rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
+    exec_role = _role(iam, "states.amazonaws.com", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": f"arn:aws:iam::{B}:role/*"},
+        {"Effect": "Allow", "Action": ["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+         "Resource": rule}]})
+    task_role = _cross_account_role(iam_b, exec_role, {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "states:StartExecution", "Resource": child},
+        {"Effect": "Allow", "Action": ["states:DescribeExecution", "states:StopExecution"],
+         "Resource": f"arn:aws:states:us-east-1:{B}:execution:{child.rsplit(':', 1)[1]}:*"}]})
+    sm = sfn.create_state_machine(name=_uid("sm"), roleArn=exec_role, definition=json.dumps({
+        "StartAt": "Run", "States": {"Run": {
+            "Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+            "Credentials": {"RoleArn": task_role}, "Parameters": {"StateMachineArn": child}, "End": True}}}))[
+        "stateMachineArn"]
+    ex = sfn.start_execution(stateMachineArn=sm)["executionArn"]
+    d = _finished(sfn, ex)
+    assert d["status"] == "SUCCEEDED", _history(sfn, ex)
+    out = json.loads(d["output"])
+    assert out["Output"] == {"from": "B"} and out["StateMachineArn"] == child
+    assert sfn_b.describe_execution(executionArn=out["ExecutionArn"])["status"] == "SUCCEEDED"
