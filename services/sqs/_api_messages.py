@@ -32,8 +32,17 @@ _msg_id = uuid4
 _values = telemetry.values
 
 
+_SERIES: dict[tuple, tuple] = {}
+
+
 def _metric(name: str, queue: str, value: float, account: str, region: str, unit: str = "Count") -> None:
-    telemetry.metric(_NS, name, {"QueueName": queue}, value, unit, account=account, region=region)
+    key = _SERIES.get((name, account, region, queue))
+    if key is None:
+        if len(_SERIES) > 10_000:
+            _SERIES.clear()
+        key = _SERIES[(name, account, region, queue)] = telemetry.series(
+            _NS, name, {"QueueName": queue}, unit, account=account, region=region)
+    _values(key).append(value)
 
 
 _SEND_SERIES: dict[tuple, tuple] = {}
