@@ -110,18 +110,21 @@ class MapRuns:
         """IAM enforced: the run starts its children as the machine's role, which needs
         states:StartExecution on the machine and states:DescribeExecution/StopExecution
         on its executions (AWS's Distributed Map policy); checked once per run, before
-        the first child. Denied: the Map Run fails with IAM's message."""
+        the first child; a redriven run also needs states:RedriveExecution on them. Denied:
+        the Map Run fails with IAM's message."""
         from services.internal import caller
         a = arns.parse(ex.arn)
         child = f"arn:aws:states:{a.region}:{a.account}:execution:{a.sm_name}/{rec['label']}:{rec['arn'][-36:]}"
         machine = f"arn:aws:states:{a.region}:{a.account}:stateMachine:{a.sm_name}"
         kw = {"account": a.account, "region": a.region, "source_arn": ex.arn, "role_arn": ex.rec["role"]}
+        redriven = rec.get("iam") == "redrive"
 
         async def go():
             c = caller(self.engine.host)
             try:
                 await c.authorize("stepfunctions", "StartExecution", {"stateMachineArn": machine}, **kw)
-                for op in ("DescribeExecution", "StopExecution"):
+                ops = ("DescribeExecution", "StopExecution") + (("RedriveExecution",) if redriven else ())
+                for op in ops:
                     await c.authorize("stepfunctions", op, {"executionArn": child}, **kw)
                 denied = None
             except Exception as exc:
@@ -136,7 +139,12 @@ class MapRuns:
             cur.pop("iam", None)
             if denied is None:
                 self.store.put(KIND_MAPRUN, cur["arn"], cur)
-                self._want(cur["arn"])
+                if redriven:
+                    self._redrive_children(cur, ex, t, st)
+                    ex.save()
+                    self.engine.part.flush_soon()
+                else:
+                    self._want(cur["arn"])
                 return
             from services.stepfunctions import flows
             self._end(cur, FAILED)
@@ -433,7 +441,6 @@ class MapRuns:
     # -- redrive ----------------------------------------------------------------------------------
     def redrive(self, ex, t, st, prev: int) -> None:
         """The parent is redriven at this Map state: its run redrives failed children, starts pending ones."""
-        from services.stepfunctions import redrive as R
         arn = t["kids"]["run"]
         rec = self.store.get(KIND_MAPRUN, arn)
         if rec is None:                                   # expired: run the Map state again
@@ -449,6 +456,16 @@ class MapRuns:
         rec["tid"] = t["id"]                              # the redriven parent's thread
         rec.pop("stop", None)
         ex.emit(t, "MapRunRedriven", {"mapRunArn": arn, "redriveCount": rec["redrive"]})
+        if getattr(self.engine.host, "iam_authorizer", None) is not None and ex.rec.get("role"):
+            rec["iam"] = "redrive"            # the role is checked before any child is redriven
+            self.store.put(KIND_MAPRUN, arn, rec)
+            self._authorize(rec, ex, t, st)
+            return
+        self._redrive_children(rec, ex, t, st)
+
+    def _redrive_children(self, rec: dict, ex, t, st) -> None:
+        from services.stepfunctions import redrive as R
+        arn = rec["arn"]
         marks = list(rec["st"])
         for key, child_arn in sorted(rec["bad"].items(), key=lambda kv: int(kv[0])):
             i = int(key)
@@ -477,7 +494,7 @@ class MapRuns:
             self.by_run.setdefault(arn, [])
             if self.store.get(KIND_EXEC, rec["exec"]) is None:
                 self.expire(arn)                          # an Express parent's run: gone with its parent
-            elif rec["status"] == RUNNING and "." in rec["st"]:
+            elif rec["status"] == RUNNING and ("." in rec["st"] or rec.get("iam")):
                 self.pending[arn] = None
         if self.pending:
             self.engine.schedule_pump()

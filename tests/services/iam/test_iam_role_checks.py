@@ -13,6 +13,8 @@ import botocore.exceptions
 import pytest
 from botocore.config import Config
 
+from tests.helpers.brokerproc import wait_for
+
 from tests.services.iam.conftest import A, ADMIN_A, B, allow, error, new_user
 from tests.services.iam.test_iam_service_roles import SEND, _failure, _finished, _queue, _receive, _role, _trust, \
     _uid, dlq_for_rule
@@ -372,3 +374,41 @@ def test_task_credentials_start_a_machine_of_another_account_sync(clients):
     out = json.loads(d["output"])
     assert out["Output"] == {"from": "B"} and out["StateMachineArn"] == child
     assert sfn_b.describe_execution(executionArn=out["ExecutionArn"])["status"] == "SUCCEEDED"
+
+
+def test_redriven_map_run_needs_redrive_execution(clients):
+    iam, sfn = clients.a("iam"), clients.a("stepfunctions")
+    role = _role(iam, "states.amazonaws.com")
+    name = _uid("dmap")
+    sm = sfn.create_state_machine(name=name, roleArn=role, definition=json.dumps({"StartAt": "Map", "States": {
+        "Map": {"Type": "Map", "ItemsPath": "$.items", "End": True,
+                "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                                  "StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Boom"}}}}}}))[
+        "stateMachineArn"]
+    children = f"arn:aws:states:us-east-1:{A}:execution:{name}/*"
+
+    def grant(*extra):
+        iam.put_role_policy(RoleName=role.rsplit("/", 1)[1], PolicyName="p", PolicyDocument=json.dumps({
+            "Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": "states:StartExecution", "Resource": sm},
+                {"Effect": "Allow", "Action": ["states:DescribeExecution", "states:StopExecution", *extra],
+                 "Resource": children}]}))
+    grant()
+    ex = sfn.start_execution(stateMachineArn=sm, input=json.dumps({"items": [1, 2]}))["executionArn"]
+    assert _finished(sfn, ex)["error"] == "States.ExceedToleratedFailureThreshold"
+    [run] = sfn.list_map_runs(executionArn=ex)["mapRuns"]
+
+    def redriven(count):
+        sfn.redrive_execution(executionArn=ex)
+        return wait_for(lambda: (lambda d: d if d["status"] != "RUNNING" and d.get("redriveCount") == count
+                                 else None)(sfn.describe_execution(executionArn=ex)), 20, what="redriven run")
+    d = redriven(1)
+    assert d["error"] == "States.Runtime"
+    assert "is not authorized to perform: states:RedriveExecution on resource:" in d["cause"]
+    kids = sfn.list_executions(mapRunArn=run["mapRunArn"])["executions"]
+    assert all(sfn.describe_execution(executionArn=k["executionArn"]).get("redriveCount", 0) == 0 for k in kids)
+
+    grant("states:RedriveExecution")
+    d = redriven(2)
+    assert d["error"] == "States.ExceedToleratedFailureThreshold"
+    assert all(sfn.describe_execution(executionArn=k["executionArn"])["redriveCount"] == 1 for k in kids)
