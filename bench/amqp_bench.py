@@ -17,6 +17,7 @@ shared machine moves single rounds a lot.
 
 Run: python bench/amqp_bench.py [--count 50000] [--confirmed 5000] [--rounds 3]
                                 [--workers 1 --shards 1] [--durability fsync,process]
+                                [--only persistent_consume,confirmed_publish_8_publishers_8_queues]
 Needs: rabbitmq-server (apt-get install rabbitmq-server); pika (pip install -e '.[test]').
 """
 
@@ -224,15 +225,22 @@ def confirmed_concurrent(port: int, n: int, publishers: int = 8, one_queue: bool
     return each * publishers / dt
 
 
-def run(port: int, count: int, confirmed: int) -> dict:
-    out = {"transient_publish": transient_publish(port, count)}
-    out["transient_consume"] = consume(port, "bench-transient", count)
-    out["confirmed_publish"] = confirmed_publish(port, confirmed)
-    out["confirmed_publish_pipelined"] = confirmed_pipelined(port, confirmed * 4)
-    out["confirmed_publish_8_publishers_1_queue"] = confirmed_concurrent(port, confirmed * 2, one_queue=True)
-    out["confirmed_publish_8_publishers_8_queues"] = confirmed_concurrent(port, confirmed * 2)
-    out["persistent_consume"] = consume(port, "bench-durable-2", confirmed * 4)
-    return out
+SCENARIOS = {   # name -> (needs, measure(port, count, confirmed)); a consume reads what its publish queued
+    "transient_publish": ((), lambda p, n, c: transient_publish(p, n)),
+    "transient_consume": (("transient_publish",), lambda p, n, c: consume(p, "bench-transient", n)),
+    "confirmed_publish": ((), lambda p, n, c: confirmed_publish(p, c)),
+    "confirmed_publish_pipelined": ((), lambda p, n, c: confirmed_pipelined(p, c * 4)),
+    "confirmed_publish_8_publishers_1_queue": ((), lambda p, n, c: confirmed_concurrent(p, c * 2, one_queue=True)),
+    "confirmed_publish_8_publishers_8_queues": ((), lambda p, n, c: confirmed_concurrent(p, c * 2)),
+    "persistent_consume": (("confirmed_publish_pipelined",),
+                           lambda p, n, c: consume(p, "bench-durable-2", c * 4)),
+}
+
+
+def run(port: int, count: int, confirmed: int, only: set[str]) -> dict:
+    wanted = {need for name in only for need in SCENARIOS[name][0]} | only
+    return {name: measure(port, count, confirmed)
+            for name, (_needs, measure) in SCENARIOS.items() if name in wanted}
 
 
 def main() -> None:
@@ -245,7 +253,12 @@ def main() -> None:
     ap.add_argument("--durability", default="fsync,process",
                     help="ours, comma-separated: fsync (survives power loss, as RabbitMQ's confirms), process, "
                          "memory")
+    ap.add_argument("--only", default="", help="comma-separated scenarios (and what they read), default all: "
+                    + ", ".join(SCENARIOS))
     args = ap.parse_args()
+    only = set(filter(None, args.only.split(","))) or set(SCENARIOS)
+    if only - set(SCENARIOS):
+        ap.error(f"unknown scenario(s): {', '.join(sorted(only - set(SCENARIOS)))}")
     levels = [d for d in args.durability.split(",") if d]
     servers: dict[str, tuple[int, object]] = {}
     try:
@@ -259,7 +272,7 @@ def main() -> None:
         names = list(servers)
         for r in range(args.rounds):
             for name in (names if r % 2 == 0 else names[::-1]):
-                got = run(servers[name][0], args.count, args.confirmed)
+                got = run(servers[name][0], args.count, args.confirmed, only)
                 b = best.setdefault(name, got)
                 for k, v in got.items():
                     b[k] = max(b[k], v)

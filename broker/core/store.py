@@ -17,6 +17,13 @@ consumer's ack, which no client waits on): a tick holding nothing else
 commits with synchronous=NORMAL, so it survives kill -9 but may be lost to
 a power cut; the next fsynced commit covers it (the WAL is written in order).
 
+At "fsync" the shard may split a commit in two: ``commit(fsync=False)``
+writes with synchronous=NORMAL (which keeps SQLite's own syncs where order
+matters: checkpoints, the WAL header on restart), and the sync step, run off
+the event loop before any reply, makes it durable: `sync_log()` (fdatasync
+of the WAL, as FULL does) or, for several partitions, one syncfs(2) of their
+filesystem (`SYNCFS`): one journal commit instead of a fsync per log.
+
 Encryption: every message payload, message identity record and entity value
 is sealed with AES-256-GCM under a per-entity data key. Data keys are wrapped
 by the partition's KMS key, whose material is wrapped by the master key.
@@ -82,6 +89,25 @@ class _HotPayloads:
 
 
 HOT = _HotPayloads()
+
+
+def _libc_syncfs():
+    """syncfs(2) (Linux): flush every dirty page of one filesystem, one journal commit."""
+    try:
+        import ctypes
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = (ctypes.c_int,)
+
+    def syncfs(fd: int) -> None:
+        if fn(fd) != 0:      # writeback errors are reported since Linux 5.8
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+    return syncfs
+
+
+SYNCFS = _libc_syncfs()   # None where the C library has no syncfs(2)
 SEQ_BITS = 40            # rid = qid << SEQ_BITS | seq
 ENTITY_SCOPE = 0         # data-key scope of entity records
 
@@ -222,7 +248,11 @@ class PartitionStore:
         return contextlib.nullcontext()
     @property
     def dirty(self) -> bool: return False
-    def commit(self) -> None: pass
+    @property
+    def needs_fsync(self) -> bool:
+        """The next commit must reach stable storage before replies."""
+        return False
+    def commit(self, fsync: bool = True) -> None: pass
     def close(self) -> None: pass
     def wipe(self) -> None: raise NotImplementedError
 
@@ -327,6 +357,7 @@ class SqlitePartitionStore(PartitionStore):
         self._dirty = False
         self._strict = False     # something staged outside relaxed(): fsync before replies
         self._hot_id = id(self)      # this store's keys in HOT
+        self._wal_fd: int | None = None   # for sync_log
         self._gone: list = []        # (rid, message) committed, removed this tick (their payload is let go)
         # memory mirror of entities (reads never hit disk after start)
         self._entities: dict[str, dict[str, Any]] = {}
@@ -469,12 +500,18 @@ class SqlitePartitionStore(PartitionStore):
     def dirty(self) -> bool:
         return self._dirty
 
-    def commit(self) -> None:
+    @property
+    def needs_fsync(self) -> bool:
+        return self._fsync and self._strict
+
+    def commit(self, fsync: bool = True) -> None:
+        """Apply the staged writes in one transaction. ``fsync=False``: the caller
+        makes it durable (`sync_log`, or `SYNCFS` of its filesystem) before any reply."""
         if not self._dirty:
             return
         db = self.db
         keys = self._keys
-        relax = self._fsync and not self._strict
+        relax = self._fsync and not (self._strict and fsync)
         if relax:
             db.execute("PRAGMA synchronous=NORMAL")
         try:
@@ -490,6 +527,20 @@ class SqlitePartitionStore(PartitionStore):
         self._dd.clear()
         self._drops.clear()
         self._dirty = self._strict = False
+
+    def sync_log(self) -> None:
+        """fdatasync the write-ahead log: makes a ``commit(fsync=False)`` durable (FULL's step).
+        Thread-safe: touches no SQLite state."""
+        fd = self._wal_fd
+        if fd is None:
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+            dfd = os.open(self.path.parent, os.O_RDONLY)    # the log's directory entry, once (as SQLite does)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+            self._wal_fd = fd
+        os.fdatasync(fd)
 
     def _keep_hot(self) -> None:
         """Committed: payloads live on disk now. The newest stay in memory too, within
@@ -558,6 +609,9 @@ class SqlitePartitionStore(PartitionStore):
             self.commit()
         finally:
             HOT.forget(self._hot_id)
+            if self._wal_fd is not None:
+                os.close(self._wal_fd)
+                self._wal_fd = None
             self.db.close()
 
     def wipe(self) -> None:

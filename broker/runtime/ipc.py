@@ -183,6 +183,15 @@ class Connection(asyncio.Protocol):
             self._out = []
             self.transport.write(b"".join(out))
 
+    def take_held(self) -> list:
+        """The output held so far, for a later `release` (nothing stays held)."""
+        out, self._out = self._out, []
+        return out
+
+    def release(self, out: list) -> None:
+        if out and not self.closed:
+            self.transport.write(b"".join(out))
+
     def call_nowait(self, op: str, args) -> asyncio.Future:
         if self.closed:
             raise ConnectionLost(f"IPC peer {self.peer} lost")
