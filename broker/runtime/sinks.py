@@ -162,15 +162,16 @@ class Deliveries:
     # -- API ------------------------------------------------------------------
     def submit(self, kind: str, target: dict, body: Any, *, policy: dict | None = FOREVER,
                dlq: dict | None = None, pace: tuple[str, float] | None = None, order: str | None = None,
-               meta: dict | None = None, delay_ms: int = 0) -> str:
-        """Record a delivery (committed with the current tick) and attempt it after the commit."""
+               meta: dict | None = None, delay_ms: int = 0, attempt: int = 0) -> str:
+        """Record a delivery (committed with the current tick) and attempt it after the commit.
+        ``attempt``: attempts already made (see `submit_failed`)."""
         now = self.part.now_ms()
         # time-ordered ids: recovery re-admits records in key order, which keeps
         # ``order`` groups in submission order across a restart
         did = f"{now:012x}{next(_SEQ) & 0xFFFFFF:06x}{os.urandom(4).hex()}"
         rec = {"kind": kind, "target": target, "body": body, "policy": policy, "dlq": dlq,
                "pace": list(pace) if pace else None, "order": order, "meta": meta or {},
-               "attempt": 0, "first": now, "next": now + delay_ms}
+               "attempt": attempt, "first": now, "next": now + delay_ms}
         self.store.put(KIND, did, rec)
         self._staged += 1
 
@@ -179,6 +180,23 @@ class Deliveries:
             self._admit(did, rec)
         self.part.after_commit(admit)
         return did
+
+    def submit_failed(self, kind: str, target: dict, body: Any, error: Failed, *, policy: dict | None = FOREVER,
+                      dlq: dict | None = None, pace: tuple[str, float] | None = None, order: str | None = None,
+                      meta: dict | None = None) -> str | None:
+        """Record a delivery whose first attempt was made outside the engine (a
+        service's batched fast path) and failed with `error`: retried from the
+        second attempt per `policy`, or handed to `dlq` at once when the failure
+        is permanent or the policy allows no retry. Committed with the current tick."""
+        delay = retry_delay(policy, 1) if error.retryable else None
+        max_age = (policy or {}).get("max_age_s")
+        if delay is not None and max_age is not None and delay > max_age:
+            delay = None
+        if delay is not None:
+            return self.submit(kind, target, body, policy=policy, dlq=dlq, pace=pace, order=order, meta=meta,
+                               delay_ms=int(delay * 1000), attempt=1)
+        self._give_up({"kind": kind, "target": target, "body": body, "dlq": dlq, "meta": meta}, error, 1)
+        return None
 
     def pending(self) -> int:
         """Deliveries not yet accepted (including those waiting for their commit)."""
@@ -313,9 +331,14 @@ class Deliveries:
                          rec["kind"], retry, delay, error.reason)
             self._later(did, rec["next"])
             return
+        self._give_up(rec, error, retry)
+        self._finish(did)
+
+    def _give_up(self, rec: dict, error: Failed, attempts: int) -> None:
+        """Retries exhausted or pointless: to the dead-letter target, or dropped."""
         dlq = rec.get("dlq")
         info = {"reason": error.reason, "code": error.code, "status": error.status,
-                "attempts": retry, "retryable": error.retryable}
+                "attempts": attempts, "retryable": error.retryable}
         if dlq:
             meta = {**(dlq.get("meta") or {}), "error": info, "source": rec.get("meta") or {},
                     "source_target": rec["target"]}
@@ -324,8 +347,8 @@ class Deliveries:
             self.dead_lettered += 1
         else:
             self.dropped += 1
-            log.warning("event=delivery_dropped kind=%s attempts=%d error=%s", rec["kind"], retry, error.reason)
-        self._finish(did)
+            log.warning("event=delivery_dropped kind=%s attempts=%d error=%s", rec["kind"], attempts,
+                        error.reason)
 
     def _finish(self, did: str) -> None:
         rec = self.records.pop(did, None)

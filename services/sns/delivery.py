@@ -38,7 +38,10 @@ def _shard(d: sinks.Delivery):
 
 
 def _signer(d: sinks.Delivery):
-    part = d.partition
+    return _part_signer(d.partition)
+
+
+def _part_signer(part):
     return signer_for(part.shard.run.data_dir, part.master)
 
 
@@ -49,10 +52,11 @@ def _failure(exc) -> sinks.Failed:
     return sinks.Failed(f"{code}: {getattr(exc, 'message', exc)}", retryable, code, status)
 
 
-async def _call(d: sinks.Delivery, service: str, op: str, params: dict, *, account: str, region: str,
+async def _call(d, service: str, op: str, params: dict, *, account: str, region: str,
                 source_arn: str, trace: str | None = None) -> None:
+    """`d`: the delivery, or the partition delivering."""
     try:
-        await caller(d.partition.shard).call(service, op, params, account=account, region=region,
+        await caller(getattr(d, "partition", d).shard).call(service, op, params, account=account, region=region,
                                               source_arn=source_arn, trace_header=trace)
     except (ServiceError, RemoteError) as exc:
         raise _failure(exc) from None
@@ -75,18 +79,63 @@ def _subscriber(handler):
     return run
 
 
-def _queue_url(d: sinks.Delivery, region: str, account: str, name: str) -> str:
+def _queue_url(d, region: str, account: str, name: str) -> str:
     """A URL SqsApi resolves to the queue an ARN names (the path form keeps its region)."""
-    return f"http://{caller(d.partition.shard).netloc}/queue/{region}/{account}/{name}"
+    return f"http://{caller(getattr(d, 'partition', d).shard).netloc}/queue/{region}/{account}/{name}"
+
+
+async def send_sqs(part, msg: dict, t, s) -> None:
+    """SendMessage of one notification to an SQS subscription (raises Failed);
+    also the first attempt of fanout.py's direct deliveries, outside the sinks."""
+    region, account, name = sqs_arn_parts(s.endpoint)
+    params = envelope.sqs_params(msg, s.arn, _queue_url(part, region, account, name), name.endswith(".fifo"),
+                                 s.raw, _part_signer(part))
+    await _call(part, "sqs", "SendMessage", params, account=account, region=region, source_arn=t.arn,
+                trace=msg.get("tr"))
+
+
+BATCH_ENTRIES = 10                  # SendMessageBatch's limit
+BATCH_ENTRY_BYTES = 100 * 1024      # larger messages go one by one (10 of these fit a batch's 1 MiB)
+
+
+def batchable(msg: dict, s) -> bool:
+    """Whether deliveries of `msg` to `s` may share a SendMessageBatch: standard queues,
+    not too large, no X-Ray trace header (each traced delivery is its own call)."""
+    if msg.get("tr") or s.endpoint.endswith(".fifo"):
+        return False
+    size = 2048 + len(envelope.text_for(msg, "sqs").encode())     # 2 KB: the JSON envelope's fields
+    for name, (dtype, value) in (msg.get("a") or {}).items():
+        size += 2 * (len(name) + len(dtype) + len(value))           # base64 / JSON escapes: at most about 2x
+    return size <= BATCH_ENTRY_BYTES
+
+
+async def send_sqs_batch(part, t, s, msgs: list[dict]) -> list:
+    """Several notifications to one SQS subscription in one SendMessageBatch (all
+    `batchable`): per message None (accepted) or the Failed to hand to the sinks."""
+    region, account, name = sqs_arn_parts(s.endpoint)
+    url = _queue_url(part, region, account, name)
+    signer = _part_signer(part)
+    entries = []
+    for i, msg in enumerate(msgs):
+        params = envelope.sqs_params(msg, s.arn, url, False, s.raw, signer)
+        del params["QueueUrl"]
+        params["Id"] = str(i)
+        entries.append(params)
+    try:
+        out = await caller(part.shard).call("sqs", "SendMessageBatch", {"QueueUrl": url, "Entries": entries},
+                                            account=account, region=region, source_arn=t.arn)
+    except (ServiceError, RemoteError) as exc:
+        return [_failure(exc)] * len(msgs)
+    results: list = [None] * len(msgs)
+    for f in out.get("Failed") or ():
+        retryable = not f.get("SenderFault") or f.get("Code") in _RETRYABLE_CODES
+        results[int(f["Id"])] = sinks.Failed(f"{f.get('Code')}: {f.get('Message')}", retryable, f.get("Code", ""))
+    return results
 
 
 @_subscriber
 async def deliver_sqs(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
-    region, account, name = sqs_arn_parts(s.endpoint)
-    params = envelope.sqs_params(msg, s.arn, _queue_url(d, region, account, name), name.endswith(".fifo"), s.raw,
-                                 _signer(d))
-    await _call(d, "sqs", "SendMessage", params, account=account, region=region, source_arn=t.arn,
-                trace=msg.get("tr"))
+    await send_sqs(d.partition, msg, t, s)
 
 
 async def _post(url: str, headers: list, body: bytes) -> None:

@@ -382,6 +382,7 @@ class SnsShard(MobileMixin):
         entries = a["e"]
         for e in entries:
             self._check_fifo(t, e)
+        self.fanout.foreground()
         now = self.part.now_ms()
         return [self._publish_one(t, e, now, a["b"], a.get("tr")) for e in entries]
 

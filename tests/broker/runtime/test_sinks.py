@@ -219,3 +219,36 @@ def test_records_survive_a_restart_and_are_resent():
         await until(lambda: d2.pending() == 0)
         assert list(store.scan(sinks.KIND)) == []
     asyncio.run(main())
+
+
+def test_a_first_attempt_made_elsewhere_continues_from_the_second(http_endpoint):
+    """submit_failed: a caller's own first attempt failed; retryable failures resume
+    at retry 2 of the policy, permanent ones go to the dead-letter target at once."""
+    async def main():
+        await http_endpoint.start()
+        part = FakePartition()
+        d = sinks.deliveries(part)
+        got = []
+
+        async def record(dv):
+            got.append((dv.body, dv.meta))
+        sinks.register_kind("test-dlq-2", record)
+        dlq = {"kind": "test-dlq-2", "target": {}}
+        # retryable, policy of 2 retries: the caller made attempt 1, the engine makes 2 and 3
+        http_endpoint.statuses = [500, 500]
+        d.submit_failed("http", {"url": http_endpoint.url}, b"r1", sinks.Failed("HTTP 500", True, "HTTP500", 500),
+                        policy=sinks.policy(immediate=2), dlq=dlq, meta={"sub": "r"})
+        await until(lambda: got)
+        assert len(http_endpoint.hits) == 2 and got[0][0] == b"r1"
+        assert got[0][1]["error"]["attempts"] == 3 and got[0][1]["source"] == {"sub": "r"}
+        got.clear()
+        # permanent: no attempt here, straight to the dead-letter target
+        assert d.submit_failed("http", {"url": http_endpoint.url}, b"p1", sinks.Failed("HTTP 403", False, "HTTP403"),
+                               policy=sinks.policy(immediate=5), dlq=dlq) is None
+        await until(lambda: got)
+        assert got[0][0] == b"p1" and got[0][1]["error"]["attempts"] == 1
+        assert len(http_endpoint.hits) == 2 and d.dead_lettered == 2
+        await until(lambda: d.pending() == 0)
+        await sinks.close_http()
+        await http_endpoint.stop()
+    asyncio.run(main())
