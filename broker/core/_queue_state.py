@@ -274,11 +274,7 @@ class QueueState:
             heapify(h)
 
     def _push_ttl(self, m: Message) -> None:
-        h = self._ttl
-        heappush(h, (m.expires_at, m.seq, m))
-        if len(h) > 2 * len(self._msgs) + _SLACK:
-            h[:] = [e for e in h if e[2].state in (READY, DELAYED) and e[2].expires_at == e[0]]
-            heapify(h)
+        self._ttl.push(m, len(self._msgs))
 
     def _add_dedup(self, rec: DedupRecord) -> None:
         self._dedup[rec.key] = rec

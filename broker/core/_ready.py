@@ -1,7 +1,9 @@
 """Ready-message orderings for the queue (private).
 
 Entries are lazy: an entry is live while its message is READY and still
-carries the lease token it had when the entry was made. A message leaves
+carries the lease token it had when the entry was made (a message never
+leased has token 0, and the fresh path holds only those, bare, without a
+tuple: most messages of a long queue are there, so it saves 56 bytes each). A message leaves
 READY without touching the list (delivered, deleted, expired); the dead
 entry is skipped when reached, and the list compacts itself when dead
 entries outnumber live ones, so memory stays O(ready) amortized.
@@ -12,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from heapq import heapify, heappop, heappush
 
-from .message import READY, Message
+from .message import DELAYED, READY, Message
 
 _SLACK = 1024
 
@@ -25,8 +27,8 @@ class SeqReady:
     __slots__ = ("fresh", "ret", "limit")
 
     def __init__(self) -> None:
-        self.fresh: deque[tuple[Message, int]] = deque()
-        self.ret: list[tuple[int, int, Message]] = []
+        self.fresh: deque[Message] = deque()            # never leased (token 0), in seq order
+        self.ret: list[tuple[int, int, Message]] = []    # (seq, lease token, message)
         self.limit = _SLACK
 
     def __len__(self) -> int:
@@ -34,8 +36,8 @@ class SeqReady:
 
     def push(self, m: Message) -> None:
         f = self.fresh
-        if not f or f[-1][0].seq < m.seq:
-            f.append((m, m.lease))
+        if m.lease == 0 and (not f or f[-1].seq < m.seq):
+            f.append(m)
         else:
             heappush(self.ret, (m.seq, m.lease, m))
         if len(f) + len(self.ret) > self.limit:
@@ -46,8 +48,8 @@ class SeqReady:
         f = self.fresh
         r = self.ret
         while f:
-            m, lz = f[0]
-            if m.state == READY and m.lease == lz:
+            m = f[0]
+            if m.state == READY and m.lease == 0:
                 break
             f.popleft()
         while r:
@@ -57,28 +59,26 @@ class SeqReady:
                 break
             heappop(r)
         if f:
-            if r and r[0][0] < f[0][0].seq:
+            if r and r[0][0] < f[0].seq:
                 return heappop(r)[2]
-            return f.popleft()[0]
+            return f.popleft()
         if r:
             return heappop(r)[2]
         return None
 
     def compact(self) -> None:
         fresh = self.fresh
-        live_fresh = sum(1 for m, lz in fresh if m.state == READY and m.lease == lz)
+        live_fresh = sum(1 for m in fresh if m.state == READY and m.lease == 0)
         if not self.ret and live_fresh == len(fresh):
             # all live and already in seq order (a pure producer): nothing to
             # drop, so skip the rebuild and the sort
             self.limit = 2 * live_fresh + _SLACK
             return
-        live = [m for m, lz in fresh if m.state == READY and m.lease == lz]
-        if self.ret:
-            live.extend(m for _, lz, m in self.ret if m.state == READY and m.lease == lz)
-            live.sort(key=_seq)
-        self.fresh = deque((m, m.lease) for m in live)
-        self.ret = []
-        self.limit = 2 * len(live) + _SLACK
+        self.fresh = deque(m for m in fresh if m.state == READY and m.lease == 0)
+        ret = [e for e in self.ret if e[2].state == READY and e[2].lease == e[1]]
+        heapify(ret)
+        self.ret = ret
+        self.limit = 2 * (len(self.fresh) + len(ret)) + _SLACK
 
     def clear(self) -> None:
         self.fresh.clear()
@@ -125,3 +125,74 @@ class PriorityReady:
 
 def _seq(m: Message) -> int:
     return m.seq
+
+
+class ExpiryOrder:
+    """Messages by expiry (TTL / retention), lazy like the orderings above: an entry
+    is live while its message is READY or DELAYED (an expiry never changes).
+
+    A queue's messages nearly always expire in the order they arrive (one retention
+    period for all), so those are kept bare in a deque, oldest first; only a message
+    out of that order (a per-message TTL, one back from a lease) takes a heap entry."""
+
+    __slots__ = ("fresh", "heap")
+
+    def __init__(self) -> None:
+        self.fresh: deque[Message] = deque()
+        self.heap: list[tuple[int, int, Message]] = []    # (expires_at, seq, message)
+
+    def __len__(self) -> int:
+        return len(self.fresh) + len(self.heap)
+
+    def push(self, m: Message, live_bound: int) -> None:
+        f = self.fresh
+        if not f or f[-1].expires_at <= m.expires_at:
+            f.append(m)
+        else:
+            heappush(self.heap, (m.expires_at, m.seq, m))
+        if len(f) + len(self.heap) > 2 * live_bound + _SLACK:
+            self.keep_live()
+
+    def keep_live(self) -> None:
+        """Drop the dead entries (messages gone, or leased: they come back with a new one)."""
+        self.fresh = deque(m for m in self.fresh if m.state == READY or m.state == DELAYED)
+        h = [e for e in self.heap if e[2].state == READY or e[2].state == DELAYED]
+        heapify(h)
+        self.heap = h
+
+    def head(self) -> int | None:
+        """The earliest live expiry (dead heads dropped on the way)."""
+        f, h = self.fresh, self.heap
+        while f and not (f[0].state == READY or f[0].state == DELAYED):
+            f.popleft()
+        while h and not (h[0][2].state == READY or h[0][2].state == DELAYED):
+            heappop(h)
+        if f:
+            return f[0].expires_at if not h or f[0].expires_at <= h[0][0] else h[0][0]
+        return h[0][0] if h else None
+
+    def pop_due(self, now: int) -> list[Message]:
+        """Take the live messages expired at `now`, in expiry order."""
+        out = []
+        f, h = self.fresh, self.heap
+        while f and f[0].expires_at <= now:
+            m = f.popleft()
+            if m.state == READY or m.state == DELAYED:
+                out.append(m)
+        if h and h[0][0] <= now:
+            n = len(out)
+            while h and h[0][0] <= now:
+                m = heappop(h)[2]
+                if m.state == READY or m.state == DELAYED:
+                    out.append(m)
+            if n and len(out) > n:
+                out.sort(key=_expiry)
+        return out
+
+    def clear(self) -> None:
+        self.fresh.clear()
+        self.heap = []
+
+
+def _expiry(m: Message) -> tuple[int, int]:
+    return (m.expires_at, m.seq)

@@ -36,11 +36,11 @@ transitions, heaps, FIFO groups and ``restore``.
 from __future__ import annotations
 
 from collections import deque
-from heapq import heapify, heappop
+from heapq import heappop
 from typing import Any, Iterator
 
 from ._queue_state import QueueState, _Group, _lease_live
-from ._ready import PriorityReady, SeqReady
+from ._ready import ExpiryOrder, PriorityReady, SeqReady
 from .message import (
     DELAYED, DROP_HEAD, GONE, GROUP_HEAD, INFLIGHT, READY, REJECT_PUBLISH, DedupRecord,
     DispatchResult, EnqueueResult, Journal, LeaseError, Message, NullJournal,
@@ -58,7 +58,7 @@ __all__ = [
 class Queue(PushMixin, QueueState):
     __slots__ = (
         "qid", "config", "journal", "_next_seq", "_msgs", "_ready", "_order",
-        "_groups", "_gheap", "_delayed", "_leases", "_ttl", "_dedup", "_dedup_heap",
+        "_groups", "_gheap", "_delayed", "_leases", "_ttl", "_dedup", "_dedup_heap", "_stamp",
         "_dedup_n", "_consumers", "_ring", "_n_ready", "_n_inflight", "_n_delayed",
         "_bytes", "_bytes_q", "_fifo", "_max_receives", "_limits", "_head_groups",
     )
@@ -85,7 +85,8 @@ class Queue(PushMixin, QueueState):
         self._gheap: list[tuple[int, Any]] = []
         self._delayed: list[tuple[int, int, Message]] = []
         self._leases: list[tuple[int, int, int, Message]] = []
-        self._ttl: list[tuple[int, int, Message]] = []
+        self._ttl = ExpiryOrder()
+        self._stamp: tuple = (None, None, None)    # (now, retention, expiry) of the last enqueue
         self._dedup: dict[Any, DedupRecord] = {}
         self._dedup_heap: list[tuple[int, int, DedupRecord]] = []
         self._dedup_n = 0
@@ -170,7 +171,14 @@ class Queue(PushMixin, QueueState):
         ret = cfg.retention_ms
         if ttl_ms is not None:
             ret = ttl_ms if ret is None or ttl_ms < ret else ret
-        expires_at = None if ret is None else now + ret
+        # Messages enqueued in the same millisecond share their timestamp objects (32 bytes
+        # each per message otherwise: a long queue holds hundreds of thousands).
+        stamp = self._stamp
+        if stamp[0] == now and stamp[1] == ret:
+            now, expires_at = stamp[0], stamp[2]
+        else:
+            expires_at = None if ret is None else now + ret
+            self._stamp = (now, ret, expires_at)
         delay = cfg.delay_ms if delay_ms is None else delay_ms
         if delay > 0:
             m = Message(seq, msg_id, payload, size, group, dedup, priority, now,
@@ -337,8 +345,7 @@ class Queue(PushMixin, QueueState):
         else:
             self._ready.clear()
         self._delayed = []
-        self._ttl = [e for e in self._ttl if e[2].state != GONE]
-        heapify(self._ttl)
+        self._ttl.keep_live()
         if include_inflight:
             self._leases = []
         return len(victims)
@@ -349,10 +356,8 @@ class Queue(PushMixin, QueueState):
         chg: dict[int, Message] = {}
         expired: list[Message] = []
         ready = self._advance(now, chg, expired)
-        ttl = self._ttl
-        while ttl and ttl[0][0] <= now:
-            ea, _, m = heappop(ttl)
-            if m.expires_at == ea and (m.state == READY or m.state == DELAYED):
+        for m in self._ttl.pop_due(now):
+            if m.state == READY or m.state == DELAYED:      # not removed by an earlier one's drop
                 self._remove(m)
                 expired.append(m)
                 chg[m.seq] = m
@@ -380,11 +385,9 @@ class Queue(PushMixin, QueueState):
             heappop(h)
         if h and (best is None or h[0][0] < best):
             best = h[0][0]
-        h = self._ttl
-        while h and not (h[0][2].expires_at == h[0][0] and h[0][2].state in (READY, DELAYED)):
-            heappop(h)
-        if h and (best is None or h[0][0] < best):
-            best = h[0][0]
+        t = self._ttl.head()
+        if t is not None and (best is None or t < best):
+            best = t
         h = self._dedup_heap
         while h and self._dedup.get(h[0][2].key) is not h[0][2]:
             heappop(h)
