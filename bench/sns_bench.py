@@ -7,7 +7,8 @@ Prints JSON:
   publish path itself), "back_to_back" does not (fan-out competes for the same 2 cores);
   ratio = 50 subscribers / 1 subscriber;
 - fanout_deliveries_per_s: deliveries into 50 SQS queues per second, from the first
-  publish of a burst until every queue holds every message;
+  publish of a burst until every queue holds every message, and the server's CPU
+  (all its processes) per delivery over that burst;
 - filtered_publish_p50_ms: Publish latency with 10 and with 10,000 subscriptions that
   each carry a filter policy (none matching the message); ratio = 10,000 / 10;
 - matcher_us: the sns-filter matcher alone (no server), 10 vs 10,000 policies.
@@ -33,6 +34,7 @@ import urllib.request
 from pathlib import Path
 
 from _common import Broker, Moto, boto_client, emit
+from metrics_bench import cpu_seconds
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -160,11 +162,12 @@ def wait_drained(sqs, urls: list[str], timeout: float = 120) -> None:
         time.sleep(0.3)
 
 
-def fanout_rate(url: str, messages: int) -> dict:
+def fanout_rate(url: str, messages: int, pgid: int) -> dict:
     sns, sqs = boto_client("sns", url), boto_client("sqs", url)
     topic, urls = _topic_with_queues(sns, sqs, "fanout", 50)
     client = RawClient(url)
     params = {"Action": "Publish", "TopicArn": topic, "Message": "fan-out bench"}
+    cpu0 = cpu_seconds(pgid)
     t0 = time.perf_counter()
     for _ in range(messages):
         client.call(params)
@@ -176,9 +179,12 @@ def fanout_rate(url: str, messages: int) -> dict:
     elapsed = time.perf_counter() - t0
     if got < want:
         raise RuntimeError(f"fan-out: {got} of {want} deliveries after {elapsed:.0f} s")
+    cpu = cpu_seconds(pgid) - cpu0
     return {"messages": messages, "subscribers": len(urls), "deliveries": want,
             "publish_seconds": round(published, 3), "all_delivered_seconds": round(elapsed, 3),
-            "deliveries_per_s": round(want / elapsed, 1)}
+            "deliveries_per_s": round(want / elapsed, 1),
+            # every server process, publishes and the depth polls included
+            "server_cpu_us_per_delivery": round(cpu / want * 1e6, 1)}
 
 
 def _subscribe_filtered(sns, topic: str, start: int, count: int, threads: int) -> None:
@@ -225,9 +231,9 @@ def matcher_cost(filtered: int) -> dict:
     return out
 
 
-def run_all(url: str, args, threads: int = 8) -> dict:
+def run_all(url: str, pgid: int, args, threads: int = 8) -> dict:
     return {"publish_p50_ms": publish_latency(url, args.messages),
-            "fanout_deliveries_per_s": fanout_rate(url, args.fanout_messages),
+            "fanout_deliveries_per_s": fanout_rate(url, args.fanout_messages, pgid),
             "filtered_publish_p50_ms": filtered_publish(url, args.filtered, args.messages, threads)}
 
 
@@ -246,14 +252,14 @@ def main() -> None:
               "matcher_us": matcher_cost(args.filtered)}
     broker = Broker("--workers", args.workers, "--shards", args.shards, "--durability", args.durability)
     try:
-        result["broker"] = run_all(broker.url, args)
+        result["broker"] = run_all(broker.url, broker.proc.pid, args)
     finally:
         broker.close()
     print(json.dumps(result["broker"]), file=sys.stderr, flush=True)     # kept if the baseline fails
     if not args.no_moto:
         moto = Moto()
         try:
-            result["moto"] = run_all(moto.url, args, threads=1)    # concurrent Subscribe calls fail there
+            result["moto"] = run_all(moto.url, moto.proc.pid, args, threads=1)    # concurrent Subscribe calls fail there
         finally:
             moto.close()
         b, m = result["broker"], result["moto"]
@@ -262,6 +268,8 @@ def main() -> None:
                                                       / b["publish_p50_ms"]["paced"]["50_subscribers"]["p50"], 2),
             "fanout_deliveries_per_s": round(b["fanout_deliveries_per_s"]["deliveries_per_s"]
                                              / m["fanout_deliveries_per_s"]["deliveries_per_s"], 2),
+            "fanout_cpu_per_delivery": round(m["fanout_deliveries_per_s"]["server_cpu_us_per_delivery"]
+                                             / b["fanout_deliveries_per_s"]["server_cpu_us_per_delivery"], 2),
             "filtered_publish_p50": round(m["filtered_publish_p50_ms"][f"{args.filtered}_filtered"]["p50"]
                                           / b["filtered_publish_p50_ms"][f"{args.filtered}_filtered"]["p50"], 2)}
     emit(result)
