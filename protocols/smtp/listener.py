@@ -17,7 +17,7 @@ from broker.runtime.plugins import ListenerSpec
 
 # Modules its listeners import when they open: the zygote imports them once for
 # every gateway (broker/cli.py), instead of each gateway after it was forked.
-PRELOAD = ("protocols.smtp.server",)
+PRELOAD = ("protocols.smtp.server", "services.ses.smtp")
 
 
 CONFIG_KEYS = (
