@@ -198,9 +198,14 @@ def test_management_events_reach_the_default_event_bus(trail_server):
     arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     marker = f"watched-{uuid.uuid4().hex[:6]}"
     rule = f"api-{uuid.uuid4().hex[:6]}"
-    events.put_rule(Name=rule, EventPattern=json.dumps({
+    rule_arn = events.put_rule(Name=rule, EventPattern=json.dumps({
         "source": ["aws.sqs"], "detail-type": ["AWS API Call via CloudTrail"],
-        "detail": {"eventName": ["CreateQueue"], "requestParameters": {"queueName": [marker]}}}))
+        "detail": {"eventName": ["CreateQueue"], "requestParameters": {"queueName": [marker]}}}))["RuleArn"]
+    # IAM is enforced here: as at AWS, the queue must let EventBridge in for this rule
+    sqs.set_queue_attributes(QueueUrl=target, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"}, "Action": "sqs:SendMessage",
+            "Resource": arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}}}]})})
     events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": arn}])
     time.sleep(0)   # the rule is committed before put_targets returns
     sqs.create_queue(QueueName=marker)
