@@ -434,8 +434,10 @@ class Shard:
         if self._syncing is not None:
             return                       # _synced flushes again
         commits, t0 = self.commits, time.perf_counter()
+        # a lone request has nothing to overlap its sync with: sync inline, saving the thread hop
+        inline = blocking or self.requests - self._committed_requests <= 1
         try:
-            step = self._commit_all(defer=not blocking)
+            step = self._commit_all(defer=not inline)
         except Exception:
             # Nothing held may be acknowledged now: die, the supervisor restarts
             # us from the last commit and the clients retry.
