@@ -8,6 +8,7 @@ or error in the protocol's exact shape.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -21,6 +22,7 @@ from services.context import RequestContext
 from services.errors import InternalError, NotImplementedOperation, ServiceError
 from services.registry import KNOWN_SERVICES, gateway_apis
 
+_perf = time.perf_counter
 log = logging.getLogger("broker.aws")
 
 
@@ -45,10 +47,11 @@ def _credentials(config: dict) -> dict[str, Credential]:
 
 class RequestRecord:
     """What an observer sees of one AWS request (filled in as the request goes)."""
-    __slots__ = ("started", "service", "match", "principal", "ctx", "params", "result", "error")
+    __slots__ = ("started", "elapsed", "service", "match", "principal", "ctx", "params", "result", "error")
 
     def __init__(self, started: float):
         self.started = started
+        self.elapsed = 0.0
         self.service = self.match = self.principal = self.ctx = self.params = self.result = self.error = None
 
 
@@ -66,6 +69,7 @@ class AwsApp:
         # observer(record, req, conn, resp) after every AWS request (metrics, CloudTrail,
         # X-Ray); set by a process hook (services/cloudwatch/observe.py)
         self.observer = None
+        self._observed: list[tuple] = []      # requests answered, not observed yet
         # IAM authorization step (services/iam/authorizer.py), set by a process hook when
         # credentials are configured; None in dev mode (everything open)
         self.authorizer = None
@@ -76,16 +80,30 @@ class AwsApp:
             resp = await self.admin.handle(req)
             if resp is not None:
                 return resp
+        if self.observer is None:
+            return await self._handle(req, conn, None)
+        rec = RequestRecord(_perf())
+        resp = await self._handle(req, conn, rec)
+        rec.elapsed = _perf() - rec.started
+        # Observed once the response is on its way: the observer's work (counters,
+        # CloudTrail, X-Ray) is off the request's path, done for a whole loop
+        # iteration's requests in one callback.
+        pending = self._observed
+        pending.append((rec, req, conn, resp))
+        if len(pending) == 1:
+            asyncio.get_running_loop().call_soon(self._observe)
+        return resp
+
+    def _observe(self) -> None:
+        pending, self._observed = self._observed, []
         observer = self.observer
         if observer is None:
-            return await self._handle(req, conn, None)
-        rec = RequestRecord(time.perf_counter())
-        resp = await self._handle(req, conn, rec)
-        try:
-            observer(rec, req, conn, resp)
-        except Exception:
-            log.exception("event=request_observer_failed")
-        return resp
+            return
+        for rec, req, conn, resp in pending:
+            try:
+                observer(rec, req, conn, resp)
+            except Exception:
+                log.exception("event=request_observer_failed")
 
     async def _handle(self, req, conn, rec: RequestRecord | None) -> HttpResponse:
         path = req.path

@@ -10,7 +10,6 @@ an (service, operation, status) is looked up once and kept in one entry.
 from __future__ import annotations
 
 import bisect
-import time
 
 from broker.runtime import telemetry
 from services.cloudtrail import record as cloudtrail_record
@@ -27,7 +26,6 @@ def make_observer(gateway):
     trail = cloudtrail_record.Recorder(gateway)
     xray = xray_record.Recorder(gateway)
     selectors = trail.selectors
-    perf = time.perf_counter
     where = bisect.bisect_left
     bounds = telemetry.BUCKETS
     entries: dict[tuple, tuple] = {}
@@ -43,7 +41,7 @@ def make_observer(gateway):
         return e
 
     def observe(rec, req, conn, resp) -> None:
-        dt = perf() - rec.started
+        dt = rec.elapsed
         match = rec.match
         if match is None:
             service, op = rec.service or "unknown", "unknown"

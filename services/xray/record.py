@@ -99,7 +99,7 @@ class Recorder:
         if not header or header.get("Sampled") == "0":
             return
         end = time.time()
-        start = end - (time.perf_counter() - rec.started)
+        start = end - (rec.elapsed or time.perf_counter() - rec.started)
         doc = segment(rec.service, rec.match.operation, header, start, end, region=ctx.region,
                       account=ctx.account_id, request_id=ctx.request_id, params=rec.params, status=resp.status,
                       error_code=rec.error.code if rec.error is not None else None)
