@@ -31,7 +31,8 @@ def _role_arn(arn: str) -> tuple[str, str]:
     parts = arn.split(":", 5) if isinstance(arn, str) else []
     if len(parts) != 6 or parts[0] != "arn" or not parts[1] or not parts[2] or not parts[5]:
         raise _err("ValidationError", f"{arn} is invalid")
-    if parts[2] != "iam" or not parts[5].startswith("role/") or not parts[4]:
+    if (parts[2] != "iam" or not parts[5].startswith("role/") or len(parts[4]) != 12
+            or not parts[4].isascii() or not parts[4].isdigit()):       # an IAM role lives in an account
         raise _err("ValidationError", f"{arn} is invalid")
     return parts[4], parts[5].rsplit("/", 1)[-1]
 

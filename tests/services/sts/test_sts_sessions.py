@@ -106,6 +106,14 @@ def test_invalid_role_arn(clients, arn, message):
     assert error(ei)[:2] == ("ValidationError", message)
 
 
+def test_role_arn_without_an_account_is_invalid_in_dev_mode(server):
+    # no credentials configured: nothing denies first, and the role's account is not an account
+    sts = server.client("sts")
+    with pytest.raises(botocore.exceptions.ClientError) as ei:
+        sts.assume_role(RoleArn="arn:aws:iam::1234567890z2:role/r", RoleSessionName="sess")
+    assert error(ei)[:2] == ("ValidationError", "arn:aws:iam::1234567890z2:role/r is invalid")
+
+
 def test_tag_validation(clients):
     role = _role(clients.a("iam"), _trust({"AWS": A}, action=["sts:AssumeRole", "sts:TagSession"]))
     with pytest.raises(botocore.exceptions.ClientError) as ei:
