@@ -131,16 +131,22 @@ def test_http_delivery_retries_then_succeeds(http_endpoint):
     asyncio.run(main())
 
 
+def _dead_letters(kind: str) -> list:
+    """A dead-letter kind that records (body, meta) of what reaches it."""
+    got = []
+
+    async def record(dv):
+        got.append((dv.body, dv.meta))
+    sinks.register_kind(kind, record)
+    return got
+
+
 def test_exhausted_and_permanent_failures_go_to_the_dead_letter_target(http_endpoint):
     async def main():
         await http_endpoint.start()
         part = FakePartition()
         d = sinks.deliveries(part)
-        got = []
-
-        async def record(dv):
-            got.append((dv.body, dv.meta))
-        sinks.register_kind("test-dlq", record)
+        got = _dead_letters("test-dlq")
         # permanent: 403 is not retried
         http_endpoint.statuses = [403]
         d.submit("http", {"url": http_endpoint.url}, b"m1", policy=sinks.policy(immediate=5),
@@ -228,11 +234,7 @@ def test_a_first_attempt_made_elsewhere_continues_from_the_second(http_endpoint)
         await http_endpoint.start()
         part = FakePartition()
         d = sinks.deliveries(part)
-        got = []
-
-        async def record(dv):
-            got.append((dv.body, dv.meta))
-        sinks.register_kind("test-dlq-2", record)
+        got = _dead_letters("test-dlq-2")
         dlq = {"kind": "test-dlq-2", "target": {}}
         # retryable, policy of 2 retries: the caller made attempt 1, the engine makes 2 and 3
         http_endpoint.statuses = [500, 500]
