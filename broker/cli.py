@@ -144,7 +144,7 @@ def _serve(args) -> int:
     # Workers are forked from one pre-imported process, the zygote (shared
     # pages, fork-fast restarts). What they need is imported here, before the
     # fork, so the supervisor, the zygote and every worker share those pages.
-    _preload()
+    _preload(config)
     import gc
     gc.collect()
     gc.freeze()          # no later collection writes to these objects' pages
@@ -210,7 +210,7 @@ STARTUP_IMPORTS = (
 )
 
 
-def _preload() -> None:
+def _preload(config=None) -> None:
     """What workers need, imported in the supervisor before the zygote forks."""
     import importlib
 
@@ -237,6 +237,8 @@ def _preload() -> None:
         get_service_codec(name)      # the models and codecs of the common services
     for name in STARTUP_IMPORTS:
         importlib.import_module(name)
+    if config is not None and config.get("aws.credentials") and config.get("iam.enforce", True):
+        importlib.import_module("services.iam.authorizer")     # every gateway's, when IAM is enforced
     _warm_openssl()
 
 

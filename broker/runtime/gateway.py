@@ -173,7 +173,9 @@ class Gateway:
         for name, at in phases:
             parts.append(f"{name}={at - prev:.3f}")
             prev = at
-        log.info("event=gateway_ready index=%d seconds=%.3f %s", self.index, time.monotonic() - t0, " ".join(parts))
+        from broker.runtime.zygote import late_imports
+        log.info("event=gateway_ready index=%d seconds=%.3f %s late_imports=%d", self.index,
+                 time.monotonic() - t0, " ".join(parts), late_imports())
         stop = stop_event()
         await stop.wait()
         await self.drain(listeners)

@@ -173,8 +173,9 @@ class Shard:
             res = hook(self)
             if inspect.isawaitable(res):
                 await res
-        log.info("event=shard_recovered index=%d partitions=%d seconds=%.3f",
-                 self.index, len(self.partitions), time.monotonic() - t0)
+        from broker.runtime.zygote import late_imports
+        log.info("event=shard_recovered index=%d partitions=%d seconds=%.3f late_imports=%d",
+                 self.index, len(self.partitions), time.monotonic() - t0, late_imports())
         server = await ipc.serve(self.run.shard_socket(self.index), lambda: _Conn(self), hold=True)
         # Track connections for flush: wrap the server's protocol factory.
         await control.ready()

@@ -35,6 +35,16 @@ from typing import Callable
 
 log = logging.getLogger("broker.zygote")
 
+# In a forked worker: how many modules it had when forked. An import after the
+# fork costs the worker its own copy and unshares interpreter tables, so what
+# every worker needs at start belongs in the zygote (late_imports()).
+FORKED_WITH: int | None = None
+
+
+def late_imports() -> int:
+    """Modules this worker imported since it was forked (0 if not forked)."""
+    return 0 if FORKED_WITH is None else len(sys.modules) - FORKED_WITH
+
 
 def start(preload: Callable[[], None], entry: Callable[[str, int, str], int]) -> "ZygoteClient | None":
     """Fork the zygote (call before any event loop runs in this process)."""
@@ -133,6 +143,8 @@ def _child(sock, sel, rfd, wfd, entry, role: str, index: int, run_path: str) -> 
         for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_DFL)
         set_process_name(f"broker-{role}-{index}")
+        global FORKED_WITH
+        FORKED_WITH = len(sys.modules)
         code = entry(role, index, run_path)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1

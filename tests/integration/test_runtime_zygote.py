@@ -65,3 +65,13 @@ def test_server_survives_the_zygote_being_killed(broker):
     sqs.send_message(QueueUrl=url, MessageBody="still here")
     assert sqs.receive_message(QueueUrl=url)["Messages"][0]["Body"] == "still here"
     assert broker.wait_healthy()["status"] == "ok"
+
+
+def test_workers_import_nothing_after_the_fork_to_start(broker):
+    """What every worker needs as it starts is imported by the zygote: an import after
+    the fork costs each worker its own copy and unshares interpreter-wide tables."""
+    import re
+    log = broker.log_path.read_text(errors="replace")
+    counts = re.findall(r"event=(gateway_ready|shard_recovered) .*late_imports=(\d+)", log)
+    assert sorted(role for role, _ in counts) == ["gateway_ready"] * 2 + ["shard_recovered"] * 2
+    assert [int(n) for _, n in counts] == [0, 0, 0, 0], log[-3000:]
