@@ -37,11 +37,8 @@ def _shard(d: sinks.Delivery):
     return d.partition.services["sns"]
 
 
-def _signer(d: sinks.Delivery):
-    return _part_signer(d.partition)
-
-
-def _part_signer(part):
+def _signer(part):
+    """The partition's SNS message signer."""
     return signer_for(part.shard.run.data_dir, part.master)
 
 
@@ -52,11 +49,10 @@ def _failure(exc) -> sinks.Failed:
     return sinks.Failed(f"{code}: {getattr(exc, 'message', exc)}", retryable, code, status)
 
 
-async def _call(d, service: str, op: str, params: dict, *, account: str, region: str,
+async def _call(part, service: str, op: str, params: dict, *, account: str, region: str,
                 source_arn: str, trace: str | None = None) -> None:
-    """`d`: the delivery, or the partition delivering."""
     try:
-        await caller(getattr(d, "partition", d).shard).call(service, op, params, account=account, region=region,
+        await caller(part.shard).call(service, op, params, account=account, region=region,
                                               source_arn=source_arn, trace_header=trace)
     except (ServiceError, RemoteError) as exc:
         raise _failure(exc) from None
@@ -79,9 +75,9 @@ def _subscriber(handler):
     return run
 
 
-def _queue_url(d, region: str, account: str, name: str) -> str:
+def _queue_url(part, region: str, account: str, name: str) -> str:
     """A URL SqsApi resolves to the queue an ARN names (the path form keeps its region)."""
-    return f"http://{caller(getattr(d, 'partition', d).shard).netloc}/queue/{region}/{account}/{name}"
+    return f"http://{caller(part.shard).netloc}/queue/{region}/{account}/{name}"
 
 
 async def send_sqs(part, msg: dict, t, s) -> None:
@@ -89,7 +85,7 @@ async def send_sqs(part, msg: dict, t, s) -> None:
     also the first attempt of fanout.py's direct deliveries, outside the sinks."""
     region, account, name = sqs_arn_parts(s.endpoint)
     params = envelope.sqs_params(msg, s.arn, _queue_url(part, region, account, name), name.endswith(".fifo"),
-                                 s.raw, _part_signer(part))
+                                 s.raw, _signer(part))
     await _call(part, "sqs", "SendMessage", params, account=account, region=region, source_arn=t.arn,
                 trace=msg.get("tr"))
 
@@ -114,7 +110,7 @@ async def send_sqs_batch(part, t, s, msgs: list[dict]) -> list:
     `batchable`): per message None (accepted) or the Failed to hand to the sinks."""
     region, account, name = sqs_arn_parts(s.endpoint)
     url = _queue_url(part, region, account, name)
-    signer = _part_signer(part)
+    signer = _signer(part)
     entries = []
     for i, msg in enumerate(msgs):
         params = envelope.sqs_params(msg, s.arn, url, False, s.raw, signer)
@@ -152,15 +148,16 @@ async def deliver_http(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     eff = effective_sub_policy(s.attrs.get("DeliveryPolicy"), t.attrs.get("DeliveryPolicy"))
     ctype = (eff.get("requestPolicy") or DEFAULT_REQUEST).get("headerContentType") or \
         DEFAULT_REQUEST["headerContentType"]
-    headers, body = envelope.http_request(msg, s.arn, s.protocol, s.raw, ctype, _signer(d))
+    headers, body = envelope.http_request(msg, s.arn, s.protocol, s.raw, ctype, _signer(d.partition))
     await _post(s.endpoint, headers, body)
 
 
 @_subscriber
 async def deliver_lambda(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     parts = s.endpoint.split(":")
-    payload = json.dumps(envelope.lambda_event(msg, s.arn, _signer(d))).encode()
-    await _call(d, "lambda", "Invoke", {"FunctionName": s.endpoint, "InvocationType": "Event", "Payload": payload},
+    payload = json.dumps(envelope.lambda_event(msg, s.arn, _signer(d.partition))).encode()
+    await _call(d.partition, "lambda", "Invoke",
+                {"FunctionName": s.endpoint, "InvocationType": "Event", "Payload": payload},
                 account=parts[4], region=parts[3], source_arn=t.arn, trace=msg.get("tr"))
 
 
@@ -168,8 +165,8 @@ async def deliver_lambda(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
 async def deliver_firehose(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     parts = s.endpoint.split(":")
     text = envelope.text_for(msg, "firehose")
-    data = text if s.raw else envelope.dumps(envelope.notification(msg, s.arn, text, _signer(d), "firehose"))
-    await _call(d, "firehose", "PutRecord", {"DeliveryStreamName": parts[-1].split("/")[-1],
+    data = text if s.raw else envelope.dumps(envelope.notification(msg, s.arn, text, _signer(d.partition), "firehose"))
+    await _call(d.partition, "firehose", "PutRecord", {"DeliveryStreamName": parts[-1].split("/")[-1],
                                              "Record": {"Data": (data + "\n").encode()}},
                 account=parts[4], region=parts[3], source_arn=t.arn)
 
@@ -190,7 +187,7 @@ async def deliver_sms(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
 async def deliver_email(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
     text = envelope.text_for(msg, s.protocol)
     if s.protocol == "email-json":
-        text = envelope.dumps(envelope.notification(msg, s.arn, text, _signer(d), "email-json"))
+        text = envelope.dumps(envelope.notification(msg, s.arn, text, _signer(d.partition), "email-json"))
         body = text
     else:
         body = text + EMAIL_FOOTER.format(url=envelope.unsubscribe_url(msg.get("b") or _base(d), s.arn))
@@ -242,8 +239,8 @@ async def deliver_push(d: sinks.Delivery, shard, msg: dict, t, s) -> None:
 async def deliver_confirmation(d: sinks.Delivery) -> None:
     """SubscriptionConfirmation / UnsubscribeConfirmation to an HTTP(S) endpoint."""
     b = d.body
-    env = envelope.confirmation(b["kind"], b["topic"], b["id"], b["token"], b["b"], b["ts"], b["text"], _signer(d),
-                                b.get("sv") or "1")
+    env = envelope.confirmation(b["kind"], b["topic"], b["id"], b["token"], b["b"], b["ts"], b["text"],
+                                _signer(d.partition), b.get("sv") or "1")
     headers = [("Content-Type", b["ct"]), ("User-Agent", envelope.USER_AGENT),
                ("x-amz-sns-message-type", b["kind"]), ("x-amz-sns-message-id", b["id"]),
                ("x-amz-sns-topic-arn", b["topic"])]
@@ -267,10 +264,10 @@ async def dead_letter(d: sinks.Delivery) -> None:
         return
     region, account, name = sqs_arn_parts(json.loads(policy)["deadLetterTargetArn"])
     raw = s.raw and s.protocol in RAW_PROTOCOLS
-    params = envelope.sqs_params(msg, s.arn, _queue_url(d, region, account, name), name.endswith(".fifo"), raw,
-                                 _signer(d), s.protocol)
+    params = envelope.sqs_params(msg, s.arn, _queue_url(d.partition, region, account, name),
+                                 name.endswith(".fifo"), raw, _signer(d.partition), s.protocol)
     try:
-        await _call(d, "sqs", "SendMessage", params, account=account, region=region, source_arn=t.arn,
+        await _call(d.partition, "sqs", "SendMessage", params, account=account, region=region, source_arn=t.arn,
                     trace=msg.get("tr"))
     except sinks.Failed as exc:
         if exc.retryable:

@@ -32,31 +32,31 @@ _msg_id = uuid4
 _values = telemetry.values
 
 
-_SERIES: dict[tuple, tuple] = {}
+_SERIES: dict[tuple, tuple] = {}      # (metric, account, region, queue) -> telemetry series key
+_SEND_SERIES: dict[tuple, tuple] = {}  # (account, region, queue) -> SendMessage's two series keys
 
 
-def _metric(name: str, queue: str, value: float, account: str, region: str, unit: str = "Count") -> None:
+def _series(name: str, queue: str, account: str, region: str, unit: str = "Count") -> tuple:
+    """A queue's series key, built once (a key costs more to build than to record)."""
     key = _SERIES.get((name, account, region, queue))
     if key is None:
         if len(_SERIES) > 10_000:
             _SERIES.clear()
+            _SEND_SERIES.clear()
         key = _SERIES[(name, account, region, queue)] = telemetry.series(
             _NS, name, {"QueueName": queue}, unit, account=account, region=region)
-    _values(key).append(value)
+    return key
 
 
-_SEND_SERIES: dict[tuple, tuple] = {}
+def _metric(name: str, queue: str, value: float, account: str, region: str, unit: str = "Count") -> None:
+    _values(_series(name, queue, account, region, unit)).append(value)
 
 
 def _send_series(account: str, region: str, queue: str) -> tuple:
-    """(NumberOfMessagesSent, SentMessageSize) series keys of a queue, built once: SendMessage
-    is the hottest path there is, and a key costs more to build than to record."""
-    if len(_SEND_SERIES) > 10_000:
-        _SEND_SERIES.clear()
-    dims = {"QueueName": queue}
-    keys = _SEND_SERIES[(account, region, queue)] = (
-        telemetry.series(_NS, "NumberOfMessagesSent", dims, account=account, region=region),
-        telemetry.series(_NS, "SentMessageSize", dims, "Bytes", account=account, region=region))
+    """(NumberOfMessagesSent, SentMessageSize) keys in one lookup: SendMessage is the hottest path."""
+    keys = (_series("NumberOfMessagesSent", queue, account, region),
+            _series("SentMessageSize", queue, account, region, "Bytes"))
+    _SEND_SERIES[(account, region, queue)] = keys
     return keys
 
 
