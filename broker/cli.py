@@ -16,8 +16,9 @@ from broker import __version__
 from broker.runtime.config import SCHEMA, ConfigError, default_data_dir, load
 
 # Wire front-ends: each module offers `listeners()`, `gateway_setup(gateway)`,
-# and optionally `PROTOCOLS` (runtime-listener factories), `CONFIG_KEYS` and
-# `PRELOAD` (modules its listeners import, imported once by the zygote).
+# and optionally `PROTOCOLS` (runtime-listener factories) and `CONFIG_KEYS`.
+# A listener's protocol factory is built on its first connection (gateway.py),
+# so a front-end's modules are imported only by a gateway that serves one.
 FRONTENDS = ["protocols.http.listener", "protocols.smtp.listener", "protocols.amqp.listener",
              "protocols.lambda_runtime.listener", "protocols.mwaa_web.listener",
              "protocols.mqtt.listener"]
@@ -217,9 +218,6 @@ def _preload(config=None) -> None:
     import uvloop  # noqa: F401
     from broker.runtime import edge, gateway, routing, shard, sinks  # noqa: F401
     plugins(shard=True)
-    for fe in _frontends():                 # what front-ends' listeners import when they open
-        for name in getattr(fe, "PRELOAD", ()):
-            importlib.import_module(name)
     from services.registry import SERVICES, load_ref
     # The services nearly every user touches; every other service is imported
     # by the worker that first serves it, so an idle server holds none of it.

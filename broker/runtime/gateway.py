@@ -183,7 +183,7 @@ class Gateway:
 
     async def _open(self, spec: ListenerSpec, port: int):
         sock = bind_reuseport(self.run.host, port)
-        factory = spec.factory(self, self.ssl_ctx)
+        factory = _on_first_connection(lambda: spec.factory(self, self.ssl_ctx))
         if spec.tls == "sniff":
             return _SniffingListener(self.loop, sock, factory, self.ssl_ctx)
         ssl_ctx = self.ssl_ctx if spec.tls == "always" else None
@@ -235,6 +235,20 @@ class Gateway:
             except Exception as exc:
                 doc[name] = {"status": "unreachable", "error": str(exc) or type(exc).__name__}
         return doc
+
+
+def _on_first_connection(build):
+    """A listener's protocol factory, built when its first client connects: a
+    front-end's modules (AMQP, MQTT, SMTP ...) are then imported only by the
+    gateway that serves one, not held by every process of an idle server."""
+    made = None
+
+    def factory():
+        nonlocal made
+        if made is None:
+            made = build()
+        return made()
+    return factory
 
 
 def run(run: RunInfo, index: int, plugins: Plugins) -> int:

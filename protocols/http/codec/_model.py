@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 from pathlib import Path
 
-import botocore.session
+import botocore.loaders
 
 _OVERLAY_DIR = Path(__file__).parent / "overlays"
 _ALIASES = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions", "airflow": "mwaa"}
 
 
 @functools.cache
-def _session():
-    return botocore.session.get_session()
+def _loader():
+    # The loader a botocore session would use (same search path, AWS_DATA_PATH
+    # included), without importing the session's client machinery: that is
+    # about 4 MB and 35 ms every server process would share but never use.
+    return botocore.loaders.create_loader(os.environ.get("AWS_DATA_PATH"))
 
 
 # Services whose servers do not enforce the model's enums at the edge: the
@@ -60,7 +64,7 @@ MAP_VALUE_LABELS: dict[str, str] = {"sns": "member"}
 
 
 def _raw_model(name: str) -> dict:
-    raw = _session().get_component("data_loader").load_service_model(name, "service-2")
+    raw = _loader().load_service_model(name, "service-2")
     if name in SERVICE_VALIDATES_ENUMS:   # a copy: botocore's cached model stays intact
         raw = {**raw, "shapes": {k: {a: b for a, b in s.items() if a != "enum"} for k, s in raw["shapes"].items()}}
     elif name in SHAPES_VALIDATED_BY_SERVICE:

@@ -1,0 +1,49 @@
+"""What an idle server holds: the zygote preloads what every worker needs as it
+starts, and nothing a worker needs only to serve a given front-end or service."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from broker.runtime.gateway import _on_first_connection
+
+# Modules only a client of that front-end or service needs (imported on its first use).
+LAZY = ["protocols.amqp.connection", "protocols.mqtt.connection", "protocols.smtp.server", "aiosmtpd.smtp",
+        "amqtt.mqtt.packet", "services.sns.api", "services.stepfunctions.api", "services.ses.api",
+        "botocore.session", "botocore.client"]
+
+PROBE = """
+import json, sys
+from broker import cli
+from broker.runtime.config import load
+config = load(None, overrides={}, schema=cli.schema())
+cli._listeners()
+cli._preload(config)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def test_preload_holds_the_common_machinery_and_no_front_end_or_other_service():
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=120, check=True)
+    loaded = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert not loaded & set(LAZY), sorted(loaded & set(LAZY))
+    # what every worker needs is there (so workers import nothing as they start)
+    for name in ("services.sqs.api", "services.sqs.shard", "protocols.http.server", "botocore.model",
+                 "broker.runtime.gateway", "broker.runtime.shard"):
+        assert name in loaded, name
+
+
+def test_a_listener_builds_its_protocol_factory_once_on_its_first_connection():
+    built = []
+
+    def build():
+        built.append(1)
+        return lambda: f"protocol {len(built)}"
+
+    factory = _on_first_connection(build)
+    assert built == []
+    assert factory() == "protocol 1"
+    assert factory() == "protocol 1"
+    assert built == [1]
