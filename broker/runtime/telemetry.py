@@ -33,6 +33,8 @@ import bisect
 import logging
 import random
 import time
+import sys
+from collections import deque
 from typing import Any, Awaitable, Callable
 
 log = logging.getLogger("broker.telemetry")
@@ -113,6 +115,10 @@ class RequestStat:
         self.buckets[_bisect(BUCKETS, seconds)] += 1
 
 
+_refcount = sys.getrefcount
+_DISCARD = deque(maxlen=0)      # what a disabled process hands out: append is a no-op in C
+
+
 def _labels(d: dict | None) -> tuple:
     if not d:
         return ()
@@ -134,6 +140,8 @@ class Telemetry:
         self._window = 0
         # series recorded by appending raw values (`values`): key -> this window's values
         self._values: dict[tuple, list] = {}
+        # series recorded into lists their callers keep (`tally`): key -> (list, count key)
+        self._tallies: dict[tuple, tuple[list, tuple | None]] = {}
         self._audit: list[dict] = []
         self._segments: list[list] = []          # [account, region, document]
         self.counters: dict[tuple[str, tuple], float] = {}
@@ -206,28 +214,58 @@ class Telemetry:
             self._arm()
         return v
 
+    def tally(self, key: tuple, count_key: tuple | None = None) -> list:
+        """A list the caller keeps and appends the values of the series `key` to: no lookup
+        per value, and the window's statistic sets are computed at the flush, in C. With
+        `count_key`, each value is also one data point of 1 of that Count series
+        (SampleCount = Sum = the number of values). The list is forgotten once it is empty
+        and its callers dropped it."""
+        t = self._tallies.get(key)
+        if t is None:
+            if not self.enabled:
+                return _DISCARD
+            t = self._tallies[key] = ([], count_key)
+            self._arm()
+        return t[0]
+
     def _fold_values(self) -> None:
         """Turn the appended values into this window's statistic sets."""
-        values, points = self._values, self._points
+        values, fold = self._values, self._fold
         for key in list(values):
             buf = values[key]
             if not buf:
                 del values[key]
                 continue
-            n = len(buf)
-            sample = buf[:] if n <= MAX_SAMPLES else _sample(buf, MAX_SAMPLES)
-            total, lo, hi = sum(buf), min(buf), max(buf)
-            buf.clear()
-            s = points.get(key)
-            if s is None:
-                points[key] = [n, total, lo, hi, sample]
-                continue
-            s[0] += n
-            s[1] += total
-            s[2] = min(s[2], lo)
-            s[3] = max(s[3], hi)
-            merged = s[4] + sample
-            s[4] = merged if len(merged) <= MAX_SAMPLES else _sample(merged, MAX_SAMPLES)
+            fold(key, buf)
+        tallies = self._tallies
+        for key in list(tallies):
+            buf, count_key = tallies[key]
+            if buf:
+                if count_key is not None:
+                    n = len(buf)
+                    self._merge(count_key, [n, n, 1, 1, [1] * min(n, MAX_SAMPLES)])
+                fold(key, buf)
+            if _refcount(buf) <= 3:        # held by nobody but the registry's tuple (+ `buf`, + the argument)
+                del tallies[key]
+
+    def _fold(self, key: tuple, buf: list) -> None:
+        n = len(buf)
+        sample = buf[:] if n <= MAX_SAMPLES else _sample(buf, MAX_SAMPLES)
+        stats = [n, sum(buf), min(buf), max(buf), sample]
+        buf.clear()
+        self._merge(key, stats)
+
+    def _merge(self, key: tuple, stats: list) -> None:
+        s = self._points.get(key)
+        if s is None:
+            self._points[key] = stats
+            return
+        s[0] += stats[0]
+        s[1] += stats[1]
+        s[2] = min(s[2], stats[2])
+        s[3] = max(s[3], stats[3])
+        merged = s[4] + stats[4]
+        s[4] = merged if len(merged) <= MAX_SAMPLES else _sample(merged, MAX_SAMPLES)
 
     def audit(self, event: dict) -> None:
         if not self.enabled:
@@ -304,7 +342,7 @@ class Telemetry:
         """Take the pending batches: ([[account, region, ns, name, dims, unit, ts, stats]...], [events]).
         `window`: the second that values appended since the last drain belong to (default: now)."""
         w = self._window if self._points else int(_time()) if window is None else window
-        if self._values:
+        if self._values or self._tallies:
             self._fold_values()
         points = [[*k, w, s] for k, s in self._points.items()]
         self._points = {}
@@ -339,7 +377,7 @@ class Telemetry:
     def _flush(self) -> None:
         self._handle = None
         points, events = self.drain(int(_time()) - 1)      # runs just after a second's boundary
-        if self._values:
+        if self._values or self._tallies:
             self._arm()                                    # lists still in use: next window
         segments = self.drain_segments()
         if points and self.metric_sink is not None:
@@ -387,6 +425,7 @@ metric = TELEMETRY.metric
 series = TELEMETRY.series
 point = TELEMETRY.point
 values = TELEMETRY.values
+tally = TELEMETRY.tally
 audit = TELEMETRY.audit
 segment = TELEMETRY.segment
 count = TELEMETRY.count

@@ -10,6 +10,7 @@ an (service, operation, status) is looked up once and kept in one entry.
 from __future__ import annotations
 
 import bisect
+import logging
 
 from broker.runtime import telemetry
 from services.cloudtrail import record as cloudtrail_record
@@ -19,6 +20,7 @@ from services.xray import record as xray_record
 USAGE_SERVICES = {"kms": "KMS", "cloudwatch": "CloudWatch", "logs": "Logs", "sns": "SNS",
                   "events": "EventBridge", "states": "States", "stepfunctions": "States"}
 MAX_ENTRIES = 20_000
+log = logging.getLogger("broker.cloudwatch")
 
 
 def make_observer(gateway):
@@ -40,28 +42,34 @@ def make_observer(gateway):
             cloudtrail_record.is_data_event(service, op))
         return e
 
-    def observe(rec, req, conn, resp) -> None:
-        dt = rec.elapsed
-        match = rec.match
-        if match is None:
-            service, op = rec.service or "unknown", "unknown"
-        else:
-            service, op = rec.service, match.operation
-        key = (service, op, resp.status)
-        e = entries.get(key) or entry(*key)
-        st = e[0]                                  # RequestStat.observe, inlined
-        st.count += 1
-        st.sum += dt
-        st.buckets[where(bounds, dt)] += 1
-        principal = rec.principal
-        if principal is None or match is None:
-            return
-        ctx = rec.ctx
-        if ctx is not None:
-            if e[1] is not None:
-                tel.metric("AWS/Usage", "CallCount", e[1], 1, "None", account=ctx.account_id, region=ctx.region)
-            if ctx.trace_header:
-                xray.observe(rec, req, conn, resp)
-        if not e[2] or selectors.accounts.get(principal.account_id):   # data events: if selected
-            trail.observe(rec, req, conn, resp)
+    def observe(pending: list) -> None:
+        """A loop iteration's answered requests: [(record, req, conn, resp), ...]."""
+        get, accounts = entries.get, selectors.accounts
+        for rec, req, conn, resp in pending:
+            try:
+                dt = rec.elapsed
+                match = rec.match
+                if match is None:
+                    key = (rec.service or "unknown", "unknown", resp.status)
+                else:
+                    key = (rec.service, match.operation, resp.status)
+                e = get(key) or entry(*key)
+                st = e[0]                                  # RequestStat.observe, inlined
+                st.count += 1
+                st.sum += dt
+                st.buckets[where(bounds, dt)] += 1
+                principal = rec.principal
+                if principal is None or match is None:
+                    continue
+                ctx = rec.ctx
+                if ctx is not None:
+                    if e[1] is not None:
+                        tel.metric("AWS/Usage", "CallCount", e[1], 1, "None",
+                                   account=ctx.account_id, region=ctx.region)
+                    if ctx.trace_header:
+                        xray.observe(rec, req, conn, resp)
+                if not e[2] or accounts.get(principal.account_id):   # data events: if selected
+                    trail.observe(rec, req, conn, resp)
+            except Exception:
+                log.exception("event=request_observer_failed")
     return observe

@@ -33,7 +33,7 @@ _values = telemetry.values
 
 
 _SERIES: dict[tuple, tuple] = {}      # (metric, account, region, queue) -> telemetry series key
-_SEND_SERIES: dict[tuple, tuple] = {}  # (account, region, queue) -> SendMessage's two series keys
+_SENT: dict[str, list] = {}           # queue's entity key -> its SentMessageSize tally (telemetry.tally)
 
 
 def _series(name: str, queue: str, account: str, region: str, unit: str = "Count") -> tuple:
@@ -42,7 +42,7 @@ def _series(name: str, queue: str, account: str, region: str, unit: str = "Count
     if key is None:
         if len(_SERIES) > 10_000:
             _SERIES.clear()
-            _SEND_SERIES.clear()
+            _SENT.clear()
         key = _SERIES[(name, account, region, queue)] = telemetry.series(
             _NS, name, {"QueueName": queue}, unit, account=account, region=region)
     return key
@@ -52,12 +52,12 @@ def _metric(name: str, queue: str, value: float, account: str, region: str, unit
     _values(_series(name, queue, account, region, unit)).append(value)
 
 
-def _send_series(account: str, region: str, queue: str) -> tuple:
-    """(NumberOfMessagesSent, SentMessageSize) keys in one lookup: SendMessage is the hottest path."""
-    keys = (_series("NumberOfMessagesSent", queue, account, region),
-            _series("SentMessageSize", queue, account, region, "Bytes"))
-    _SEND_SERIES[(account, region, queue)] = keys
-    return keys
+def _sent(key: str, account: str, region: str, queue: str) -> list:
+    """The list SendMessage appends each size to: SentMessageSize, and NumberOfMessagesSent
+    counted from it at the flush (SendMessage is the hottest path: one append per message)."""
+    t = _SENT[key] = telemetry.tally(_series("SentMessageSize", queue, account, region, "Bytes"),
+                                     _series("NumberOfMessagesSent", queue, account, region))
+    return t
 
 
 class MessagesApi:
@@ -126,9 +126,10 @@ class MessagesApi:
         resp["MessageId"] = res[1]
         if res[2]:
             resp["SequenceNumber"] = res[2]
-        keys = _SEND_SERIES.get((account, region, name)) or _send_series(account, region, name)
-        _values(keys[0]).append(1)
-        _values(keys[1]).append(entry[1])
+        sent = _SENT.get(key)            # (an empty list is falsy: no `or` here)
+        if sent is None:
+            sent = _sent(key, account, region, name)
+        sent.append(entry[1])
         return resp
 
     async def send_message_batch(self, ctx, p):

@@ -72,3 +72,38 @@ def test_values_disabled_records_nothing():
     t.enabled = False
     t.values(t.series("N", "m")).append(1)
     assert t.drain()[0] == [] and not t._values
+
+
+def test_tally_folds_values_and_their_count_each_window():
+    t = Telemetry()
+    size, sent = t.series("AWS/SQS", "SentMessageSize", unit="Bytes"), t.series("AWS/SQS", "NumberOfMessagesSent")
+    tally = t.tally(size, sent)
+    tally.extend([10, 30, 20])
+    t.point(sent, 5)                             # a batch's point merges with the counted values
+    stats = _stats(t.drain()[0])
+    assert stats == {size: [3, 60, 10, 30], sent: [4, 8, 1, 5]}
+    assert tally == [] and t.tally(size, sent) is tally        # cleared in place, same list
+    tally.append(7)                              # the caller's kept list still records
+    assert _stats(t.drain()[0]) == {size: [1, 7, 7, 7], sent: [1, 1, 1, 1]}
+    assert t.drain()[0] == []                    # an idle window: nothing
+
+
+def test_tally_dropped_by_its_caller_keeps_its_values_then_is_forgotten():
+    t = Telemetry()
+    key = t.series("N", "m")
+    tally = t.tally(key)
+    tally.append(4)
+    del tally                                    # e.g. a caller's cache evicted it mid-window
+    assert _stats(t.drain()[0]) == {key: [1, 4, 4, 4]}
+    assert key not in t._tallies                 # empty and held by nobody: forgotten
+    kept = t.tally(key)
+    t.drain()
+    assert key in t._tallies and t.tally(key) is kept        # empty but held: kept
+
+
+def test_tally_disabled_records_nothing():
+    t = Telemetry()
+    t.enabled = False
+    tally = t.tally(t.series("N", "m"))
+    tally.append(1)
+    assert not tally and t.drain()[0] == [] and not t._tallies
