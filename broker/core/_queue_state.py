@@ -37,16 +37,20 @@ class QueueState:
 
     # ----------------------------------------------------------------- restore
     def restore(self, messages: Iterable[Message], now: int,
-                dedup: Iterable[DedupRecord] = ()) -> None:
+                dedup: Iterable[DedupRecord] = (), *, ordered: bool = False) -> None:
         """Rebuild an empty queue from persisted records. Leased messages keep
         their deadline; push-delivered ones (``consumer`` set) are requeued, since
         their consumer is gone (journaled as updated). Dedup records are reloaded
-        as given; lapsed ones are swept by the next tick."""
+        as given; lapsed ones are swept by the next tick. ``ordered``: ``messages``
+        come in seq order (a stream: a paged queue keeps only its window of them)."""
         if self._msgs:
             raise ValueError("restore into a non-empty queue")
         requeued = []
         fifo = self._fifo
-        for m in sorted(messages, key=_seq):
+        paged = self._paged
+        for m in (messages if ordered else sorted(messages, key=_seq)):
+            if paged is not None and len(paged.later) >= 2 * paged.chunk:
+                paged.spill()           # every record here is committed
             st = m.state
             if st == GONE:
                 continue
@@ -82,6 +86,9 @@ class QueueState:
                     self._ready.push(m)
             if m.expires_at is not None and st != INFLIGHT:
                 self._push_ttl(m)
+        if paged is not None:
+            while len(paged.later) >= paged.chunk and paged.spill():
+                pass
         for g in list(self._groups.values()):
             self._group_check(g)
         scope_group = self.config.dedup_scope == "group"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from heapq import heapify, heappop, heappush
+from itertools import count
 
 from .message import DELAYED, READY, Message
 
@@ -139,7 +140,9 @@ class ExpiryOrder:
 
     def __init__(self) -> None:
         self.fresh: deque[Message] = deque()
-        self.heap: list[tuple[int, int, Message]] = []    # (expires_at, seq, message)
+        # (expires_at, seq, n, message): n breaks ties (a message read back from the store
+        # is a new object with the seq of a dead entry)
+        self.heap: list[tuple[int, int, int, Message]] = []
 
     def __len__(self) -> int:
         return len(self.fresh) + len(self.heap)
@@ -149,14 +152,14 @@ class ExpiryOrder:
         if not f or f[-1].expires_at <= m.expires_at:
             f.append(m)
         else:
-            heappush(self.heap, (m.expires_at, m.seq, m))
+            heappush(self.heap, (m.expires_at, m.seq, next(_tie), m))
         if len(f) + len(self.heap) > 2 * live_bound + _SLACK:
             self.keep_live()
 
     def keep_live(self) -> None:
         """Drop the dead entries (messages gone, or leased: they come back with a new one)."""
         self.fresh = deque(m for m in self.fresh if m.state == READY or m.state == DELAYED)
-        h = [e for e in self.heap if e[2].state == READY or e[2].state == DELAYED]
+        h = [e for e in self.heap if e[3].state == READY or e[3].state == DELAYED]
         heapify(h)
         self.heap = h
 
@@ -165,7 +168,7 @@ class ExpiryOrder:
         f, h = self.fresh, self.heap
         while f and not (f[0].state == READY or f[0].state == DELAYED):
             f.popleft()
-        while h and not (h[0][2].state == READY or h[0][2].state == DELAYED):
+        while h and not (h[0][3].state == READY or h[0][3].state == DELAYED):
             heappop(h)
         if f:
             return f[0].expires_at if not h or f[0].expires_at <= h[0][0] else h[0][0]
@@ -182,7 +185,7 @@ class ExpiryOrder:
         if h and h[0][0] <= now:
             n = len(out)
             while h and h[0][0] <= now:
-                m = heappop(h)[2]
+                m = heappop(h)[3]
                 if m.state == READY or m.state == DELAYED:
                     out.append(m)
             if n and len(out) > n:
@@ -192,6 +195,9 @@ class ExpiryOrder:
     def clear(self) -> None:
         self.fresh.clear()
         self.heap = []
+
+
+_tie = count()
 
 
 def _expiry(m: Message) -> tuple[int, int]:

@@ -39,6 +39,7 @@ from collections import deque
 from heapq import heappop
 from typing import Any, Iterator
 
+from ._backlog import Pager, PagedReady
 from ._queue_state import QueueState, _Group, _lease_live
 from ._ready import ExpiryOrder, PriorityReady, SeqReady
 from .message import (
@@ -60,11 +61,13 @@ class Queue(PushMixin, QueueState):
         "qid", "config", "journal", "_next_seq", "_msgs", "_ready", "_order",
         "_groups", "_gheap", "_delayed", "_leases", "_ttl", "_dedup", "_dedup_heap", "_stamp",
         "_dedup_n", "_consumers", "_ring", "_n_ready", "_n_inflight", "_n_delayed",
-        "_bytes", "_bytes_q", "_fifo", "_max_receives", "_limits", "_head_groups",
+        "_bytes", "_bytes_q", "_fifo", "_max_receives", "_limits", "_head_groups", "_paged",
     )
 
     def __init__(self, qid: Any, config: QueueConfig | None = None,
-                 journal: Journal | None = None, *, next_seq: int = 1) -> None:
+                 journal: Journal | None = None, *, next_seq: int = 1, pager: Pager | None = None) -> None:
+        """``pager``: the store's side of a backlog left on disk (``_backlog``); used by
+        standard queues without priorities, ignored by the others."""
         self.qid = qid
         cfg = self.config = config if config is not None else QueueConfig()
         self.journal = journal if journal is not None else NullJournal()
@@ -81,6 +84,9 @@ class Queue(PushMixin, QueueState):
         else:
             self._ready = PriorityReady() if cfg.max_priority is not None else SeqReady()
             self._order = None
+        self._paged = None
+        if pager is not None and not cfg.fifo and cfg.max_priority is None:
+            self._ready = self._paged = PagedReady(self, pager)
         self._groups: dict[Any, _Group] = {}
         self._gheap: list[tuple[int, Any]] = []
         self._delayed: list[tuple[int, int, Message]] = []
@@ -113,7 +119,8 @@ class Queue(PushMixin, QueueState):
 
     @property
     def total(self) -> int:
-        return len(self._msgs)
+        p = self._paged
+        return len(self._msgs) + (p.spilled if p is not None else 0)
 
     @property
     def bytes(self) -> int:
@@ -124,14 +131,24 @@ class Queue(PushMixin, QueueState):
         return self._next_seq
 
     def __len__(self) -> int:
-        return len(self._msgs)
+        return self.total
+
+    @property
+    def spilled(self) -> int:
+        """READY messages left only in the store (see ``_backlog``)."""
+        p = self._paged
+        return p.spilled if p is not None else 0
 
     def get(self, seq: int) -> Message | None:
+        """A message in memory (a spilled one is never asked for by seq: it was never received)."""
         return self._msgs.get(seq)
 
     def messages(self) -> Iterator[Message]:
-        """Stored messages in seq order (for export; O(n))."""
-        return iter(list(self._msgs.values()))
+        """Stored messages, spilled ones read back (for export; O(n))."""
+        out = list(self._msgs.values())
+        if self._paged is not None and self._paged.chunks:
+            out.extend(self._paged.load_all())
+        return iter(out)
 
     def dedup_records(self) -> list[DedupRecord]:
         return list(self._dedup.values())
@@ -147,6 +164,8 @@ class Queue(PushMixin, QueueState):
         message's history (a dead-letter queue keeps its ApproximateReceiveCount)."""
         cfg = self.config
         journal = self.journal
+        if self._paged is not None:
+            self._paged.maybe_spill()
         key = None
         if dedup is not None and cfg.dedup_window_ms is not None:
             key = dedup if cfg.dedup_scope == "queue" else (group, dedup)
@@ -337,6 +356,13 @@ class Queue(PushMixin, QueueState):
         for m in victims:
             self._remove(m, False)
             journal.removed(self, m)
+        n = len(victims)
+        if self._paged is not None and self._paged.chunks:
+            k, size = self._paged.drop_all()
+            self._n_ready -= k
+            self._bytes -= size
+            self._bytes_q -= size
+            n += k
         if self._fifo:
             for g in list(self._groups.values()):
                 self._group_check(g)
@@ -348,19 +374,27 @@ class Queue(PushMixin, QueueState):
         self._ttl.keep_live()
         if include_inflight:
             self._leases = []
-        return len(victims)
+        return n
 
     # -------------------------------------------------------------------- time
     def tick(self, now: int) -> TickResult:
         """Due delayed -> READY, expired leases -> READY, TTL drops, dedup sweep."""
         chg: dict[int, Message] = {}
         expired: list[Message] = []
+        paged = self._paged
+        if paged is not None:
+            paged.maybe_spill()
         ready = self._advance(now, chg, expired)
-        for m in self._ttl.pop_due(now):
-            if m.state == READY or m.state == DELAYED:      # not removed by an earlier one's drop
-                self._remove(m)
-                expired.append(m)
-                chg[m.seq] = m
+        while True:
+            for m in self._ttl.pop_due(now):
+                if m.state == READY or m.state == DELAYED:      # not removed by an earlier one's drop
+                    self._remove(m)
+                    expired.append(m)
+                    chg[m.seq] = m
+            if paged is None or not paged.chunks or paged.chunks[0].min_exp > now:
+                break
+            while paged.chunks and paged.chunks[0].min_exp <= now:
+                paged.page_in()         # expiring on disk: read back, then expired as any other
         self._flush(chg)
         dh = self._dedup_heap
         if dh and dh[0][0] <= now:
@@ -388,6 +422,10 @@ class Queue(PushMixin, QueueState):
         t = self._ttl.head()
         if t is not None and (best is None or t < best):
             best = t
+        if self._paged is not None:
+            t = self._paged.next_expiry()
+            if t is not None and (best is None or t < best):
+                best = t
         h = self._dedup_heap
         while h and self._dedup.get(h[0][2].key) is not h[0][2]:
             heappop(h)

@@ -233,6 +233,10 @@ class PartitionStore:
     # messages
     def journal(self, qid: int) -> "QueueJournal": return QueueJournal(self, qid)
     def load_messages(self, qid: int) -> list[MessageRecord]: return []
+    def iter_messages(self, qid: int) -> Iterator[MessageRecord]: return iter(())
+    def pager(self, qid: int):
+        """The store's side of a queue's backlog left on disk (broker.core._backlog), or None."""
+        return None
     def load_payload(self, qid: int, seq: int) -> bytes | None: raise NotImplementedError
     def drop_queue(self, qid: int) -> None: pass
     # journal hooks
@@ -440,16 +444,20 @@ class SqlitePartitionStore(PartitionStore):
         self._dirty = self._strict = True
 
     def load_messages(self, qid):
-        lo, hi = qid << SEQ_BITS, ((qid + 1) << SEQ_BITS) - 1
+        return list(self.iter_messages(qid))
+
+    def iter_messages(self, qid, lo_seq: int = 0, hi_seq: int = (1 << SEQ_BITS) - 1):
+        """Committed message records of one queue in seq order (lo_seq..hi_seq), as a stream."""
+        base = qid << SEQ_BITS
         key = self._keys.data_key(qid)
         mask = (1 << SEQ_BITS) - 1
-        out = []
         for rid, vis, rc, fr, lease, st, ident in self.db.execute(
                 "SELECT rid, vis, rc, fr, lease, st, ident FROM messages WHERE rid BETWEEN ? AND ? ORDER BY rid",
-                (lo, hi)):
-            out.append(MessageRecord(rid & mask, vis, rc, fr, lease, st,
-                                     tuple(_unpack(key.open(ident, b"i%d" % rid)))))
-        return out
+                (base | lo_seq, base | hi_seq)):
+            yield MessageRecord(rid & mask, vis, rc, fr, lease, st, tuple(_unpack(key.open(ident, b"i%d" % rid))))
+
+    def pager(self, qid):
+        return _QueuePager(self, qid)
 
     def load_payload(self, qid, seq):
         rid = (qid << SEQ_BITS) | seq
@@ -629,6 +637,48 @@ class SqlitePartitionStore(PartitionStore):
         self._dirty = self._strict = False
 
 
+class _QueuePager:
+    """broker.core._backlog.Pager of one queue: its spilled backlog is read back from, and
+    removed in, this store; staged writes count (a staged removal hides a record)."""
+    __slots__ = ("store", "qid", "base", "window", "chunk")
+
+    def __init__(self, store: SqlitePartitionStore, qid: int):
+        from broker.core._backlog import CHUNK, WINDOW
+        self.store, self.qid, self.base = store, qid, qid << SEQ_BITS
+        self.window, self.chunk = WINDOW, CHUNK
+
+    def settled(self, seq: int) -> bool:
+        rid = self.base | seq
+        store = self.store
+        return rid not in store._ins and rid not in store._upd
+
+    def spilled(self, msgs) -> None:
+        sid, base = self.store._hot_id, self.base
+        with HOT.lock:
+            for m in msgs:
+                HOT.discard((sid, base | m.seq))
+
+    def load(self, lo: int, hi: int) -> list:
+        gone = self.store._del
+        base = self.base
+        return [_message(r) for r in self.store.iter_messages(self.qid, lo, hi) if (base | r.seq) not in gone]
+
+    def drop(self, lo: int, hi: int, member) -> None:
+        store = self.store
+        gone, base, mask = store._del, self.base, (1 << SEQ_BITS) - 1
+        for (rid,) in store.db.execute("SELECT rid FROM messages WHERE rid BETWEEN ? AND ?", (base | lo, base | hi)):
+            if member(rid & mask):
+                gone.add(rid)
+        store._dirty = store._strict = True
+
+
+def _message(r: MessageRecord):
+    from broker.core.message import Message
+    msg_id, group, dedup, prio, enq, exp, size = r.ident
+    return Message(r.seq, msg_id, None, size, group, dedup, prio, enq, r.visible_at, exp,
+                   r.receive_count, r.first_receive_at, r.lease, r.state, None)
+
+
 class _Deleted:
     __slots__ = ()
 
@@ -648,14 +698,11 @@ def open_store(path: Path | None, partition: int, master: AesGcmKey, durability:
 def open_queue(store: PartitionStore, qid: int, config, now: int, *, restore: bool):
     """A core Queue journaled to `store`; with `restore`, rebuilt from its persisted
     messages and dedup records (leases keep their deadlines)."""
-    from broker.core.message import DedupRecord, Message
+    from broker.core.message import DedupRecord
     from broker.core.queue import Queue
-    queue = Queue(qid, config, store.journal(qid))
+    queue = Queue(qid, config, store.journal(qid), pager=store.pager(qid))
     if restore:
-        msgs = []
-        for r in store.load_messages(qid):
-            msg_id, group, dedup, prio, enq, exp, size = r.ident
-            msgs.append(Message(r.seq, msg_id, None, size, group, dedup, prio, enq, r.visible_at, exp,
-                                r.receive_count, r.first_receive_at, r.lease, r.state, None))
-        queue.restore(msgs, now, [DedupRecord.from_record(rec) for _exp, rec in store.load_dedup(qid)])
+        # a stream: a long standard queue keeps only its window in memory as it loads
+        queue.restore((_message(r) for r in store.iter_messages(qid)), now,
+                      [DedupRecord.from_record(rec) for _exp, rec in store.load_dedup(qid)], ordered=True)
     return queue
