@@ -142,14 +142,14 @@ def _serve(args) -> int:
     import uvloop  # noqa: F401  (imported before the fork: pages shared with every worker)
     from broker.runtime import datadir, supervisor, tls, zygote  # noqa: F401
     listeners = _listeners()
-    # Workers are forked from one pre-imported process, the zygote (shared
-    # pages, fork-fast restarts). What they need is imported here, before the
-    # fork, so the supervisor, the zygote and every worker share those pages.
+    # Workers are forked from this process (shared pages, fork-fast restarts;
+    # broker/runtime/zygote.py). What they need is imported here, before the
+    # fork, so the supervisor and every worker share those pages.
     _preload(config)
     import gc
     gc.collect()
     gc.freeze()          # no later collection writes to these objects' pages
-    forker = zygote.start(lambda: None, _run_worker)
+    forker = zygote.start(_run_worker)
     install_uvloop()
     try:
         return supervisor.run(config, listeners, [sys.executable, "-m", "broker", "_worker"], forker)
@@ -212,7 +212,7 @@ STARTUP_IMPORTS = (
 
 
 def _preload(config=None) -> None:
-    """What workers need, imported in the supervisor before the zygote forks."""
+    """What workers need, imported in the supervisor before it forks them."""
     import importlib
 
     import uvloop  # noqa: F401

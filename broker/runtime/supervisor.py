@@ -75,8 +75,8 @@ def _url_host(host: str) -> str:
 
 
 class Supervisor:
-    def __init__(self, config: Config, listeners: list[ListenerSpec], worker_cmd: list[str], zygote=None):
-        self.zygote = zygote      # broker.runtime.zygote.ZygoteClient: forks workers; None: exec them
+    def __init__(self, config: Config, listeners: list[ListenerSpec], worker_cmd: list[str], forker=None):
+        self.forker = forker      # broker.runtime.zygote.Forker: forks workers; None: exec them
         self.config = config
         self.listeners = listeners
         self.worker_cmd = worker_cmd
@@ -166,11 +166,11 @@ class Supervisor:
         p.ready.clear()
         p.state = "starting"
         p.process = None
-        if self.zygote is not None and self.zygote.alive:
+        if self.forker is not None:
             try:
-                p.process = await self.zygote.spawn(p.role, p.index, self.run_path)
-            except (ConnectionError, OSError, asyncio.TimeoutError) as exc:
-                log.warning("event=zygote_spawn_failed role=%s index=%d error=%s", p.role, p.index, exc)
+                p.process = await self.forker.spawn(p.role, p.index, self.run_path)
+            except OSError as exc:
+                log.warning("event=fork_failed role=%s index=%d error=%s action=exec", p.role, p.index, exc)
         if p.process is None:
             p.process = await asyncio.create_subprocess_exec(
                 *self.worker_cmd, p.role, str(p.index), self.run_path, stdin=asyncio.subprocess.DEVNULL)
@@ -257,8 +257,8 @@ class Supervisor:
         self.run.save(Path(self.run_path))
         control = await ipc.serve(self.run.control_socket, self._control_handler)
         loop = asyncio.get_running_loop()
-        if self.zygote is not None:
-            self.zygote.attach(loop)
+        if self.forker is not None:
+            self.forker.attach(loop)
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
@@ -271,7 +271,7 @@ class Supervisor:
         try:
             for p in shard_procs:
                 await self._spawn(p)
-            if self.zygote is not None:
+            if self.forker is not None:
                 # Forked gateways start at once, while the shards recover: they
                 # connect to the shards when those are up.
                 for p in gw_procs:
@@ -333,8 +333,8 @@ class Supervisor:
         await self._stop_role("gateway", budget * 0.75)
         await self._stop_role("shard", max(1.0, budget - (time.monotonic() - t0)))
         control.close()
-        if self.zygote is not None:
-            self.zygote.close()
+        if self.forker is not None:
+            self.forker.close()
         for s in self._reserved:
             s.close()
         self.listener_table.close()
@@ -370,8 +370,8 @@ class _Stopped(Exception):
     pass
 
 
-def run(config: Config, listeners: list[ListenerSpec], worker_cmd: list[str], zygote=None) -> int:
+def run(config: Config, listeners: list[ListenerSpec], worker_cmd: list[str], forker=None) -> int:
     # Everything the server writes is private unless written public on purpose
     # (endpoints.json, the CA certificate): stores, keys, run files.
     os.umask(0o077)
-    return asyncio.run(Supervisor(config, listeners, worker_cmd, zygote).main())
+    return asyncio.run(Supervisor(config, listeners, worker_cmd, forker).main())

@@ -1,23 +1,24 @@
-"""A pre-imported process that forks the workers, so they share interpreter pages.
+"""The zygote: the pre-imported process workers are forked from, so they share
+its interpreter pages. The supervisor is that process.
 
 Every worker needs the same large set of modules (the runtime, the codec,
 botocore, cryptography, the services' shard halves ...). Started as separate
 interpreters, each process holds its own copy (about 20 MB each). The
-supervisor instead forks a *zygote* before it starts its event loop; the
-zygote imports everything once, freezes the garbage collector's view of
-those objects (``gc.freeze``: a later collection does not write to their
-pages) and then forks a worker per request. Workers share the zygote's
-pages copy-on-write, and a restart costs a fork, not an interpreter start.
+supervisor instead imports all of it before its event loop starts, freezes the
+garbage collector's view of those objects (``gc.freeze``: a later collection
+does not write to their pages), and forks each worker from its running loop.
+Workers share those pages copy-on-write, and a restart costs a fork, not an
+interpreter start.
 
-Protocol on a socketpair, one line each way:
-
-    supervisor -> zygote:  spawn <role> <index> <run_path>
-    zygote -> supervisor:  pid <pid>          (the new worker)
-                           exit <pid> <rc>    (a worker ended; rc < 0: killed by -rc)
-
-The supervisor also watches each worker with a pidfd, so it notices an exit
-even if the zygote itself is gone; it then falls back to starting workers as
-fresh interpreters (`spawn_exec`).
+An earlier design forked a separate pre-imported process (a zygote) that forked
+the workers. It cost a process whose pages nobody else used: the pages both the
+supervisor and every worker had written stayed in the zygote alone (about 4.6
+MB measured). Forking from the supervisor needs care, done in `_child`: the
+child leaves the supervisor's loop and signal set-up behind, closes the
+descriptors it inherited (its siblings' control connections among them: a
+worker must see the supervisor go), and never returns into the supervisor's
+frames. Where forking is unsafe (another thread is running) or unavailable,
+workers start as fresh interpreters (the supervisor's exec fallback).
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ import asyncio
 import gc
 import logging
 import os
-import selectors
 import signal
-import socket
 import sys
+import threading
 import traceback
 from typing import Callable
 
@@ -37,8 +37,10 @@ log = logging.getLogger("broker.zygote")
 
 # In a forked worker: how many modules it had when forked. An import after the
 # fork costs the worker its own copy and unshares interpreter tables, so what
-# every worker needs at start belongs in the zygote (late_imports()).
+# every worker needs at start is imported before the fork (late_imports()).
 FORKED_WITH: int | None = None
+
+_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD, signal.SIGHUP)
 
 
 def late_imports() -> int:
@@ -46,65 +48,11 @@ def late_imports() -> int:
     return 0 if FORKED_WITH is None else len(sys.modules) - FORKED_WITH
 
 
-def start(preload: Callable[[], None], entry: Callable[[str, int, str], int]) -> "ZygoteClient | None":
-    """Fork the zygote (call before any event loop runs in this process)."""
+def start(entry: Callable[[str, int, str], int]) -> "Forker | None":
+    """The supervisor's worker forker (None where fork or pidfds are missing)."""
     if not hasattr(os, "pidfd_open") or not hasattr(os, "fork"):
         return None
-    parent, child = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:                      # the zygote
-        parent.close()
-        code = 0
-        try:
-            _serve(child, preload, entry)
-        except BaseException:
-            traceback.print_exc()
-            code = 70
-        os._exit(code)
-    child.close()
-    return ZygoteClient(pid, parent)
-
-
-# -- the zygote process --------------------------------------------------------
-
-def _serve(sock: socket.socket, preload, entry) -> None:
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal.SIG_IGN)     # the supervisor decides; it stops us by closing the socket
-    set_process_name("broker-zygote")
-    preload()
-    gc.freeze()
-    rfd, wfd = os.pipe()
-    os.set_blocking(rfd, False)
-    os.set_blocking(wfd, False)
-    signal.set_wakeup_fd(wfd)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
-    sel = selectors.DefaultSelector()
-    sel.register(sock, selectors.EVENT_READ, "cmd")
-    sel.register(rfd, selectors.EVENT_READ, "chld")
-    buf = b""
-    while True:
-        for key, _ in sel.select():
-            if key.data == "chld":
-                try:
-                    while os.read(rfd, 512):
-                        pass
-                except BlockingIOError:
-                    pass
-                _reap(sock)
-                continue
-            data = sock.recv(65536)
-            if not data:
-                return                 # the supervisor is gone
-            buf += data
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                parts = line.decode().split(" ", 3)
-                if parts[0] == "spawn":
-                    pid = os.fork()
-                    if pid == 0:
-                        _child(sock, sel, rfd, wfd, entry, parts[1], int(parts[2]), parts[3])
-                    sock.sendall(b"pid %d\n" % pid)
-        _reap(sock)
+    return Forker(entry)
 
 
 def set_process_name(name: str) -> None:
@@ -117,31 +65,40 @@ def set_process_name(name: str) -> None:
         pass
 
 
-def _reap(sock: socket.socket) -> None:
-    while True:
-        try:
-            pid, status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            return
-        rc = os.waitstatus_to_exitcode(status)
-        try:
-            sock.sendall(b"exit %d %d\n" % (pid, rc))
-        except OSError:
-            pass
+def _open_fds() -> dict[int, tuple[int, int]]:
+    """This process's descriptors (>= 3) and what each refers to (device, inode)."""
+    out = {}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd > 2:
+            try:
+                st = os.fstat(fd)
+            except OSError:      # the listing's own descriptor, already closed
+                continue
+            out[fd] = (st.st_dev, st.st_ino)
+    return out
 
 
-def _child(sock, sel, rfd, wfd, entry, role: str, index: int, run_path: str) -> None:
+def _child(entry, role: str, index: int, run_path: str, inherited: dict) -> None:
+    """In the forked worker: leave the supervisor behind, run the worker, exit."""
     code = 70
     try:
-        sel.close()
-        sock.close()
+        gc.freeze()       # the supervisor's objects: never traversed nor collected here
+        asyncio.events._set_running_loop(None)
         signal.set_wakeup_fd(-1)
-        os.close(rfd)
-        os.close(wfd)
-        for sig in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
+        for sig in _SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, set())
+        # Close what the supervisor had open (its sockets, pidfds, loop); a
+        # descriptor made in this process since the fork (libuv re-creates its
+        # signal pipe in the child, maybe under an inherited number) is kept.
+        for fd, ident in inherited.items():
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                continue
+            if (st.st_dev, st.st_ino) == ident:
+                os.close(fd)
         set_process_name(f"broker-{role}-{index}")
         global FORKED_WITH
         FORKED_WITH = len(sys.modules)
@@ -161,24 +118,25 @@ def _child(sock, sel, rfd, wfd, entry, role: str, index: int, run_path: str) -> 
 # -- the supervisor's side -------------------------------------------------------
 
 class Worker:
-    """What the supervisor holds of a forked worker (asyncio.subprocess-like)."""
+    """What the supervisor holds of a forked worker (asyncio.subprocess-like); it is
+    reaped when its pidfd turns readable."""
 
     def __init__(self, pid: int, loop: asyncio.AbstractEventLoop):
         self.pid = pid
         self.returncode: int | None = None
         self._done = loop.create_future()
         self._loop = loop
-        try:
-            self._pidfd = os.pidfd_open(pid)
-            loop.add_reader(self._pidfd, self._on_pidfd)
-        except OSError:                 # gone already
-            self._pidfd = None
-            self._finish(None)
+        self._pidfd = os.pidfd_open(pid)    # our child: valid even once it has exited, until reaped
+        loop.add_reader(self._pidfd, self._on_pidfd)
 
     def _on_pidfd(self) -> None:
-        # Exited. The zygote reports the exit code; give it a moment, then settle.
-        self._loop.remove_reader(self._pidfd)
-        self._loop.call_later(0.2, self._finish, None)
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            pid, status = self.pid, None
+        if pid == 0:
+            return                      # not yet (spurious wake-up)
+        self._finish(os.waitstatus_to_exitcode(status) if status is not None else None)
 
     def _finish(self, rc: int | None) -> None:
         if self._done.done():
@@ -207,78 +165,34 @@ class Worker:
             pass
 
 
-class ZygoteClient:
-    def __init__(self, pid: int, sock: socket.socket):
-        self.pid = pid
-        self.sock = sock
-        self.workers: dict[int, Worker] = {}
+class Forker:
+    """Forks workers from the supervisor's running loop (asyncio.subprocess-like handles)."""
+
+    def __init__(self, entry: Callable[[str, int, str], int]):
+        self.entry = entry
         self.alive = True
-        self._pending: list[asyncio.Future] = []
-        self._buf = b""
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock: asyncio.Lock | None = None
 
     def attach(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._lock = asyncio.Lock()
-        self.sock.setblocking(False)
-        loop.add_reader(self.sock.fileno(), self._on_readable)
-
-    def _on_readable(self) -> None:
-        try:
-            data = self.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._lost()
-            return
-        self._buf += data
-        while b"\n" in self._buf:
-            line, self._buf = self._buf.split(b"\n", 1)
-            parts = line.decode().split()
-            if parts[0] == "pid" and self._pending:
-                self._pending.pop(0).set_result(int(parts[1]))
-            elif parts[0] == "exit":
-                w = self.workers.pop(int(parts[1]), None)
-                if w is not None:
-                    w._finish(int(parts[2]))
-
-    def _lost(self) -> None:
-        if not self.alive:
-            return
-        self.alive = False
-        log.warning("event=zygote_lost action=spawn_by_exec")
-        self._loop.remove_reader(self.sock.fileno())
-        self.sock.close()
-        for f in self._pending:
-            if not f.done():
-                f.set_exception(ConnectionError("zygote gone"))
-        self._pending.clear()
 
     async def spawn(self, role: str, index: int, run_path: str) -> Worker:
-        async with self._lock:
-            if not self.alive:
-                raise ConnectionError("zygote gone")
-            fut = self._loop.create_future()
-            self._pending.append(fut)
-            self.sock.sendall(f"spawn {role} {index} {run_path}\n".encode())
-            pid = await asyncio.wait_for(fut, 30)
-        w = Worker(pid, self._loop)
-        if w.returncode is None:
-            self.workers[pid] = w
-        return w
+        if threading.active_count() > 1 or len(os.listdir("/proc/self/task")) > 1:
+            # a fork copies one thread: a lock another one holds stays held forever
+            raise OSError("another thread is running: not forking")
+        inherited = _open_fds()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # A signal sent to the new process before it has reset its handlers would
+        # run the supervisor's (and wake the supervisor's loop): hold them until then.
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                _child(self.entry, role, index, run_path, inherited)     # never returns
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        return Worker(pid, self._loop)
 
     def close(self) -> None:
-        if self.alive:
-            self.alive = False
-            try:
-                self._loop.remove_reader(self.sock.fileno())
-            except Exception:
-                pass
-            self.sock.close()
-        try:
-            os.waitpid(self.pid, 0)
-        except ChildProcessError:
-            pass
+        self.alive = False
