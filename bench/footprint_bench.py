@@ -6,7 +6,8 @@ For each server: time until ready on an existing data directory
 (endpoints.json written / port accepting), the first call's latency, PSS
 summed over all of the server's processes (Linux /proc/<pid>/smaps_rollup)
 when idle, and again after an SQS load: 2 boto3 client processes each doing
-1,000 send + receive + delete, then wrk SendMessage for --wrk-seconds.
+1,000 send + receive + delete, then wrk SendMessage for --wrk-seconds; for the
+broker, again after a restart holding that backlog (ready, the first receive, PSS).
 Servers: broker at its defaults (workers = shards = CPUs), broker's small
 profile (--workers 1 --shards 1, recommended for test suites), and moto
 server as the baseline, measured in the same run. Prints JSON.
@@ -117,6 +118,21 @@ def measure(server: Server, wrk_seconds: float, n: int) -> dict:
     loaded = settle(pgid)
     out = {"ready_s": round(ready, 3), "first_call_ms": round(first * 1000, 1), "idle_pss_mb": idle,
            "loaded_pss_mb": loaded, "wrk_send_per_s": round(rate), "processes": len(group_pids(pgid))}
+    if server.kind == "broker":
+        # a restart holding the backlog: ready, then the queue's count and its first message
+        backlog = int(sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["ApproximateNumberOfMessages"])
+                      ["Attributes"]["ApproximateNumberOfMessages"])
+        server.stop()
+        out["backlog_messages"] = backlog
+        out["ready_with_backlog_s"] = round(server.start(), 3)
+        sqs = boto_client("sqs", server.url)
+        t0 = time.perf_counter()
+        again = int(sqs.get_queue_attributes(QueueUrl=q, AttributeNames=["ApproximateNumberOfMessages"])
+                    ["Attributes"]["ApproximateNumberOfMessages"])
+        first_msg = sqs.receive_message(QueueUrl=q, MaxNumberOfMessages=1)["Messages"][0]["Body"]
+        out["backlog_first_receive_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        out["backlog_kept"] = again == backlog and first_msg == "hello from wrk"
+        out["restarted_pss_mb"] = settle(server.proc.pid)
     server.stop()
     return out
 

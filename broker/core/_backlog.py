@@ -47,14 +47,18 @@ class Pager(Protocol):
     def settled(self, seq: int) -> bool:
         """The message's record is committed and no write to it is staged."""
 
-    def spilled(self, msgs: list[Message]) -> None:
-        """These messages left memory (let go of anything held for them)."""
+    def spilled(self, msgs: list[Message], chunk: "_Chunk") -> None:
+        """These messages left memory as ``chunk``: let go of anything held for them, and
+        stage the chunk's record (``chunk.record()``: a restart restores it unread)."""
+
+    def paged_in(self, chunk: "_Chunk") -> None:
+        """The chunk is in memory again: stage the removal of its record."""
 
     def load(self, lo: int, hi: int) -> list[Message]:
         """Committed messages with lo <= seq <= hi in seq order, except those whose removal is staged."""
 
-    def drop(self, lo: int, hi: int, member: Any) -> None:
-        """Stage the removal of the records with lo <= seq <= hi for which ``member(seq)``."""
+    def drop(self, chunk: "_Chunk") -> None:
+        """Stage the removal of the chunk's messages and its record."""
 
 
 class _Chunk:
@@ -64,11 +68,30 @@ class _Chunk:
 
     __slots__ = ("lo", "hi", "n", "bytes", "min_exp", "max_exp", "seqs")
 
-    def __init__(self, take: list[Message], size: int, min_exp: int, max_exp: int) -> None:
-        self.lo, self.hi = lo, hi = take[0].seq, take[-1].seq
-        self.n, self.bytes = len(take), size
+    def __init__(self, lo: int, hi: int, n: int, size: int, min_exp: int, max_exp: int,
+                 seqs: array | None) -> None:
+        self.lo, self.hi, self.n, self.bytes = lo, hi, n, size
         self.min_exp, self.max_exp = min_exp, max_exp
-        self.seqs = None if hi - lo + 1 == len(take) else array("q", [m.seq for m in take])
+        self.seqs = seqs
+
+    @classmethod
+    def of(cls, take: list[Message], size: int, min_exp: int, max_exp: int) -> "_Chunk":
+        lo, hi = take[0].seq, take[-1].seq
+        seqs = None if hi - lo + 1 == len(take) else array("q", [m.seq for m in take])
+        return cls(lo, hi, len(take), size, min_exp, max_exp, seqs)
+
+    def record(self) -> list:
+        """Plain data for the store: [lo, hi, n, bytes, min_exp, max_exp, seqs bytes | None]."""
+        return [self.lo, self.hi, self.n, self.bytes, self.min_exp, self.max_exp,
+                None if self.seqs is None else self.seqs.tobytes()]
+
+    @classmethod
+    def from_record(cls, rec: list) -> "_Chunk":
+        seqs = None
+        if rec[6] is not None:
+            seqs = array("q")
+            seqs.frombytes(rec[6])
+        return cls(rec[0], rec[1], rec[2], rec[3], rec[4], rec[5], seqs)
 
     def __contains__(self, seq: int) -> bool:
         s = self.seqs
@@ -148,6 +171,7 @@ class PagedReady(SeqReady):
         """The oldest chunk back into memory, after the window."""
         c = self.chunks.popleft()
         self.spilled -= c.n
+        self.pager.paged_in(c)
         q = self.q
         table, f = q._msgs, self.fresh
         n = size = 0
@@ -170,8 +194,9 @@ class PagedReady(SeqReady):
         if len(self.later) >= self.next_try:
             self.spill()
 
-    def spill(self) -> bool:
-        """Drop the oldest committed messages of ``later`` from memory, one chunk; -> done?"""
+    def spill(self, force: bool = False) -> bool:
+        """Drop the oldest committed messages of ``later`` from memory, one chunk (with
+        ``force`` however few); -> done?"""
         later, chunk = self.later, self.chunk
         settled = self.pager.settled
         take: list[Message] = []
@@ -184,7 +209,7 @@ class PagedReady(SeqReady):
                     break
                 take.append(m)
             k += 1
-        if len(take) < (chunk + 1) // 2:
+        if not take or (len(take) < (chunk + 1) // 2 and not force):
             self.next_try = len(later) + max(1, chunk // 4)
             return False
         lo_exp, hi_exp = NEVER, 0
@@ -209,11 +234,38 @@ class PagedReady(SeqReady):
         for m in take:
             del table[m.seq]
             m.state = GONE              # its entries elsewhere (expiry order) are dead now
-        chunks.append(_Chunk(take, size, lo_exp, hi_exp))
+        c = _Chunk.of(take, size, lo_exp, hi_exp)
+        chunks.append(c)
         self.spilled += len(take)
-        self.pager.spilled(take)
+        self.pager.spilled(take, c)
         self.next_try = chunk
         return True
+
+    def restore_chunk(self, rec: list) -> bool:
+        """During ``Queue.restore``: a chunk left in the store before the restart, next in seq
+        order; -> False if it cannot be placed (its messages must then be loaded)."""
+        c = _Chunk.from_record(rec)
+        while self.later:               # all older than the chunk, and all committed
+            if not self.spill(force=True):
+                return False
+        chunks = self.chunks
+        if chunks and c.min_exp < chunks[-1].max_exp:
+            return False
+        chunks.append(c)
+        self.spilled += c.n
+        q = self.q
+        q._n_ready += c.n
+        q._bytes += c.bytes
+        q._bytes_q += c.bytes
+        if c.hi >= q._next_seq:
+            q._next_seq = c.hi + 1
+        return True
+
+    def members(self, rec: list) -> list[Message]:
+        """A stored chunk's messages, read back (when ``restore_chunk`` could not place it)."""
+        c = _Chunk.from_record(rec)
+        self.pager.paged_in(c)
+        return [m for m in self.pager.load(c.lo, c.hi) if m.seq in c]
 
     def next_expiry(self) -> int | None:
         c = self.chunks
@@ -230,7 +282,7 @@ class PagedReady(SeqReady):
         """Stage the removal of every spilled message; -> (count, bytes)."""
         n = size = 0
         for c in self.chunks:
-            self.pager.drop(c.lo, c.hi, c.__contains__)
+            self.pager.drop(c)
             n += c.n
             size += c.bytes
         self.chunks.clear()

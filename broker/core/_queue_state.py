@@ -42,13 +42,14 @@ class QueueState:
         their deadline; push-delivered ones (``consumer`` set) are requeued, since
         their consumer is gone (journaled as updated). Dedup records are reloaded
         as given; lapsed ones are swept by the next tick. ``ordered``: ``messages``
-        come in seq order (a stream: a paged queue keeps only its window of them)."""
+        come in seq order (a stream: a paged queue keeps only its window of them),
+        with a spilled chunk's record (a list, ``_backlog``) in place of its messages."""
         if self._msgs:
             raise ValueError("restore into a non-empty queue")
         requeued = []
         fifo = self._fifo
         paged = self._paged
-        for m in (messages if ordered else sorted(messages, key=_seq)):
+        for m in (_expand(messages, paged) if ordered else sorted(messages, key=_seq)):
             if paged is not None and len(paged.later) >= 2 * paged.chunk:
                 paged.spill()           # every record here is committed
             st = m.state
@@ -304,6 +305,18 @@ class QueueState:
         if not d or d[0].seq != seq or d[0].state != READY:
             return None
         return g
+
+
+def _expand(stream, paged):
+    """Messages of a restore stream; a chunk record is kept spilled, or else read back."""
+    for m in stream:
+        if type(m) is list:
+            if paged is None:
+                raise ValueError("a spilled chunk for a queue that does not page")
+            if not paged.restore_chunk(m):
+                yield from paged.members(m)
+        else:
+            yield m
 
 
 def _lease_live(e: tuple[int, int, int, Message]) -> bool:

@@ -134,6 +134,11 @@ class Queue(PushMixin, QueueState):
         return self.total
 
     @property
+    def pages(self) -> bool:
+        """Leaves its ready backlog beyond a window in the store (``_backlog``)."""
+        return self._paged is not None
+
+    @property
     def spilled(self) -> int:
         """READY messages left only in the store (see ``_backlog``)."""
         p = self._paged

@@ -109,6 +109,7 @@ def _libc_syncfs():
 
 SYNCFS = _libc_syncfs()   # None where the C library has no syncfs(2)
 SEQ_BITS = 40            # rid = qid << SEQ_BITS | seq
+KIND_BACKLOG = "core.backlog"   # a queue's spilled chunk (broker.core._backlog): "<qid>:<lo seq>"
 ENTITY_SCOPE = 0         # data-key scope of entity records
 
 _pack = msgspec.msgpack.Encoder().encode
@@ -237,6 +238,8 @@ class PartitionStore:
     def pager(self, qid: int):
         """The store's side of a queue's backlog left on disk (broker.core._backlog), or None."""
         return None
+    def restore_stream(self, qid: int, chunks: bool) -> Iterator:
+        return iter(())
     def load_payload(self, qid: int, seq: int) -> bytes | None: raise NotImplementedError
     def drop_queue(self, qid: int) -> None: pass
     # journal hooks
@@ -435,6 +438,8 @@ class SqlitePartitionStore(PartitionStore):
         self._dirty = self._strict = True
 
     def drop_queue(self, qid):
+        for k, _rec in list(self.scan(KIND_BACKLOG, f"{qid}:")):
+            self.delete(KIND_BACKLOG, k)
         lo, hi = qid << SEQ_BITS, ((qid + 1) << SEQ_BITS) - 1
         for rid in [r for r in self._ins if lo <= r <= hi]:
             del self._ins[rid]
@@ -458,6 +463,23 @@ class SqlitePartitionStore(PartitionStore):
 
     def pager(self, qid):
         return _QueuePager(self, qid)
+
+    def restore_stream(self, qid: int, chunks: bool):
+        """A queue's messages in seq order for ``Queue.restore(ordered=True)``; with ``chunks``,
+        a spilled chunk's record stands in place of its messages, which are not read."""
+        recs = [rec for _k, rec in self.scan(KIND_BACKLOG, f"{qid}:")] if chunks else []
+        pos = 0
+        for rec in recs:
+            lo, hi = rec[0], rec[1]
+            if lo > pos:
+                yield from map(_message, self.iter_messages(qid, pos, lo - 1))
+            yield rec
+            if rec[6] is not None:      # messages that stayed in memory lie between its members
+                from broker.core._backlog import _Chunk
+                c = _Chunk.from_record(rec)
+                yield from (_message(r) for r in self.iter_messages(qid, lo, hi) if r.seq not in c)
+            pos = hi + 1
+        yield from map(_message, self.iter_messages(qid, pos))
 
     def load_payload(self, qid, seq):
         rid = (qid << SEQ_BITS) | seq
@@ -652,24 +674,32 @@ class _QueuePager:
         store = self.store
         return rid not in store._ins and rid not in store._upd
 
-    def spilled(self, msgs) -> None:
+    def spilled(self, msgs, chunk) -> None:
         sid, base = self.store._hot_id, self.base
         with HOT.lock:
             for m in msgs:
                 HOT.discard((sid, base | m.seq))
+        self.store.put(KIND_BACKLOG, self._key(chunk), chunk.record())
+
+    def paged_in(self, chunk) -> None:
+        self.store.delete(KIND_BACKLOG, self._key(chunk))
+
+    def _key(self, chunk) -> str:
+        return f"{self.qid}:{chunk.lo:013d}"
 
     def load(self, lo: int, hi: int) -> list:
         gone = self.store._del
         base = self.base
         return [_message(r) for r in self.store.iter_messages(self.qid, lo, hi) if (base | r.seq) not in gone]
 
-    def drop(self, lo: int, hi: int, member) -> None:
+    def drop(self, chunk) -> None:
         store = self.store
         gone, base, mask = store._del, self.base, (1 << SEQ_BITS) - 1
-        for (rid,) in store.db.execute("SELECT rid FROM messages WHERE rid BETWEEN ? AND ?", (base | lo, base | hi)):
-            if member(rid & mask):
+        for (rid,) in store.db.execute("SELECT rid FROM messages WHERE rid BETWEEN ? AND ?",
+                                       (base | chunk.lo, base | chunk.hi)):
+            if (rid & mask) in chunk:
                 gone.add(rid)
-        store._dirty = store._strict = True
+        store.delete(KIND_BACKLOG, self._key(chunk))
 
 
 def _message(r: MessageRecord):
@@ -702,7 +732,8 @@ def open_queue(store: PartitionStore, qid: int, config, now: int, *, restore: bo
     from broker.core.queue import Queue
     queue = Queue(qid, config, store.journal(qid), pager=store.pager(qid))
     if restore:
-        # a stream: a long standard queue keeps only its window in memory as it loads
-        queue.restore((_message(r) for r in store.iter_messages(qid)), now,
+        # a stream: a long standard queue keeps only its window in memory as it loads, and
+        # its chunks left on disk are restored from their records without reading them
+        queue.restore(store.restore_stream(qid, queue.pages), now,
                       [DedupRecord.from_record(rec) for _exp, rec in store.load_dedup(qid)], ordered=True)
     return queue

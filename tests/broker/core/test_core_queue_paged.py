@@ -47,21 +47,43 @@ class DiskPager:
     def __init__(self, journal: StagingJournal):
         self.j = journal
         self.out = 0        # messages spilled so far (the test checks paging happens)
+        self.chunks: dict[int, list] = {}     # lo -> chunk record, as the store keeps them
 
     def settled(self, seq):
         return seq in self.j.records and seq not in self.j.dirty
 
-    def spilled(self, msgs):
+    def spilled(self, msgs, chunk):
         for m in msgs:
             assert self.settled(m.seq) and self.j.records[m.seq][13] == READY
         self.out += len(msgs)
+        self.chunks[chunk.lo] = chunk.record()
+
+    def paged_in(self, chunk):
+        del self.chunks[chunk.lo]
 
     def load(self, lo, hi):
         return [Message.from_record(r) for s, r in sorted(self.j.records.items()) if lo <= s <= hi]
 
-    def drop(self, lo, hi, member):
-        for s in [s for s in self.j.records if lo <= s <= hi and member(s)]:
+    def drop(self, chunk):
+        for s in [s for s in self.j.records if s in chunk]:
             del self.j.records[s]
+        del self.chunks[chunk.lo]
+
+    def stream(self):
+        """What a restart reads: records in seq order, a chunk's record in place of its members."""
+        from broker.core._backlog import _Chunk
+        chunks = [_Chunk.from_record(r) for _lo, r in sorted(self.chunks.items())]
+        out, placed = [], set()
+        for s, r in sorted(self.j.records.items()):
+            c = next((c for c in chunks if c.lo <= s <= c.hi), None)
+            if c is not None and c.lo not in placed:
+                placed.add(c.lo)
+                out.append(self.chunks[c.lo])
+            if c is None or s not in c:
+                out.append(Message.from_record(r))
+        for c in chunks:        # a chunk whose first member is the lowest seq in its range
+            assert c.lo in placed
+        return out
 
 
 @st.composite
@@ -97,17 +119,24 @@ class PagedQueueMachine(QueueMachine):
 
     commit_more = commit
 
+    @rule(batch=st.lists(QueueMachine.MSG, min_size=1, max_size=6))
+    def enqueue_ticks(self, batch):
+        """Messages sent one tick each (committed in between): long queues, mostly spilled."""
+        for size, delay, dedup, group, priority, ttl in batch:
+            self.journal.dirty.clear()
+            self._enqueue_one(size, delay, dedup, group, priority, ttl)
+
     @rule()
     def restart(self):
         """A clean restart: everything committed, then rebuilt from the records in seq order."""
         if not self.model.msgs:
             return
         self.journal.dirty.clear()
-        msgs, recs = self.journal.restore_args()
-        msgs.sort(key=lambda m: m.seq)
+        _msgs, recs = self.journal.restore_args()
+        stream = self.pager.stream()
         self.journal.begin()
         q2 = Queue("q", self.cfg, self.journal, next_seq=1, pager=self.pager)
-        q2.restore(iter(msgs), self.now, recs, ordered=True)
+        q2.restore(iter(stream), self.now, recs, ordered=True)
         self.model.restart()
         self.model.next_seq = max([1] + [s + 1 for s in self.journal.records])
         self.q = q2
@@ -141,7 +170,7 @@ class PagedQueueMachine(QueueMachine):
         return seq
 
 
-MAX = int(os.environ.get("QUEUE_MACHINE_EXAMPLES", "250"))
+MAX = int(os.environ.get("QUEUE_MACHINE_EXAMPLES", "250")) * 2     # quick: a few seconds
 
 PagedQueueMachine.TestCase.settings = settings(
     max_examples=MAX, stateful_step_count=50, deadline=None,

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from broker.core import _backlog
+from broker.core import store as store_mod
 from broker.core.crypto import AesGcmKey
 from broker.core.message import QueueConfig
 from broker.core.store import SqlitePartitionStore, open_queue
@@ -64,14 +65,18 @@ def test_backlog_beyond_window_in_order_exactly_once(tmp_path, small):
     store.close()
 
 
-def test_restart_loads_only_the_window(tmp_path, small):
+def test_restart_loads_only_the_window(tmp_path, small, monkeypatch):
     key = AesGcmKey(os.urandom(32))
     store, q = _open(tmp_path / "p.db", key)
     _send(store, q, 300)
     first = q.receive(0, 3).messages            # in flight across the restart
     store.commit()
     store.close()
+    read = []
+    real = store_mod._message
+    monkeypatch.setattr(store_mod, "_message", lambda r: read.append(r.seq) or real(r))
     store, q = _open(tmp_path / "p.db", key)
+    assert len(read) < 120                      # the spilled chunks are restored unread
     assert (q.visible, q.inflight, q.total) == (297, 3, 300)
     assert q.spilled >= 200 and len(q._msgs) <= 100
     assert q.bytes == sum(10 + i % 7 for i in range(300))
