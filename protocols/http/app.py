@@ -65,9 +65,10 @@ class AwsApp:
         self.apis = gateway_apis(gateway)
         gateway.services = self.apis
         self.admin = AdminApi(gateway, self)
-        # observer([(record, req, conn, resp), ...]) after AWS requests (metrics, CloudTrail,
-        # X-Ray), a loop iteration's requests at a time; set by a process hook
-        # (services/cloudwatch/observe.py)
+        # after every AWS request, observer.count(record, resp) counts it and says whether
+        # it needs more (CloudTrail, X-Ray, usage metrics): then observer.later(
+        # [(record, req, conn, resp), ...]) does that for a loop iteration's requests
+        # at once; set by a process hook (services/cloudwatch/observe.py)
         self.observer = None
         self._observed: list[tuple] = []      # requests answered, not observed yet
         # IAM authorization step (services/iam/authorizer.py), set by a process hook when
@@ -80,19 +81,26 @@ class AwsApp:
             resp = await self.admin.handle(req)
             if resp is not None:
                 return resp
-        if self.observer is None:
+        observer = self.observer
+        if observer is None:
             return await self._handle(req, conn, None)
         rec = RequestRecord()
         rec.started = _perf()
         resp = await self._handle(req, conn, rec)
         rec.elapsed = _perf() - rec.started
-        # Observed once the response is on its way: the observer's work (counters,
-        # CloudTrail, X-Ray) is off the request's path, done for a whole loop
-        # iteration's requests in one callback.
-        pending = self._observed
-        pending.append((rec, req, conn, resp))
-        if len(pending) == 1:
-            asyncio.get_running_loop().call_soon(self._observe)
+        # Counted at once (cheap; the request's objects are freed as soon as it is
+        # answered); what needs more (CloudTrail, X-Ray) is done once the response
+        # is on its way, for a whole loop iteration's requests in one callback.
+        try:
+            more = observer.count(rec, resp)
+        except Exception:
+            log.exception("event=request_observer_failed")
+            more = False
+        if more:
+            pending = self._observed
+            pending.append((rec, req, conn, resp))
+            if len(pending) == 1:
+                asyncio.get_running_loop().call_soon(self._observe)
         return resp
 
     def _observe(self) -> None:
@@ -101,7 +109,7 @@ class AwsApp:
         if observer is None:
             return
         try:
-            observer(pending)
+            observer.later(pending)
         except Exception:
             log.exception("event=request_observer_failed")
 

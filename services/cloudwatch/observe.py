@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import types
 
 from broker.runtime import telemetry
 from services.cloudtrail import record as cloudtrail_record
@@ -31,6 +32,7 @@ def make_observer(gateway):
     where = bisect.bisect_left
     bounds = telemetry.BUCKETS
     entries: dict[tuple, tuple] = {}
+    get = entries.get
 
     def entry(service: str, op: str, status: int) -> tuple:
         if len(entries) > MAX_ENTRIES:
@@ -42,25 +44,35 @@ def make_observer(gateway):
             cloudtrail_record.is_data_event(service, op))
         return e
 
-    def observe(pending: list) -> None:
-        """A loop iteration's answered requests: [(record, req, conn, resp), ...]."""
-        get, accounts = entries.get, selectors.accounts
+    def count(rec, resp) -> bool:
+        """Count one answered request; True if it needs `later` (audit, trace, usage)."""
+        dt = rec.elapsed
+        match = rec.match
+        if match is None:
+            key = (rec.service or "unknown", "unknown", resp.status)
+        else:
+            key = (rec.service, match.operation, resp.status)
+        e = get(key) or entry(*key)
+        st = e[0]                                  # RequestStat.observe, inlined
+        st.count += 1
+        st.sum += dt
+        st.buckets[where(bounds, dt)] += 1
+        principal = rec.principal
+        if principal is None or match is None:
+            return False
+        ctx = rec.ctx
+        if ctx is not None and (e[1] is not None or ctx.trace_header):
+            return True
+        # a data event (SendMessage under load) is recorded only if a trail selects it
+        return not e[2] or bool(selectors.accounts.get(principal.account_id))
+
+    def later(pending: list) -> None:
+        """What `count` said needs more, a loop iteration's requests at a time:
+        [(record, req, conn, resp), ...]."""
         for rec, req, conn, resp in pending:
             try:
-                dt = rec.elapsed
-                match = rec.match
-                if match is None:
-                    key = (rec.service or "unknown", "unknown", resp.status)
-                else:
-                    key = (rec.service, match.operation, resp.status)
-                e = get(key) or entry(*key)
-                st = e[0]                                  # RequestStat.observe, inlined
-                st.count += 1
-                st.sum += dt
-                st.buckets[where(bounds, dt)] += 1
-                principal = rec.principal
-                if principal is None or match is None:
-                    continue
+                e = get((rec.service, rec.match.operation, resp.status)) or entry(
+                    rec.service, rec.match.operation, resp.status)
                 ctx = rec.ctx
                 if ctx is not None:
                     if e[1] is not None:
@@ -68,8 +80,9 @@ def make_observer(gateway):
                                    account=ctx.account_id, region=ctx.region)
                     if ctx.trace_header:
                         xray.observe(rec, req, conn, resp)
-                if not e[2] or accounts.get(principal.account_id):   # data events: if selected
+                if not e[2] or selectors.accounts.get(rec.principal.account_id):   # data events: if selected
                     trail.observe(rec, req, conn, resp)
             except Exception:
                 log.exception("event=request_observer_failed")
-    return observe
+
+    return types.SimpleNamespace(count=count, later=later)
