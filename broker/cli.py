@@ -188,7 +188,8 @@ def _run_worker(role: str, index: int, run_path: str) -> int:
     run = RunInfo.load(run_path)
     setup_logging(run.config.get("server.log_level", "info"), f"{role}-{index}")
     install_uvloop()
-    composed = plugins(shard=role == "shard")
+    # composed before the fork (_preload) when forked: building it again writes to shared pages
+    composed = _COMPOSED.get(role == "shard") or plugins(shard=role == "shard")
     if role == "shard":
         from broker.runtime import shard
         return shard.run(run, index, composed)
@@ -196,7 +197,8 @@ def _run_worker(role: str, index: int, run_path: str) -> int:
     return gateway.run(run, index, composed)
 
 
-PRELOADED_SERVICES = ("sqs", "sts", "kms")
+PRELOADED_SERVICES = ("sqs",)
+_COMPOSED: dict = {}     # shard role? -> the product as composed before the fork (_preload)
 # What every worker imports as it starts, whatever it serves: the listener table,
 # the monitoring hooks (request observer, Prometheus relay, CloudTrail selectors)
 # and the shard halves that telemetry reaches within a second (CloudWatch's
@@ -217,7 +219,7 @@ def _preload(config=None) -> None:
 
     import uvloop  # noqa: F401
     from broker.runtime import edge, gateway, routing, shard, sinks  # noqa: F401
-    plugins(shard=True)
+    _COMPOSED[True], _COMPOSED[False] = plugins(shard=True), plugins(shard=False)
     from services.registry import SERVICES, load_ref
     # The services nearly every user touches; every other service is imported
     # by the worker that first serves it, so an idle server holds none of it.

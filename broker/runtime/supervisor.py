@@ -271,11 +271,9 @@ class Supervisor:
         try:
             for p in shard_procs:
                 await self._spawn(p)
-            if self.forker is not None:
-                # Forked gateways start at once, while the shards recover: they
-                # connect to the shards when those are up.
-                for p in gw_procs:
-                    await self._spawn(p)
+            # Gateways are forked once the shards are up: a forked gateway is ready
+            # within milliseconds, while one started earlier polls for the shards'
+            # sockets with a back-off and competes with their recovery for the CPUs.
             await self._wait_or_stop(self._wait_ready(shard_procs, 120.0), stop)
             self.notifier.status(f"starting {workers} gateways")
             for p in gw_procs:

@@ -12,7 +12,7 @@ from broker.runtime.gateway import _on_first_connection
 # Modules only a client of that front-end or service needs (imported on its first use).
 LAZY = ["protocols.amqp.connection", "protocols.mqtt.connection", "protocols.smtp.server", "aiosmtpd.smtp",
         "amqtt.mqtt.packet", "services.sns.api", "services.stepfunctions.api", "services.ses.api",
-        "botocore.session", "botocore.client"]
+        "services.kms.api", "services.kms.cryptoops", "services.sts.api", "botocore.session", "botocore.client"]
 
 PROBE = """
 import json, sys
