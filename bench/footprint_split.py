@@ -8,8 +8,9 @@ call (as bench/footprint_bench.py does), waits 2 s, then reads every process's
 /proc/<pid>/smaps_rollup. Prints JSON: per process its role, PSS, private
 (pages no other process maps) and anonymous PSS; per run the totals. PSS of
 file pages also counts other processes on the machine mapping the same files
-(other Python servers), so compare anonymous PSS and private totals across
-changes; the total PSS is what users see.
+(other Python servers), so it varies with what else runs; unique_mb (distinct
+physical pages of the server's processes, as root) is what PSS would sum to
+with the server alone, and steady from run to run.
 """
 
 from __future__ import annotations
@@ -36,6 +37,37 @@ def rollup(pid: int) -> dict:
         if len(p) >= 3 and p[0].endswith(":"):
             out[p[0][:-1]] = int(p[1]) / 1024
     return out
+
+
+def unique_mb(pids: list[int]) -> float | None:
+    """Distinct physical pages mapped by these processes (MB): their PSS summed as
+    if no other process on the machine mapped the same files. Needs root (PFNs
+    are hidden otherwise): None without it."""
+    import array
+    frames: set[int] = set()
+    for pid in pids:
+        ranges = []
+        with open(f"/proc/{pid}/smaps") as f:
+            cur = None
+            for line in f:
+                head = line.split(None, 1)[0]
+                if "-" in head and not head.endswith(":"):
+                    lo, hi = (int(x, 16) for x in head.split("-"))
+                    cur = (lo, hi)
+                elif head == "Rss:" and int(line.split()[1]) > 0:
+                    ranges.append(cur)
+        with open(f"/proc/{pid}/pagemap", "rb") as pm:
+            for lo, hi in ranges:
+                pm.seek(lo // 4096 * 8)
+                entries = array.array("Q")
+                entries.frombytes(pm.read((hi - lo) // 4096 * 8))
+                for e in entries:
+                    if e >> 63:
+                        pfn = e & ((1 << 55) - 1)
+                        if pfn == 0:
+                            return None
+                        frames.add(pfn)
+    return round(len(frames) * 4096 / 2**20, 1)
 
 
 def start(data: Path, args: list[str]) -> tuple[subprocess.Popen, float]:
@@ -76,9 +108,10 @@ def one_run(args: list[str]) -> dict:
                 procs.append({"comm": open(f"/proc/{pid}/comm").read().strip(), "pss": round(r["Pss"], 1),
                               "private": round(r["Private_Dirty"] + r["Private_Clean"], 1),
                               "anon_pss": round(r.get("Pss_Anon", 0), 1)})
+            unique = unique_mb(sorted(group_pids(proc.pid)))
         finally:
             stop(proc)
-        return {"ready_s": round(ready, 3), "pss_mb": round(sum(p["pss"] for p in procs), 1),
+        return {"ready_s": round(ready, 3), "pss_mb": round(sum(p["pss"] for p in procs), 1), "unique_mb": unique,
                 "anon_pss_mb": round(sum(p["anon_pss"] for p in procs), 1),
                 "private_mb": round(sum(p["private"] for p in procs), 1), "processes": procs}
     finally:

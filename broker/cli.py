@@ -233,8 +233,11 @@ def _preload(config=None) -> None:
     from protocols.http.router import ServiceRouter
     from services.registry import KNOWN_SERVICES
     ServiceRouter(KNOWN_SERVICES)    # routing facts only (no service models)
-    for name in PRELOADED_SERVICES:
-        get_service_codec(name)      # the models and codecs of the common services
+    for name in PRELOADED_SERVICES:  # their models and every operation's codec, compiled once here
+        codec = get_service_codec(name)  # rather than by each gateway's first call of it
+        for protocol in codec.protocols:
+            for op in sorted(codec.operation_names):
+                codec.operation(protocol, op)
     for name in STARTUP_IMPORTS:
         importlib.import_module(name)
     if config is not None and config.get("aws.credentials") and config.get("iam.enforce", True):
