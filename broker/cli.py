@@ -149,6 +149,7 @@ def _serve(args) -> int:
     import gc
     gc.collect()
     gc.freeze()          # no later collection writes to these objects' pages
+    _malloc_trim()
     forker = zygote.start(_run_worker)
     install_uvloop()
     try:
@@ -243,6 +244,16 @@ def _preload(config=None) -> None:
     if config is not None and config.get("aws.credentials") and config.get("iam.enforce", True):
         importlib.import_module("services.iam.authorizer")     # every gateway's, when IAM is enforced
     _warm_openssl()
+
+
+def _malloc_trim() -> None:
+    """Hand the heap's free pages back to the system before the fork: what importing
+    freed (compiling sources, loading models) would otherwise stay resident."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):       # not glibc
+        pass
 
 
 def _warm_openssl() -> None:
