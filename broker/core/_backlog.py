@@ -278,6 +278,13 @@ class PagedReady(SeqReady):
             out.extend(m for m in self.pager.load(c.lo, c.hi) if m.seq in c)
         return out
 
+    def drop_head(self) -> tuple[int, int]:
+        """Stage the removal of the oldest chunk, unread; -> (count, bytes)."""
+        c = self.chunks.popleft()
+        self.pager.drop(c)
+        self.spilled -= c.n
+        return c.n, c.bytes
+
     def drop_all(self) -> tuple[int, int]:
         """Stage the removal of every spilled message; -> (count, bytes)."""
         n = size = 0

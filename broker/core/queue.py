@@ -382,8 +382,11 @@ class Queue(PushMixin, QueueState):
         return n
 
     # -------------------------------------------------------------------- time
-    def tick(self, now: int) -> TickResult:
-        """Due delayed -> READY, expired leases -> READY, TTL drops, dedup sweep."""
+    def tick(self, now: int, keep_expired: bool = True) -> TickResult:
+        """Due delayed -> READY, expired leases -> READY, TTL drops, dedup sweep.
+        ``keep_expired=False``: the caller has no use for expired messages (nothing to
+        dead-letter), so a spilled chunk expired whole is removed from the store unread
+        and is not in ``TickResult.expired``."""
         chg: dict[int, Message] = {}
         expired: list[Message] = []
         paged = self._paged
@@ -399,7 +402,13 @@ class Queue(PushMixin, QueueState):
             if paged is None or not paged.chunks or paged.chunks[0].min_exp > now:
                 break
             while paged.chunks and paged.chunks[0].min_exp <= now:
-                paged.page_in()         # expiring on disk: read back, then expired as any other
+                if not keep_expired and paged.chunks[0].max_exp <= now:
+                    n, size = paged.drop_head()
+                    self._n_ready -= n
+                    self._bytes -= size
+                    self._bytes_q -= size
+                else:
+                    paged.page_in()     # expiring on disk: read back, then expired as any other
         self._flush(chg)
         dh = self._dedup_heap
         if dh and dh[0][0] <= now:

@@ -439,7 +439,7 @@ class SqsShard(QueuesMixin):
         if q.dead or self.closed or self.queues.get(q.key) is not q:
             return
         q.armed_for = None
-        q.queue.tick(now)
+        q.queue.tick(now, keep_expired=False)     # past retention is simply gone: a backlog's on disk unread
         if q.attempts:
             for k in [k for k, (exp, _) in q.attempts.items() if exp <= now]:
                 del q.attempts[k]

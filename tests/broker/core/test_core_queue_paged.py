@@ -127,6 +127,16 @@ class PagedQueueMachine(QueueMachine):
             self._enqueue_one(size, delay, dedup, group, priority, ttl)
 
     @rule()
+    def tick_dropping(self):
+        """A tick whose caller has no use for expired messages: whole expired chunks go unread."""
+        self.journal.begin()
+        r = self.q.tick(self.now, keep_expired=False)
+        expired, ready = self.model.tick(self.now)
+        assert set(m.seq for m in r.expired) <= set(expired)
+        assert r.ready == ready
+        assert r.next_deadline == self.model.next_deadline()
+
+    @rule()
     def restart(self):
         """A clean restart: everything committed, then rebuilt from the records in seq order."""
         if not self.model.msgs:

@@ -112,6 +112,25 @@ def test_purge_and_expiry_reach_the_spilled(tmp_path, small):
     store.close()
 
 
+def test_expired_chunks_go_unread(tmp_path, small, monkeypatch):
+    key = AesGcmKey(os.urandom(32))
+    store, q = _open(tmp_path / "p.db", key, QueueConfig(retention_ms=1000))
+    _send(store, q, 400, now=0)
+    spilled = q.spilled
+    assert spilled >= 300
+    read = []
+    real = store_mod._message
+    monkeypatch.setattr(store_mod, "_message", lambda r: read.append(r.seq) or real(r))
+    res = q.tick(1000, keep_expired=False)
+    store.commit()
+    assert read == []                            # removed by rid, never decrypted
+    assert len(res.expired) == 400 - spilled     # only those in memory are handed back
+    assert q.total == q.visible == q.bytes == q.spilled == 0
+    assert store.db.execute("SELECT count(*) FROM messages").fetchone()[0] == 0
+    assert next(iter(store.scan(store_mod.KIND_BACKLOG)), None) is None
+    store.close()
+
+
 def test_uncommitted_messages_stay_in_memory(tmp_path, small):
     key = AesGcmKey(os.urandom(32))
     store, q = _open(tmp_path / "p.db", key)
