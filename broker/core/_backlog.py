@@ -225,8 +225,12 @@ class PagedReady(SeqReady):
             size += m.size
         chunks = self.chunks
         if chunks and lo_exp < chunks[-1].max_exp:
-            # out of expiry order (a per-message TTL): these stay in memory
-            self.next_try = len(later) + chunk
+            # out of expiry order (per-message TTLs, a shortened retention): these stay in
+            # memory until the chunks before them are read back; try again after twice as many
+            live = deque(m for m in later if _fresh(m))
+            later.clear()
+            later.extend(live)
+            self.next_try = 2 * len(later) + chunk
             return False
         for _ in range(k):
             later.popleft()
