@@ -7,22 +7,28 @@ before it releases that tick's replies (group commit). Staging coalesces:
 a message inserted and deleted in the same tick never reaches disk.
 
 Durability levels:
-- "fsync":   synchronous=FULL, the WAL is fsynced at every commit.
+- "fsync":   the WAL is fdatasynced after every commit holding a strict write
+             (SQLite runs synchronous=NORMAL, which keeps its own syncs where
+             order matters: checkpoints, the WAL header on restart; our
+             fdatasync of the log after the commit makes it FULL).
 - "process": synchronous=OFF, committed data is in the OS page cache and
              survives kill -9 of the process (not power loss).
 - "memory":  no database at all (`MemoryPartitionStore`).
 
 Writes staged inside ``with store.relaxed():`` need no fsync of their own (a
-consumer's ack, which no client waits on): a tick holding nothing else
-commits with synchronous=NORMAL, so it survives kill -9 but may be lost to
-a power cut; the next fsynced commit covers it (the WAL is written in order).
+consumer's ack, which no client waits on): a commit holding nothing else is
+not synced, so it survives kill -9 but may be lost to a power cut; the next
+synced commit covers it (the WAL is written in order).
 
 At "fsync" the shard may split a commit in two: ``commit(fsync=False)``
-writes with synchronous=NORMAL (which keeps SQLite's own syncs where order
-matters: checkpoints, the WAL header on restart), and the sync step, run off
-the event loop before any reply, makes it durable: `sync_log()` (fdatasync
-of the WAL, as FULL does) or, for several partitions, one syncfs(2) of their
-filesystem (`SYNCFS`): one journal commit instead of a fsync per log.
+writes, and the sync step, run before any reply (on the event loop, or in a
+thread while the loop goes on), makes it durable: `sync_log()` (fdatasync of
+the WAL) or, for several partitions, one syncfs(2) of their filesystem
+(`SYNCFS`): one journal commit instead of a fsync per log.
+
+The database is opened in exclusive locking mode (one connection in one
+process owns it): a transaction takes no file locks and the WAL index lives
+in the process's memory, not a shared-memory file.
 
 Encryption: every message payload, message identity record and entity value
 is sealed with AES-256-GCM under a per-entity data key. Data keys are wrapped
@@ -337,8 +343,11 @@ class SqlitePartitionStore(PartitionStore):
         self.path = Path(path)
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         db = self.db
+        # one connection, one process: no file locks or shared-memory index per transaction
+        db.execute("PRAGMA locking_mode=EXCLUSIVE")
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=%s" % ("FULL" if durability == "fsync" else "OFF"))
+        # at "fsync", NORMAL plus our own fdatasync of the log after a strict commit is FULL
+        db.execute("PRAGMA synchronous=%s" % ("NORMAL" if durability == "fsync" else "OFF"))
         self._fsync = durability == "fsync"
         db.execute("PRAGMA temp_store=MEMORY")
         db.execute("PRAGMA cache_size=-2048")     # 2 MB per partition (SQLite's default); reads go through mmap
@@ -360,7 +369,8 @@ class SqlitePartitionStore(PartitionStore):
         self._ent: dict[tuple[str, str], Any] = {}   # (kind,key) -> value | _DELETED
         self._dd: dict[tuple[int, str], Any] = {}    # (qid,key) -> (exp, ref) | _DELETED
         self._drops: list[int] = []
-        self._counters: dict[str, int] = {}
+        self._counters: dict[str, int] = {}   # latest value of each counter read or allocated
+        self._ctr_dirty: set[str] = set()       # counters allocated since the last commit
         self._dirty = False
         self._strict = False     # something staged outside relaxed(): fsync before replies
         self._hot_id = id(self)      # this store's keys in HOT
@@ -406,6 +416,7 @@ class SqlitePartitionStore(PartitionStore):
             n = int(raw) if raw else 0
         n += 1
         self._counters[counter] = n
+        self._ctr_dirty.add(counter)
         self._dirty = self._strict = True
         return n
 
@@ -539,16 +550,9 @@ class SqlitePartitionStore(PartitionStore):
         makes it durable (`sync_log`, or `SYNCFS` of its filesystem) before any reply."""
         if not self._dirty:
             return
-        db = self.db
-        keys = self._keys
-        relax = self._fsync and not (self._strict and fsync)
-        if relax:
-            db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            self._write(db, keys)
-        finally:
-            if relax:
-                db.execute("PRAGMA synchronous=FULL")
+        self._write(self.db, self._keys)
+        if fsync and self._fsync and self._strict:
+            self.sync_log()
         self._keep_hot()
         self._ins.clear()
         self._upd.clear()
@@ -556,6 +560,7 @@ class SqlitePartitionStore(PartitionStore):
         self._ent.clear()
         self._dd.clear()
         self._drops.clear()
+        self._ctr_dirty.clear()
         self._dirty = self._strict = False
 
     def sync_log(self) -> None:
@@ -627,8 +632,10 @@ class SqlitePartitionStore(PartitionStore):
                     db.execute("INSERT OR REPLACE INTO dedup VALUES (?,?,?,?)",
                                (qid, k, value[0], keys.data_key(qid).seal(_pack(value[1]),
                                                                           b"d%d:" % qid + k.encode())))
-            for name, n in self._counters.items():
-                db.execute("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", ("ctr:" + name, str(n).encode()))
+            if self._ctr_dirty:
+                ctr = self._counters
+                db.executemany("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
+                               [("ctr:" + name, str(ctr[name]).encode()) for name in self._ctr_dirty])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

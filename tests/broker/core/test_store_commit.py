@@ -1,7 +1,8 @@
 """The store's group commit: relaxed writes (a consumer's ack) at durability
-"fsync" (a tick holding only relaxed writes commits without its own fsync,
-synchronous=NORMAL; any other write makes the whole commit synchronous=FULL),
-and the committed payloads kept in memory within a budget."""
+"fsync" (a tick holding only relaxed writes commits without a sync of its own;
+any other write makes the commit fdatasync the write-ahead log), counters
+written only when they move, and the committed payloads kept in memory within
+a budget."""
 
 from __future__ import annotations
 
@@ -15,25 +16,6 @@ from broker.core.message import Message
 from broker.core.store import MemoryPartitionStore, SqlitePartitionStore
 
 
-class _Recorder:
-    """The store's sqlite connection, recording every statement it runs."""
-
-    def __init__(self, db):
-        self.db = db
-        self.sql: list[str] = []
-
-    def execute(self, sql, *args):
-        self.sql.append(sql)
-        return self.db.execute(sql, *args)
-
-    def executemany(self, sql, rows):
-        self.sql.append(sql)
-        return self.db.executemany(sql, rows)
-
-    def close(self):
-        self.db.close()
-
-
 def _hot(store) -> tuple[int, int]:
     """(messages, bytes) of this store in the process's hot-payload budget."""
     sizes = [size for (sid, _rid), (_m, size) in store_mod.HOT.entries.items() if sid == store._hot_id]
@@ -45,30 +27,34 @@ def master():
     return AesGcmKey(os.urandom(32), "test-master")
 
 
-def _open(tmp_path, master, durability="fsync"):
-    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, durability)
-    store.db = _Recorder(store.db)
-    return store
+@pytest.fixture
+def syncs(monkeypatch):
+    """Descriptors the store fdatasyncs (the write-ahead log's, for a commit made durable)."""
+    done: list[int] = []
+    real = os.fdatasync
+
+    def fdatasync(fd):
+        done.append(fd)
+        real(fd)
+    monkeypatch.setattr(store_mod.os, "fdatasync", fdatasync)
+    return done
 
 
-def _levels(store) -> list[str]:
-    return [s for s in store.db.sql if s.startswith("PRAGMA synchronous")]
-
-
-def _commit(store) -> list[str]:
-    store.db.sql.clear()
+def _commit(store, syncs) -> int:
+    """fdatasyncs the store's commit made."""
+    syncs.clear()
     store.commit()
-    return _levels(store)
+    return len(syncs)
 
 
-def test_a_tick_of_relaxed_writes_only_commits_without_fsync(tmp_path, master):
-    store = _open(tmp_path, master)
+def test_a_tick_of_relaxed_writes_only_commits_without_fsync(tmp_path, master, syncs):
+    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "fsync")
     with store.relaxed():
         store.put("k", "a", {"v": 1})
-    assert _commit(store) == ["PRAGMA synchronous=NORMAL", "PRAGMA synchronous=FULL"]
-    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2       # FULL again for the next tick
+    assert _commit(store, syncs) == 0
     store.put("k", "b", {"v": 2})
-    assert _commit(store) == []                                            # a plain write: FULL
+    assert _commit(store, syncs) == 1                         # a plain write: the log is synced
+    assert os.path.realpath(f"/proc/self/fd/{syncs[0]}") == os.path.realpath(tmp_path / "p0.db-wal")
     store.close()
     again = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "fsync")
     assert again.get("k", "a") == {"v": 1} and again.get("k", "b") == {"v": 2}
@@ -76,31 +62,61 @@ def test_a_tick_of_relaxed_writes_only_commits_without_fsync(tmp_path, master):
 
 
 @pytest.mark.parametrize("order", ["strict first", "strict after"])
-def test_any_other_write_in_the_tick_keeps_the_commit_synchronous(tmp_path, master, order):
-    store = _open(tmp_path, master)
+def test_any_other_write_in_the_tick_keeps_the_commit_synchronous(tmp_path, master, syncs, order):
+    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "fsync")
     if order == "strict first":
         store.put("k", "strict", 1)
     with store.relaxed():
         store.put("k", "lax", 1)
     if order == "strict after":
         store.put("k", "strict", 1)
-    assert _commit(store) == []
+    assert _commit(store, syncs) == 1
     with store.relaxed():          # the flag starts afresh after each commit
         store.delete("k", "lax")
-    assert _commit(store) == ["PRAGMA synchronous=NORMAL", "PRAGMA synchronous=FULL"]
+    assert _commit(store, syncs) == 0
     store.close()
 
 
-def test_process_durability_and_memory_store_never_switch(tmp_path, master):
-    store = _open(tmp_path, master, "process")
-    with store.relaxed():
-        store.put("k", "a", 1)
-    assert _commit(store) == []
+def test_a_split_commit_leaves_the_sync_to_the_caller(tmp_path, master, syncs):
+    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "fsync")
+    store.put("k", "a", 1)
+    assert store.needs_fsync
+    store.commit(fsync=False)
+    assert syncs == [] and not store.needs_fsync and not store.dirty
+    store.sync_log()
+    assert len(syncs) == 1
+    store.close()
+
+
+def test_process_durability_and_memory_store_never_sync(tmp_path, master, syncs):
+    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
+    store.put("k", "a", 1)
+    assert not store.needs_fsync
+    assert _commit(store, syncs) == 0
     store.close()
     mem = MemoryPartitionStore(0)
     with mem.relaxed():
         mem.put("k", "a", 1)
     assert mem.get("k", "a") == 1
+
+
+def test_a_counter_is_written_in_the_commit_after_it_moved_only(tmp_path, master):
+    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
+    assert store.allocate_id("qid") == 1
+    store.commit()
+    store.put("k", "a", 1)
+    statements = []
+    store.db.set_trace_callback(statements.append)
+    store.commit()
+    assert not [s for s in statements if "meta" in s]
+    assert store.allocate_id("qid") == 2
+    store.commit()
+    assert [s for s in statements if "meta" in s]
+    store.db.set_trace_callback(None)
+    store.close()
+    again = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
+    assert again.allocate_id("qid") == 3
+    again.close()
 
 
 def _msg(seq: int, body: bytes) -> Message:
