@@ -275,6 +275,11 @@ class PagedReady(SeqReady):
         c = self.chunks
         return c[0].min_exp if c and c[0].min_exp < NEVER else None
 
+    def iter_spilled(self):
+        """The spilled messages in seq order, read back a chunk at a time as consumed."""
+        for c in list(self.chunks):
+            yield from (m for m in self.pager.load(c.lo, c.hi) if m.seq in c)
+
     def load_all(self) -> list[Message]:
         """The spilled messages, read back (for export; O(backlog)); memory unchanged."""
         out = []

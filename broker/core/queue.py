@@ -36,11 +36,11 @@ transitions, heaps, FIFO groups and ``restore``.
 from __future__ import annotations
 
 from collections import deque
-from heapq import heappop
+from heapq import heappop, merge
 from typing import Any, Iterator
 
 from ._backlog import Pager, PagedReady
-from ._queue_state import QueueState, _Group, _lease_live
+from ._queue_state import QueueState, _Group, _lease_live, _seq
 from ._ready import ExpiryOrder, PriorityReady, SeqReady
 from .message import (
     DELAYED, DROP_HEAD, GONE, GROUP_HEAD, INFLIGHT, READY, REJECT_PUBLISH, DedupRecord,
@@ -147,6 +147,14 @@ class Queue(PushMixin, QueueState):
     def get(self, seq: int) -> Message | None:
         """A message in memory (a spilled one is never asked for by seq: it was never received)."""
         return self._msgs.get(seq)
+
+    def ordered(self) -> Iterator[Message]:
+        """Stored messages in seq order; a spilled chunk is read back only when reached
+        (an export that stops early reads little of a long backlog)."""
+        mem = sorted(self._msgs.values(), key=_seq)
+        if self._paged is None or not self._paged.chunks:
+            return iter(mem)
+        return merge(mem, self._paged.iter_spilled(), key=_seq)
 
     def messages(self) -> Iterator[Message]:
         """Stored messages, spilled ones read back (for export; O(n))."""

@@ -225,13 +225,17 @@ class SqsShard(QueuesMixin):
         Receivable ones always; in flight with "inv" (and, on FIFO, those a message in flight
         holds back in their group); delayed with "dly"; the oldest PEEK_MAX_BYTES of them. Row: a
         `_wire` row with a dummy receipt handle, then visible, delayed. O(messages of this
-        queue), on this path only."""
+        queue in memory), on this path only; a backlog left on disk is read only as far as
+        the budget reaches (standard queues)."""
         q = self._get(a["k"])
         now = self.part.now_ms()
         fifo = q.fifo
         held: set = set()          # FIFO groups with a message in flight
         picked = []
-        for m in sorted(q.queue.messages(), key=lambda m: m.seq):
+        scan = PEEK_MAX_BYTES      # standard queues: enough candidates for the budget below
+        for m in q.queue.ordered():
+            if not fifo and scan < 0:
+                break
             # the state the next timer tick would give it, without applying it
             inflight = m.state == INFLIGHT and m.visible_at > now
             delayed = m.state == DELAYED and m.visible_at > now
@@ -240,6 +244,8 @@ class SqsShard(QueuesMixin):
             if inflight and fifo:
                 held.add(m.group)
             picked.append((m, inflight, delayed))
+            if not ((delayed and not a.get("dly")) or (inflight and not a.get("inv"))):
+                scan -= m.size
         rows, load, budget = [], [], PEEK_MAX_BYTES
         for m, inflight, delayed in picked:
             visible = not inflight and not delayed and not (fifo and m.group in held)

@@ -158,3 +158,18 @@ def test_delayed_and_leased_messages_between_spilled_ones(tmp_path, small):
     got = _drain(store, q, now=50)
     assert got == [b"%d" % i for i in range(300)]
     store.close()
+
+
+def test_ordered_reads_the_backlog_only_as_far_as_consumed(tmp_path, small, monkeypatch):
+    key = AesGcmKey(os.urandom(32))
+    store, q = _open(tmp_path / "p.db", key)
+    _send(store, q, 400)
+    read = []
+    real = store_mod._message
+    monkeypatch.setattr(store_mod, "_message", lambda r: read.append(r.seq) or real(r))
+    it = q.ordered()
+    first = [next(it) for _ in range(120)]
+    assert [m.msg_id for m in first] == [f"m{i}" for i in range(120)]
+    assert len(read) <= 100 < q.spilled         # the chunks reached, not the whole backlog
+    assert [m.msg_id for m in first + list(it)] == [f"m{i}" for i in range(400)]
+    store.close()

@@ -1,13 +1,14 @@
 """A queue longer than the core queue's in-memory window (broker.core._backlog keeps 4,096
 ready messages in memory and leaves the rest in the store): after kill -9 and a restart,
 and again mid-way through draining it, every acknowledged message is served exactly once,
-in the order sent, and the count is right throughout."""
+in the order sent, and the count is right throughout; a peek shows it all."""
 
 from __future__ import annotations
 
 import sqlite3
 
 from tests.helpers.brokerproc import BrokerProcess
+from tests.services.sqs.test_sqs_devendpoint import peek
 
 N = 7000
 
@@ -53,6 +54,8 @@ def test_backlog_beyond_the_window_survives_kill9_in_order(tmp_path):
                 {"Id": str(j), "MessageBody": body} for j, body in enumerate(bodies[i:i + 10])])
             assert len(out.get("Successful", [])) == 10
         assert _depth(sqs, url) == N
+        # the developer endpoint's peek reads the part left on disk too, in order
+        assert [m["Body"] for m in peek(b, url)] == bodies
 
         b.kill_all()
         assert _spilled_chunks(data) > 0        # most of it was left on disk, not in memory
