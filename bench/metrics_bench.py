@@ -11,7 +11,12 @@ reported too: off/on of that is the same ratio, steadier under load. A third
 configuration adds a logging trail whose selectors select SQS data events,
 so every SendMessage also becomes a CloudTrail record.
 
-Run: python bench/metrics_bench.py [--seconds 3] [--rounds 6] [--workers 1 --shards 1]
+With `--side-by-side`, each round loads both servers at the same time (a wrk
+each) instead of in turns: they share the machine's cores and whatever else
+runs on it at that moment alike, so the ratio of their rates is the ratio of
+their costs, much steadier on a busy machine than rates taken seconds apart.
+
+Run: python bench/metrics_bench.py [--seconds 3] [--rounds 6] [--side-by-side] [--workers 1 --shards 1]
 Needs: wrk (apt-get install wrk).
 """
 
@@ -22,6 +27,7 @@ import json
 import os
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from _common import SIGNED_HEADERS, Broker, boto_client, emit, wrk
 
@@ -78,6 +84,7 @@ def main() -> None:
     ap.add_argument("--workers", default="1")
     ap.add_argument("--shards", default="1")
     ap.add_argument("--durability", default="process")
+    ap.add_argument("--side-by-side", action="store_true", help="load both servers at once in each round")
     args = ap.parse_args()
     # Both servers run side by side (an idle one costs nothing) and are measured in alternation,
     # so load from elsewhere on the machine hits both alike.
@@ -86,8 +93,16 @@ def main() -> None:
     rates = {"on": [], "off": []}
     cpu = {"on": [], "off": []}
     try:
+        pool = ThreadPoolExecutor(2)
         for i in range(args.rounds):
             order = [("on", on, on_body), ("off", off, off_body)]
+            if args.side_by_side:
+                runs = [(name, pool.submit(run, broker, body, args.seconds)) for name, broker, body in order]
+                for name, fut in runs:
+                    rps, us = fut.result()
+                    rates[name].append(rps)
+                    cpu[name].append(us)
+                continue
             for name, broker, body in (order if i % 2 == 0 else order[::-1]):
                 rps, us = run(broker, body, args.seconds)
                 rates[name].append(rps)
@@ -103,7 +118,8 @@ def main() -> None:
     ratios = sorted(a / b for a, b in zip(rates["on"], rates["off"]))
     cpu_on, cpu_off = statistics.median(cpu["on"]), statistics.median(cpu["off"])
     emit({"config": {"workers": args.workers, "shards": args.shards, "durability": args.durability,
-                     "seconds": args.seconds, "rounds": args.rounds},
+                     "seconds": args.seconds, "rounds": args.rounds,
+                     "mode": "side by side" if args.side_by_side else "in turns"},
           "send_message_rps": {"telemetry_on": [round(x) for x in rates["on"]],
                                "telemetry_off": [round(x) for x in rates["off"]],
                                "ratio_on_over_off_median": round(statistics.median(ratios), 3),
