@@ -35,6 +35,7 @@ __all__ = ["Pager", "PagedReady", "WINDOW", "CHUNK", "NEVER"]
 
 WINDOW = 4096      # fresh ready messages held in memory before new ones wait behind the backlog
 CHUNK = 1024       # messages spilled / paged in at a time
+PAGE_PAYLOADS = 2 << 20    # a chunk of at most these many bytes is read back with its payloads
 NEVER = 1 << 62    # expiry of a message that never expires
 
 
@@ -54,8 +55,10 @@ class Pager(Protocol):
     def paged_in(self, chunk: "_Chunk") -> None:
         """The chunk is in memory again: stage the removal of its record."""
 
-    def load(self, lo: int, hi: int) -> list[Message]:
-        """Committed messages with lo <= seq <= hi in seq order, except those whose removal is staged."""
+    def load(self, lo: int, hi: int, payloads: bool = False, member: Any = None) -> list[Message]:
+        """Committed messages with lo <= seq <= hi in seq order, except those whose removal is
+        staged, and only those for which ``member(seq)`` if given; their payloads too if
+        ``payloads`` (else ``payload`` is None)."""
 
     def drop(self, chunk: "_Chunk") -> None:
         """Stage the removal of the chunk's messages and its record."""
@@ -92,6 +95,10 @@ class _Chunk:
             seqs = array("q")
             seqs.frombytes(rec[6])
         return cls(rec[0], rec[1], rec[2], rec[3], rec[4], rec[5], seqs)
+
+    def member(self) -> Any:
+        """The filter a read of lo..hi needs: None when every seq in it is a member."""
+        return None if self.seqs is None else self.__contains__
 
     def __contains__(self, seq: int) -> bool:
         s = self.seqs
@@ -175,9 +182,8 @@ class PagedReady(SeqReady):
         q = self.q
         table, f = q._msgs, self.fresh
         n = size = 0
-        for m in self.pager.load(c.lo, c.hi):
-            if m.seq not in c:          # stayed in memory (delayed, leased), or removed by this call
-                continue
+        # not the others in its range: they stayed in memory (delayed, leased), or this call removed them
+        for m in self.pager.load(c.lo, c.hi, c.bytes <= PAGE_PAYLOADS, c.member()):
             m.state = READY
             table[m.seq] = m
             f.append(m)
@@ -269,7 +275,7 @@ class PagedReady(SeqReady):
         """A stored chunk's messages, read back (when ``restore_chunk`` could not place it)."""
         c = _Chunk.from_record(rec)
         self.pager.paged_in(c)
-        return [m for m in self.pager.load(c.lo, c.hi) if m.seq in c]
+        return self.pager.load(c.lo, c.hi, False, c.member())
 
     def next_expiry(self) -> int | None:
         c = self.chunks
@@ -278,13 +284,13 @@ class PagedReady(SeqReady):
     def iter_spilled(self):
         """The spilled messages in seq order, read back a chunk at a time as consumed."""
         for c in list(self.chunks):
-            yield from (m for m in self.pager.load(c.lo, c.hi) if m.seq in c)
+            yield from self.pager.load(c.lo, c.hi, False, c.member())
 
     def load_all(self) -> list[Message]:
         """The spilled messages, read back (for export; O(backlog)); memory unchanged."""
         out = []
         for c in self.chunks:
-            out.extend(m for m in self.pager.load(c.lo, c.hi) if m.seq in c)
+            out.extend(self.pager.load(c.lo, c.hi, False, c.member()))
         return out
 
     def drop_head(self) -> tuple[int, int]:

@@ -694,10 +694,40 @@ class _QueuePager:
     def _key(self, chunk) -> str:
         return f"{self.qid}:{chunk.lo:013d}"
 
-    def load(self, lo: int, hi: int) -> list:
-        gone = self.store._del
-        base = self.base
-        return [_message(r) for r in self.store.iter_messages(self.qid, lo, hi) if (base | r.seq) not in gone]
+    def load(self, lo: int, hi: int, payloads: bool = False, member=None) -> list:
+        """With ``payloads``, read in the same scan and kept within the process's hot-payload
+        budget (HOT), so receiving them needs no read of its own."""
+        store = self.store
+        gone, base, mask = store._del, self.base, (1 << SEQ_BITS) - 1
+        key = store._keys.data_key(self.qid)
+        from broker.core.message import Message
+        out, hot = [], []
+        open_ = key.open
+        for row in store.db.execute(
+                "SELECT rid, vis, rc, fr, lease, st, ident%s FROM messages WHERE rid BETWEEN ? AND ? ORDER BY rid"
+                % (", payload" if payloads else ""), (base | lo, base | hi)):
+            rid = row[0]
+            if (gone and rid in gone) or (member is not None and not member(rid & mask)):
+                continue
+            msg_id, group, dedup, prio, enq, exp, size = _unpack(open_(row[6], b"i%d" % rid))
+            m = Message(rid & mask, msg_id, None, size, group, dedup, prio, enq, row[1], exp,
+                        row[2], row[3], row[4], row[5], None)
+            if payloads:
+                m.payload = open_(row[7], b"p%d" % rid)
+                hot.append(m)
+            out.append(m)
+        if hot:
+            sid = store._hot_id
+            with HOT.lock:                  # HOT.add, inlined: once per message
+                entries, n = HOT.entries, 0
+                for m in hot:
+                    size = len(m.payload)
+                    entries[(sid, base | m.seq)] = (m, size)
+                    n += size
+                HOT.bytes += n
+                if HOT.bytes > HOT_PAYLOAD_BYTES or len(entries) > HOT_MESSAGES:
+                    HOT.trim()
+        return out
 
     def drop(self, chunk) -> None:
         store = self.store

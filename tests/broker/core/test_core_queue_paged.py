@@ -61,8 +61,9 @@ class DiskPager:
     def paged_in(self, chunk):
         del self.chunks[chunk.lo]
 
-    def load(self, lo, hi):
-        return [Message.from_record(r) for s, r in sorted(self.j.records.items()) if lo <= s <= hi]
+    def load(self, lo, hi, payloads=False, member=None):
+        return [Message.from_record(r) for s, r in sorted(self.j.records.items())
+                if lo <= s <= hi and (member is None or member(s))]
 
     def drop(self, chunk):
         for s in [s for s in self.j.records if s in chunk]:

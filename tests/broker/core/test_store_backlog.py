@@ -37,13 +37,19 @@ def _send(store, q, n, now=0, start=0, **kw):
     store.commit()
 
 
-def _drain(store, q, now=0):
+def _hot_consistent() -> bool:
+    return store_mod.HOT.bytes == sum(size for _m, size in store_mod.HOT.entries.values())
+
+
+def _drain(store, q, now=0, unread=None):
     got = []
     while True:
         res = q.receive(now, 10)
         if not res.messages:
             break
         for m in res.messages:
+            if unread is not None and m.payload is None:
+                unread.append(m.seq)
             payload = m.payload if m.payload is not None else store.load_payload(QID, m.seq)
             got.append(payload)
             q.delete(m.seq, m.lease)
@@ -59,9 +65,12 @@ def test_backlog_beyond_window_in_order_exactly_once(tmp_path, small):
     assert q.bytes == sum(10 + i % 7 for i in range(500))
     assert q.spilled >= 400 and len(q._msgs) <= 100     # the rest lives only in the store
     assert [m.msg_id for m in sorted(q.messages(), key=lambda m: m.seq)] == [f"m{i}" for i in range(500)]
-    got = _drain(store, q)
+    unread: list = []
+    got = _drain(store, q, unread=unread)
     assert got == [b"body %d" % i for i in range(500)]
+    assert unread == []              # a chunk is read back with its payloads (small ones)
     assert q.total == q.visible == q.bytes == q.spilled == 0
+    assert _hot_consistent()
     store.close()
 
 
@@ -157,6 +166,7 @@ def test_delayed_and_leased_messages_between_spilled_ones(tmp_path, small):
     store.commit()
     got = _drain(store, q, now=50)
     assert got == [b"%d" % i for i in range(300)]
+    assert _hot_consistent()
     store.close()
 
 
