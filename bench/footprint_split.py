@@ -1,6 +1,6 @@
 """Where an idle server's memory is, process by process, and its time to ready.
 
-    python bench/footprint_split.py [--runs 3] [-- serve flags, e.g. --workers 1 --shards 1]
+    python bench/footprint_split.py [--runs 3] [--moto] [-- serve flags, e.g. --workers 1 --shards 1]
 
 For each run: starts the server on a fresh data directory, stops it, starts it
 again on that (now existing) directory and times endpoints.json; makes one SQS
@@ -118,13 +118,31 @@ def one_run(args: list[str]) -> dict:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def moto_run() -> dict:
+    """moto server, the baseline, measured the same way (one SQS call, 2 s idle)."""
+    from _common import Moto
+    m = Moto()
+    try:
+        boto_client("sqs", m.url).list_queues()
+        time.sleep(2)
+        pids = sorted(group_pids(m.proc.pid))
+        return {"pss_mb": round(sum(rollup(p)["Pss"] for p in pids), 1),
+                "anon_pss_mb": round(sum(rollup(p).get("Pss_Anon", 0) for p in pids), 1),
+                "unique_mb": unique_mb(pids), "processes": len(pids)}
+    finally:
+        m.close()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--moto", action="store_true", help="also measure moto server (same run)")
     ap.add_argument("serve_args", nargs="*")
     a = ap.parse_args()
-    runs = [one_run(a.serve_args) for _ in range(a.runs)]
-    emit({"bench": "footprint_split", "args": a.serve_args, "runs": runs})
+    doc = {"bench": "footprint_split", "args": a.serve_args, "runs": [one_run(a.serve_args) for _ in range(a.runs)]}
+    if a.moto:
+        doc["moto"] = moto_run()
+    emit(doc)
     return 0
 
 
