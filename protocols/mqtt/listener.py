@@ -17,13 +17,6 @@ from broker.runtime.config import Key
 from broker.runtime.plugins import ListenerSpec
 from services.mq.realm import DEFAULT_BROKER, Realm
 
-# Modules its listeners import when they open: the zygote imports them once for
-# every gateway (broker/cli.py), instead of each gateway after it was forked.
-PRELOAD = ("protocols.mqtt.connection", "protocols.mqtt.websocket",
-           # amqtt's packet classes (the codec's, imported with the first client)
-           "amqtt.adapters", "amqtt.mqtt", "amqtt.mqtt.packet", "amqtt.mqtt.connack", "amqtt.mqtt.suback",
-           "amqtt.mqtt.unsuback")
-
 
 CONFIG_KEYS = (
     Key("listeners", "mqtt_port", int, 1883, "MQTT 3.1.1 port of the default broker."),

@@ -15,10 +15,6 @@ from __future__ import annotations
 from broker.runtime.config import Key
 from broker.runtime.plugins import ListenerSpec
 
-# Modules its listeners import when they open: the zygote imports them once for
-# every gateway (broker/cli.py), instead of each gateway after it was forked.
-PRELOAD = ("protocols.smtp.server", "services.ses.smtp")
-
 
 CONFIG_KEYS = (
     Key("listeners", "smtp_port", int, 2587,
