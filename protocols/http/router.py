@@ -28,7 +28,15 @@ class ServiceRouter:
     """Routing tables from each service's routing facts (codec/_index.py); a
     service's full codec is loaded only when a request is routed to it."""
 
+    # service names -> this router's tables, built once per process: the supervisor
+    # builds them before forking, so every gateway shares them (read-only after this)
+    _built: dict[tuple, dict] = {}
+
     def __init__(self, service_names: list[str]):
+        built = self._built.get(tuple(service_names))
+        if built is not None:
+            self.__dict__.update(built)
+            return
         self.infos: list[ServiceInfo] = []
         seen = set()
         for n in service_names:
@@ -63,6 +71,7 @@ class ServiceRouter:
         self._label_prefixes = tuple(sorted({p for p in self.host_prefixes if not p.endswith(".")}, key=len,
                                             reverse=True))
         self._query_infos = [c for c in self.infos if "query" in c.protocols]
+        self._built[tuple(service_names)] = dict(self.__dict__)
 
     @staticmethod
     def codec(info: ServiceInfo | None) -> ServiceCodec | None:
