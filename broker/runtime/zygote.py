@@ -192,7 +192,12 @@ class Forker:
                 _child(self.entry, role, index, run_path, inherited)     # never returns
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, old)
-        return Worker(pid, self._loop)
+        try:
+            return Worker(pid, self._loop)
+        except OSError:         # cannot watch it (out of descriptors): do not leave it unwatched
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            raise
 
     def close(self) -> None:
         self.alive = False
