@@ -198,7 +198,10 @@ class NamespaceOps:
         for ev in a["ev"]:
             t = self._event_ms(ev)
             size = event_size(ev)
-            self.store.put(K_EVENT, f"{ns.key}|{arc['n']}|{t:013d}|{ev.get('id', '')}", {"t": t, "e": ev, "s": size})
+            key = f"{ns.key}|{arc['n']}|{t:013d}|{ev.get('id', '')}"
+            if self.store.get(K_EVENT, key) is not None:
+                continue        # the hand-off again after a kill -9 (at least once): counted already
+            self.store.put(K_EVENT, key, {"t": t, "e": ev, "s": size})
             arc["cnt"] += 1
             arc["size"] += size
         self._ns_save(ns, K_ARCHIVE, arc["n"])
