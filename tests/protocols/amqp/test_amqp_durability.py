@@ -349,3 +349,57 @@ def test_gateway_kill_requeues_unacked_deliveries_as_redelivered(tmp_path):
         again = [ch2.basic_get("held", auto_ack=True) for _ in range(3)]
         assert [(m[2], m[0].redelivered) for m in again] == [(b"0", True), (b"1", True), (b"2", True)]
         conn2.close()
+
+
+def test_fsync_confirms_of_commits_synced_in_the_thread_survive_kill9(tmp_path):
+    """A commit of more than 8 requests is synced in a worker thread while the
+    loop writes the next requests, whose sync follows (broker/runtime/shard.py):
+    three publishers each send to 12 queues (12 partitions) at once and wait for
+    the 12 confirms; after the last confirm, kill -9 of everything loses none."""
+    import asyncio
+
+    import aio_pika
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--durability", "fsync") as proc:
+        run = RunInfo.load(Path(proc.data_dir) / "run" / "run.json")
+        names, parts = [], set()
+        for i in range(500):
+            p = partition_of(queue_key(namespace("default", "/"), f"ft-{i}"), run.partitions)
+            if p not in parts:
+                parts.add(p)
+                names.append(f"ft-{i}")
+            if len(names) == 12:
+                break
+        url = f"amqp://guest:guest@127.0.0.1:{proc.endpoints['amqp'].rsplit(':', 1)[1]}/"
+        rounds = 40
+
+        async def publisher(k: int) -> int:
+            conn = await aio_pika.connect(url)
+            ch = await conn.channel(publisher_confirms=True)
+            for q in names:
+                await ch.declare_queue(q, durable=True)
+            acked = 0
+            for r in range(rounds):
+                await asyncio.gather(*(ch.default_exchange.publish(
+                    aio_pika.Message(b"%d:%d" % (k, r), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=q) for q in names))
+                acked += len(names)
+            await conn.close()
+            return acked
+
+        async def main():
+            return await asyncio.gather(*(publisher(k) for k in range(3)))
+        assert asyncio.run(main()) == [rounds * len(names)] * 3
+        proc.kill_all()
+        proc.restart()
+        conn = _conn(proc)
+        ch = conn.channel()
+        want = {b"%d:%d" % (k, r) for k in range(3) for r in range(rounds)}
+        for q in names:
+            seen = set()
+            while True:
+                m = ch.basic_get(q, auto_ack=True)
+                if m[0] is None:
+                    break
+                seen.add(m[2])
+            assert seen == want, q
+        conn.close()
