@@ -101,7 +101,7 @@ def test_confirmed_publishes_survive_shard_kill_and_full_restart(tmp_path):
 
 def test_fsync_confirms_from_queues_in_several_partitions_survive_kill9(tmp_path):
     """At "fsync" a tick touching several partitions commits them and syncs once
-    (syncfs) off the event loop; confirms wait for that sync, and every confirmed
+    (syncfs; on the event loop for a commit this small); confirms wait for that sync, and every confirmed
     message is there after kill -9 of the shard and of everything."""
     with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--durability", "fsync") as proc:
         run = RunInfo.load(Path(proc.data_dir) / "run" / "run.json")
