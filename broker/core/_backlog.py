@@ -33,7 +33,8 @@ from ._ready import SeqReady
 
 __all__ = ["Pager", "PagedReady", "WINDOW", "CHUNK", "NEVER"]
 
-WINDOW = 4096      # fresh ready messages held in memory before new ones wait behind the backlog
+WINDOW = 16384     # fresh ready messages held in memory before new ones wait behind the backlog
+                   # (config store.queue_memory_window)
 CHUNK = 1024       # messages spilled / paged in at a time
 PAGE_PAYLOADS = 2 << 20    # a chunk of at most these many bytes is read back with its payloads
 NEVER = 1 << 62    # expiry of a message that never expires

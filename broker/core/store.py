@@ -337,6 +337,7 @@ class MemoryPartitionStore(PartitionStore):
 
 class SqlitePartitionStore(PartitionStore):
     durable = True
+    queue_window = 0      # ready messages a standard queue keeps in memory (0: _backlog.WINDOW)
 
     def __init__(self, path: Path, partition: int, master: AesGcmKey, durability: str = "process"):
         self.partition = partition
@@ -674,7 +675,7 @@ class _QueuePager:
     def __init__(self, store: SqlitePartitionStore, qid: int):
         from broker.core._backlog import CHUNK, WINDOW
         self.store, self.qid, self.base = store, qid, qid << SEQ_BITS
-        self.window, self.chunk = WINDOW, CHUNK
+        self.window, self.chunk = store.queue_window or WINDOW, CHUNK
 
     def settled(self, seq: int) -> bool:
         rid = self.base | seq

@@ -167,10 +167,12 @@ class Shard:
         self.cluster = Cluster(self.run)
         self.cluster.start()
         t0 = time.monotonic()
+        window = max(1024, int(self.run.config.get("store.queue_memory_window", 16384)))   # >= a chunk
         for p in range(self.run.partitions):
             if p % self.run.shards != self.index:
                 continue
             store = open_store(dd.partition_path(p), p, dd.master, self.run.durability)
+            store.queue_window = window
             self.partitions[p] = Partition(self, p, store)
         for part in self.partitions.values():
             self._build_services(part)

@@ -1,5 +1,5 @@
-"""A queue longer than the core queue's in-memory window (broker.core._backlog keeps 4,096
-ready messages in memory and leaves the rest in the store): after kill -9 and a restart,
+"""A queue longer than the core queue's in-memory window (`store.queue_memory_window`, set to
+4,096 here: that many ready messages stay in memory, the rest only in the store): after kill -9 and a restart,
 and again mid-way through draining it, every acknowledged message is served exactly once,
 in the order sent, and the count is right throughout; a peek shows it all."""
 
@@ -45,7 +45,8 @@ def _spilled_chunks(data_dir) -> int:
 
 def test_backlog_beyond_the_window_survives_kill9_in_order(tmp_path):
     data = tmp_path / "data"
-    with BrokerProcess(data, "--workers", "1", "--shards", "1", "--durability", "process") as b:
+    with BrokerProcess(data, "--workers", "1", "--shards", "1", "--durability", "process",
+                       env={"BROKER_STORE_QUEUE_MEMORY_WINDOW": "4096"}) as b:
         sqs = b.client("sqs")
         url = sqs.create_queue(QueueName="long-backlog")["QueueUrl"]
         bodies = [f"m-{i:05d}" for i in range(N)]
