@@ -45,6 +45,9 @@ def _credentials(config: dict) -> dict[str, Credential]:
     return out
 
 
+_UNROUTED = (None,) * 7
+
+
 class RequestRecord:
     """What an observer sees of one AWS request (filled in as the request goes).
 
@@ -71,6 +74,7 @@ class AwsApp:
         # at once; set by a process hook (services/cloudwatch/observe.py)
         self.observer = None
         self._observed: list[tuple] = []      # requests answered, not observed yet
+        self._seen: tuple = _UNROUTED          # what the last _handle saw (see there)
         # IAM authorization step (services/iam/authorizer.py), set by a process hook when
         # credentials are configured; None in dev mode (everything open)
         self.authorizer = None
@@ -83,20 +87,24 @@ class AwsApp:
                 return resp
         observer = self.observer
         if observer is None:
-            return await self._handle(req, conn, None)
-        rec = RequestRecord()
-        rec.started = _perf()
-        resp = await self._handle(req, conn, rec)
-        rec.elapsed = _perf() - rec.started
+            return await self._handle(req, conn, False)
+        started = _perf()
+        resp = await self._handle(req, conn, True)
+        elapsed = _perf() - started
+        # what _handle saw, left in _seen as it returned: nothing else ran in between
+        seen = self._seen
         # Counted at once (cheap; the request's objects are freed as soon as it is
         # answered); what needs more (CloudTrail, X-Ray) is done once the response
         # is on its way, for a whole loop iteration's requests in one callback.
         try:
-            more = observer.count(rec, resp)
+            more = observer.count(seen, elapsed, resp.status)
         except Exception:
             log.exception("event=request_observer_failed")
             more = False
         if more:
+            rec = RequestRecord()
+            rec.started, rec.elapsed = started, elapsed
+            (rec.service, rec.match, rec.principal, rec.ctx, rec.params, rec.result, rec.error) = seen
             pending = self._observed
             pending.append((rec, req, conn, resp))
             if len(pending) == 1:
@@ -113,7 +121,9 @@ class AwsApp:
         except Exception:
             log.exception("event=request_observer_failed")
 
-    async def _handle(self, req, conn, rec: RequestRecord | None) -> HttpResponse:
+    async def _handle(self, req, conn, observed: bool) -> HttpResponse:
+        """Answer one AWS request. `observed`: leave (service, match, principal, ctx, params,
+        result, error) in self._seen as it returns (one tuple, not a record per request)."""
         path = req.path
         request_id = _request_id()
         headers = req.headers
@@ -122,13 +132,11 @@ class AwsApp:
             codec, match = self.router.route(req, scope[2] if scope else None)
         except OperationNotFound as exc:
             routed = self._route_unrouted(req, exc, scope[2] if scope else None)
-            if routed is None:
-                return self._not_found(req, exc, request_id)
-            if isinstance(routed, OperationNotFound):
-                return self._not_found(req, routed, request_id)
+            if routed is None or isinstance(routed, OperationNotFound):
+                if observed:
+                    self._seen = _UNROUTED
+                return self._not_found(req, exc if routed is None else routed, request_id)
             codec, match = routed
-        if rec is not None:
-            rec.service, rec.match = codec.service_name, match
         authorizer = self.authorizer
         try:
             if authorizer is not None and await authorizer.prepare(req.query, headers):
@@ -138,10 +146,11 @@ class AwsApp:
             unsigned = (codec.service_name, match.operation) in UNSIGNED_OPERATIONS
             if not (unsigned and exc.code == "MissingAuthenticationToken"):
                 err = ServiceError(exc.message, code=exc.code_for(match.protocol), status=exc.status_for(match.protocol))
+                if observed:
+                    self._seen = (codec.service_name, match, None, None, None, None, None)
                 return codec.encode_error(match, err, request_id)
             principal = self.verifier._anonymous
-        if rec is not None:
-            rec.principal = principal
+        ctx = params = None
         try:
             params = codec.decode(match, req)
             api = self.apis.get(codec.service_name)
@@ -157,28 +166,28 @@ class AwsApp:
                 host=headers.get("host", "localhost"), scheme=conn.scheme, path=path,
                 cluster=self.gateway.cluster, gateway=self.gateway,
                 trace_header=headers.get("x-amzn-trace-id"))
-            if rec is not None:
-                rec.ctx, rec.params = ctx, params
             if authorizer is not None:
                 await authorizer.authorize(ctx, params, principal, conn.peer, conn.scheme == "https")
             result = await api.handle(ctx, match.operation, params)
             if authorizer is not None:
                 await authorizer.changed(ctx, params, result)
-            if rec is not None:
-                rec.result = result
+            if observed:
+                self._seen = (codec.service_name, match, principal, ctx, params, result, None)
             return codec.encode_result(match, result or {}, request_id)
         except ServiceError as exc:
-            if rec is not None:
-                rec.error = exc
+            if observed:
+                self._seen = (codec.service_name, match, principal, ctx, params, None, exc)
             return codec.encode_error(match, exc, request_id)
         except RemoteError as exc:
             err = ServiceError(exc.message, code=exc.code, status=exc.status, sender_fault=exc.sender_fault,
                                **(exc.fields or {}))
-            if rec is not None:
-                rec.error = err
+            if observed:
+                self._seen = (codec.service_name, match, principal, ctx, params, None, err)
             return codec.encode_error(match, err, request_id)
         except Exception:
             log.exception("event=operation_failed service=%s operation=%s", codec.service_name, match.operation)
+            if observed:
+                self._seen = (codec.service_name, match, principal, ctx, params, None, None)
             return codec.encode_error(match, InternalError("We encountered an internal error. Please try again."),
                                       request_id)
 

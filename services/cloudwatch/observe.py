@@ -44,23 +44,22 @@ def make_observer(gateway):
             cloudtrail_record.is_data_event(service, op))
         return e
 
-    def count(rec, resp) -> bool:
-        """Count one answered request; True if it needs `later` (audit, trace, usage)."""
-        dt = rec.elapsed
-        match = rec.match
+    def count(seen: tuple, dt: float, status: int) -> bool:
+        """Count one answered request from what the gateway saw of it, (service, match,
+        principal, ctx, params, result, error); True if it needs `later` (audit, trace,
+        usage)."""
+        service, match, principal, ctx, _params, _result, _error = seen
         if match is None:
-            key = (rec.service or "unknown", "unknown", resp.status)
+            key = (service or "unknown", "unknown", status)
         else:
-            key = (rec.service, match.operation, resp.status)
+            key = (service, match.operation, status)
         e = get(key) or entry(*key)
         st = e[0]                                  # RequestStat.observe, inlined
         st.count += 1
         st.sum += dt
         st.buckets[where(bounds, dt)] += 1
-        principal = rec.principal
         if principal is None or match is None:
             return False
-        ctx = rec.ctx
         if ctx is not None and (e[1] is not None or ctx.trace_header):
             return True
         # a data event (SendMessage under load) is recorded only if a trail selects it
