@@ -33,6 +33,19 @@ def _shard_of(proc, queue: str) -> int:
     return partition_of(queue_key(namespace("default", "/"), queue), run.partitions) % run.shards
 
 
+def _in_distinct_partitions(run, prefix: str, n: int) -> list[str]:
+    """n queue names `<prefix><i>`, each in its own partition."""
+    names, parts = [], set()
+    for i in range(n * 50):
+        p = partition_of(queue_key(namespace("default", "/"), f"{prefix}{i}"), run.partitions)
+        if p not in parts:
+            parts.add(p)
+            names.append(f"{prefix}{i}")
+            if len(names) == n:
+                return names
+    raise AssertionError(f"no {n} queues in distinct partitions")
+
+
 def test_confirmed_publishes_survive_shard_kill_and_full_restart(tmp_path):
     with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "2") as proc:
         conn = _conn(proc)
@@ -105,14 +118,7 @@ def test_fsync_confirms_from_queues_in_several_partitions_survive_kill9(tmp_path
     message is there after kill -9 of the shard and of everything."""
     with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--durability", "fsync") as proc:
         run = RunInfo.load(Path(proc.data_dir) / "run" / "run.json")
-        names, parts = [], set()
-        for i in range(200):       # four queues, each in its own partition
-            p = partition_of(queue_key(namespace("default", "/"), f"fs-{i}"), run.partitions)
-            if p not in parts:
-                parts.add(p)
-                names.append(f"fs-{i}")
-            if len(names) == 4:
-                break
+        names = _in_distinct_partitions(run, "fs-", 4)
         confirmed = {q: [] for q in names}
         errors, stop = [], threading.Event()
 
@@ -361,14 +367,7 @@ def test_fsync_confirms_of_commits_synced_in_the_thread_survive_kill9(tmp_path):
     import aio_pika
     with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--durability", "fsync") as proc:
         run = RunInfo.load(Path(proc.data_dir) / "run" / "run.json")
-        names, parts = [], set()
-        for i in range(500):
-            p = partition_of(queue_key(namespace("default", "/"), f"ft-{i}"), run.partitions)
-            if p not in parts:
-                parts.add(p)
-                names.append(f"ft-{i}")
-            if len(names) == 12:
-                break
+        names = _in_distinct_partitions(run, "ft-", 12)
         url = f"amqp://guest:guest@127.0.0.1:{proc.endpoints['amqp'].rsplit(':', 1)[1]}/"
         rounds = 40
 
