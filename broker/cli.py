@@ -134,7 +134,7 @@ def _serve(args) -> int:
     except ConfigError as exc:
         print(f"broker: config error: {exc}", file=sys.stderr)
         return 2
-    from broker.runtime.worker import install_uvloop, setup_logging
+    from broker.runtime.worker import install_uvloop, malloc_trim, setup_logging
     setup_logging(config["server.log_level"], "supervisor")
     # Everything the server writes is private unless written public on purpose
     # (endpoints.json, the CA certificate); set before any worker is forked.
@@ -149,7 +149,7 @@ def _serve(args) -> int:
     import gc
     gc.collect()
     gc.freeze()          # no later collection writes to these objects' pages
-    _malloc_trim()
+    malloc_trim()        # before the fork: what importing freed need not stay resident
     forker = zygote.start(_run_worker)
     install_uvloop()
     try:
@@ -246,33 +246,17 @@ def _preload(config=None) -> None:
     _warm_openssl()
 
 
-def _malloc_trim() -> None:
-    """Hand the heap's free pages back to the system before the fork: what importing
-    freed (compiling sources, loading models) would otherwise stay resident."""
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):       # not glibc
-        pass
-
-
 def _warm_openssl() -> None:
-    """OpenSSL's one-time set-up (providers, algorithm and decoder tables), done once
-    here for every process: the first TLS context, signature check, key load or AES-GCM
-    seal in a forked process otherwise builds its own (measured: a gateway's TLS context
-    4 MB, the supervisor's certificate check 3.5 MB, a shard's first seal 1 MB)."""
+    """OpenSSL's one-time set-up (providers, algorithm tables), done once here for every
+    process: the first TLS context or AES-GCM seal in a forked process otherwise builds
+    its own (measured: a gateway's TLS context 4 MB, a shard's first seal 1 MB). The
+    certificate check runs in a child of its own (supervisor.tls_material), so the key
+    and X.509 code is not warmed: no worker runs it at start."""
     import ssl
 
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)          # the ssl module's OpenSSL
     AESGCM(bytes(32)).encrypt(bytes(12), b"warm", None)   # cryptography's (its own copy)
-    key = ec.generate_private_key(ec.SECP256R1())
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
-    serialization.load_pem_private_key(pem, password=None)
-    key.public_key().verify(key.sign(b"warm", ec.ECDSA(hashes.SHA256())), b"warm", ec.ECDSA(hashes.SHA256()))
 
 if __name__ == "__main__":
     sys.exit(main())

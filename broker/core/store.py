@@ -342,6 +342,31 @@ class SqlitePartitionStore(PartitionStore):
     def __init__(self, path: Path, partition: int, master: AesGcmKey, durability: str = "process"):
         self.partition = partition
         self.path = Path(path)
+        self._master, self._durability = master, durability
+        self._connect()
+        # staged changes, applied by commit()
+        self._ins: dict[int, tuple] = {}      # rid -> (qid, message)
+        self._upd: dict[int, Any] = {}        # rid -> message
+        self._del: set[int] = set()
+        self._ent: dict[tuple[str, str], Any] = {}   # (kind,key) -> value | _DELETED
+        self._dd: dict[tuple[int, str], Any] = {}    # (qid,key) -> (exp, ref) | _DELETED
+        self._drops: list[int] = []
+        self._counters: dict[str, int] = {}   # latest value of each counter read or allocated
+        self._ctr_dirty: set[str] = set()       # counters allocated since the last commit
+        self._dirty = False
+        self._strict = False     # something staged outside relaxed(): fsync before replies
+        self._hot_id = id(self)      # this store's keys in HOT
+        self._wal_fd: int | None = None   # for sync_log
+        self._gone: list = []        # (rid, message) committed, removed this tick (their payload is let go)
+        # memory mirror of entities (reads never hit disk after start)
+        self._entities: dict[str, dict[str, Any]] = {}
+        for kind, key, blob in self.db.execute("SELECT kind, key, v FROM entities"):
+            value = _unpack(self._ekey.open(blob, f"{kind}\0{key}".encode()))
+            self._entities.setdefault(kind, {})[key] = value
+
+    def _connect(self) -> None:
+        """Open the connection and the partition's keys (at start, or a parked store's first use)."""
+        path, partition, master, durability = self.path, self.partition, self._master, self._durability
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         db = self.db
         # one connection, one process: no file locks or shared-memory index per transaction
@@ -363,25 +388,27 @@ class SqlitePartitionStore(PartitionStore):
             raise StoreError(f"{path}: store schema version {int(version)}, this broker uses {SCHEMA_VERSION}")
         self._keys = _Keys(master, partition, self._meta_get, self._meta_put_now, db)
         self._ekey = self._keys.data_key(ENTITY_SCOPE)
-        # staged changes, applied by commit()
-        self._ins: dict[int, tuple] = {}      # rid -> (qid, message)
-        self._upd: dict[int, Any] = {}        # rid -> message
-        self._del: set[int] = set()
-        self._ent: dict[tuple[str, str], Any] = {}   # (kind,key) -> value | _DELETED
-        self._dd: dict[tuple[int, str], Any] = {}    # (qid,key) -> (exp, ref) | _DELETED
-        self._drops: list[int] = []
-        self._counters: dict[str, int] = {}   # latest value of each counter read or allocated
-        self._ctr_dirty: set[str] = set()       # counters allocated since the last commit
-        self._dirty = False
-        self._strict = False     # something staged outside relaxed(): fsync before replies
-        self._hot_id = id(self)      # this store's keys in HOT
-        self._wal_fd: int | None = None   # for sync_log
-        self._gone: list = []        # (rid, message) committed, removed this tick (their payload is let go)
-        # memory mirror of entities (reads never hit disk after start)
-        self._entities: dict[str, dict[str, Any]] = {}
-        for kind, key, blob in db.execute("SELECT kind, key, v FROM entities"):
-            value = _unpack(self._ekey.open(blob, f"{kind}\0{key}".encode()))
-            self._entities.setdefault(kind, {})[key] = value
+
+    def park(self) -> bool:
+        """Close the connection of a store that holds nothing (a partition nobody has
+        used: its connection, page cache and keys are about 0.2 MB); its first use opens
+        it again (``__getattr__``). False, and nothing closed, if it holds anything."""
+        if self._dirty or any(self._entities.values()) or self.db.execute(
+                "SELECT EXISTS (SELECT 1 FROM messages) OR EXISTS (SELECT 1 FROM dedup)").fetchone()[0]:
+            return False
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
+        self.db.close()
+        del self.db, self._keys, self._ekey
+        return True
+
+    def __getattr__(self, name):
+        # reached only for a missing attribute: the connection and keys of a parked store
+        if name in ("db", "_keys", "_ekey") and "_master" in self.__dict__:
+            self._connect()
+            return self.__dict__[name]
+        raise AttributeError(name)
 
     # -- meta and keys (written immediately: rare, needed before first commit)
     def _meta_get(self, k):
@@ -650,7 +677,8 @@ class SqlitePartitionStore(PartitionStore):
             if self._wal_fd is not None:
                 os.close(self._wal_fd)
                 self._wal_fd = None
-            self.db.close()
+            if "db" in self.__dict__:       # a parked store has nothing to close
+                self.db.close()
 
     def wipe(self) -> None:
         """Delete every entity, message and dedup record (admin reset); keys stay."""

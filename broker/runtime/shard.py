@@ -23,7 +23,7 @@ from broker.runtime.cluster import Cluster
 from broker.runtime.datadir import open_data_dir
 from broker.runtime.plugins import Plugins
 from broker.runtime.runinfo import RunInfo
-from broker.runtime.worker import ControlLink, stop_event
+from broker.runtime.worker import ControlLink, malloc_trim, stop_event
 
 log = logging.getLogger("broker.shard")
 
@@ -181,9 +181,13 @@ class Shard:
             res = hook(self)
             if inspect.isawaitable(res):
                 await res
+        # a partition that holds nothing closes its store until its first use
+        parked = sum(1 for part in self.partitions.values() if getattr(part.store, "park", bool)())
+        if parked:
+            malloc_trim()       # what their connections held goes back to the system
         from broker.runtime.zygote import late_imports
-        log.info("event=shard_recovered index=%d partitions=%d seconds=%.3f late_imports=%d",
-                 self.index, len(self.partitions), time.monotonic() - t0, late_imports())
+        log.info("event=shard_recovered index=%d partitions=%d parked=%d seconds=%.3f late_imports=%d",
+                 self.index, len(self.partitions), parked, time.monotonic() - t0, late_imports())
         server = await ipc.serve(self.run.shard_socket(self.index), lambda: _Conn(self), hold=True)
         # Track connections for flush: wrap the server's protocol factory.
         await control.ready()

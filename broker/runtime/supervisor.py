@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,6 +73,44 @@ def _url_host(host: str) -> str:
     if host == "::":
         return "localhost"
     return f"[{host}]" if ":" in host else host
+
+
+def tls_material(data_dir: Path, names, cert_file, key_file):
+    """`ensure_tls_material`, run in a short-lived forked child where this process may
+    fork (no other thread): checking or issuing the certificates runs X.509 and key
+    code of OpenSSL and cryptography that no worker runs, so the supervisor never
+    holds its pages (about 2 MB measured). The child's failure to check is run again
+    here, for the error as it is."""
+    from broker.runtime.tls import TlsConfigError, TlsMaterial, ensure_tls_material
+    args = (data_dir, names, cert_file, key_file)
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return ensure_tls_material(*args)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:                     # the child: answers on the pipe, never returns
+        code, out = 0, {}
+        try:
+            os.close(r)
+            m = ensure_tls_material(*args)
+            out = {"ca_cert": str(m.ca_cert), "cert": str(m.cert), "key": str(m.key)}
+        except TlsConfigError as exc:
+            code, out = 1, {"error": str(exc)}
+        except BaseException:
+            code = 2
+        finally:
+            try:
+                os.write(w, json.dumps(out).encode())
+            finally:
+                os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        doc = json.loads(f.read() or b"{}")
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) == 1 and "error" in doc:
+        raise TlsConfigError(doc["error"])
+    if os.waitstatus_to_exitcode(status) != 0 or "cert" not in doc:
+        return ensure_tls_material(*args)
+    return TlsMaterial(Path(doc["ca_cert"]), Path(doc["cert"]), Path(doc["key"]))
 
 
 class Supervisor:
@@ -215,9 +254,7 @@ class Supervisor:
             dd.endpoints_path.unlink()
         except FileNotFoundError:
             pass
-        from broker.runtime.tls import ensure_tls_material
-        tls = ensure_tls_material(dd.root, cfg["tls.names"], cfg["tls.cert_file"] or None,
-                                  cfg["tls.key_file"] or None)
+        tls = tls_material(dd.root, cfg["tls.names"], cfg["tls.cert_file"] or None, cfg["tls.key_file"] or None)
         cpus = os.cpu_count() or 1
         shards = cfg["server.shards"] or cpus
         workers = cfg["server.workers"] or cpus
