@@ -4,19 +4,13 @@ server of its own (2 gateways, 2 shards, queue gauges sampled every second)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
-from tests.helpers.brokerproc import DUMMY_KEY, DUMMY_SECRET, REGION, BrokerProcess, wait_for
-
-AWS = Path(sys.executable).with_name("aws")
+from tests.helpers.brokerproc import BrokerProcess, wait_for
+from tests.helpers.clients import aws_cli
 
 
 @pytest.fixture(scope="module")
@@ -85,27 +79,18 @@ def test_gauges_follow_the_queue(mon):
 
 
 def test_cli_get_metric_statistics(mon, tmp_path):
-    exe = str(AWS) if AWS.exists() else shutil.which("aws")
-    if not exe:
-        pytest.skip("aws CLI not installed")
+    aws = aws_cli(mon.url, tmp_path, "cloudwatch")
     sqs = mon.client("sqs")
     name = f"cli-{uuid.uuid4().hex[:8]}"
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     for _ in range(3):
         sqs.send_message(QueueUrl=url, MessageBody="c")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID=DUMMY_KEY, AWS_SECRET_ACCESS_KEY=DUMMY_SECRET, AWS_DEFAULT_REGION=REGION,
-               AWS_CONFIG_FILE=str(tmp_path / "config"), AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "creds"),
-               AWS_PAGER="")
     start, end = _window()
 
     def cli_sum():
-        p = subprocess.run([exe, "cloudwatch", "get-metric-statistics", "--namespace", "AWS/SQS",
-                            "--metric-name", "NumberOfMessagesSent", "--dimensions", f"Name=QueueName,Value={name}",
-                            "--start-time", start.isoformat(), "--end-time", end.isoformat(), "--period", "60",
-                            "--statistics", "Sum", "--endpoint-url", mon.url, "--output", "json"],
-                           env=env, capture_output=True, text=True, timeout=60)
-        assert p.returncode == 0, p.stderr
+        p = aws("get-metric-statistics", "--namespace", "AWS/SQS", "--metric-name", "NumberOfMessagesSent",
+                "--dimensions", f"Name=QueueName,Value={name}", "--start-time", start.isoformat(),
+                "--end-time", end.isoformat(), "--period", "60", "--statistics", "Sum")
         return sum(d["Sum"] for d in json.loads(p.stdout)["Datapoints"])
     wait_for(lambda: cli_sum() == 3, 20, what="the CLI to see 3 sends")
 

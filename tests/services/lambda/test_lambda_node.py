@@ -3,15 +3,8 @@ tests/node/lambda_smoke.mjs drives it and prints what it saw."""
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
+from tests.helpers.clients import run_node, without_aws_env
 
-import pytest
-
-NODE_DIR = Path(__file__).resolve().parents[2] / "node"
 HANDLER = """
 import os
 def handler(event, context):
@@ -23,25 +16,11 @@ def handler(event, context):
 """
 
 
-@pytest.fixture(scope="module")
-def node():
-    exe = shutil.which("node")
-    if exe is None:
-        pytest.skip("node is not installed")
-    if not (NODE_DIR / "node_modules" / "@aws-sdk" / "client-lambda").is_dir():
-        pytest.skip("tests/node/node_modules missing: run `npm install` in tests/node")
-    return exe
-
-
-def test_lambda_with_js_sdk_v3(server, node, zip_of, tmp_path):
+def test_lambda_with_js_sdk_v3(server, zip_of, tmp_path):
     zip_path = tmp_path / "fn.zip"
     zip_path.write_bytes(zip_of({"handler.py": HANDLER}))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(BROKER_ENDPOINT=server.url, LAMBDA_ZIP=str(zip_path))
-    p = subprocess.run([node, str(NODE_DIR / "lambda_smoke.mjs")], cwd=NODE_DIR, env=env, capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stderr + p.stdout
-    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out = run_node("lambda_smoke.mjs", without_aws_env(BROKER_ENDPOINT=server.url, LAMBDA_ZIP=str(zip_path)),
+                   "@aws-sdk/client-lambda")
     name = out["name"]
     assert out["created"] == {"arn": f"arn:aws:lambda:us-east-1:000000000000:function:{name}", "state": "Active",
                               "env": {"Variables": {"GREETING": "hi"}}}

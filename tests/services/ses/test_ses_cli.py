@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.helpers.brokerproc import DUMMY_KEY, DUMMY_SECRET, REGION
-
-AWS = Path(sys.executable).with_name("aws")
+from tests.helpers.clients import aws_cli
 
 
 @pytest.fixture(scope="module")
 def aws(server, tmp_path_factory):
-    exe = str(AWS) if AWS.exists() else shutil.which("aws")
-    if not exe:
-        pytest.skip("aws CLI not installed")
-    home = tmp_path_factory.mktemp("awshome")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID=DUMMY_KEY, AWS_SECRET_ACCESS_KEY=DUMMY_SECRET, AWS_DEFAULT_REGION=REGION,
-               AWS_CONFIG_FILE=str(home / "config"), AWS_SHARED_CREDENTIALS_FILE=str(home / "creds"),
-               AWS_MAX_ATTEMPTS="1", AWS_PAGER="")
+    cli = aws_cli(server.url, tmp_path_factory.mktemp("awshome"))
 
     def run(*args: str, check: bool = True) -> dict:
-        p = subprocess.run([exe, *args, "--endpoint-url", server.url, "--output", "json"], env=env,
-                           capture_output=True, text=True, timeout=60)
-        if check and p.returncode != 0:
-            raise AssertionError(f"aws {' '.join(args)} failed: {p.stderr}")
+        p = cli(*args, check=check)
         return json.loads(p.stdout) if p.returncode == 0 and p.stdout.strip() else {"stderr": p.stderr}
     return run
 

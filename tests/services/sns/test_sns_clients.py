@@ -4,39 +4,16 @@ aws-sdk-js v3 (@aws-sdk/client-sns, tests/node)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.helpers.brokerproc import DUMMY_KEY, DUMMY_SECRET, REGION
+from tests.helpers.clients import aws_cli, run_node, without_aws_env
 from tests.services.sns.conftest import receive, uid
-
-NODE_DIR = Path(__file__).resolve().parents[2] / "node"
-AWS = Path(sys.executable).with_name("aws")
 
 
 @pytest.fixture(scope="module")
 def aws(server, tmp_path_factory):
-    exe = str(AWS) if AWS.exists() else shutil.which("aws")
-    if not exe:
-        pytest.skip("aws CLI not installed")
-    home = tmp_path_factory.mktemp("awshome")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(AWS_ACCESS_KEY_ID=DUMMY_KEY, AWS_SECRET_ACCESS_KEY=DUMMY_SECRET, AWS_DEFAULT_REGION=REGION,
-               AWS_CONFIG_FILE=str(home / "config"), AWS_SHARED_CREDENTIALS_FILE=str(home / "creds"),
-               AWS_MAX_ATTEMPTS="1", AWS_PAGER="")
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        p = subprocess.run([exe, "sns", *args, "--endpoint-url", server.url, "--output", "json"],
-                           env=env, capture_output=True, text=True, timeout=60)
-        if check and p.returncode != 0:
-            raise AssertionError(f"aws sns {' '.join(args)} failed: {p.stderr}")
-        return p
-    return run
+    return aws_cli(server.url, tmp_path_factory.mktemp("awshome"), "sns")
 
 
 def test_cli_roundtrip(aws, sqs, make_queue):
@@ -62,17 +39,7 @@ def test_cli_roundtrip(aws, sqs, make_queue):
 
 
 def test_js_sdk_v3(server):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    if not (NODE_DIR / "node_modules" / "@aws-sdk" / "client-sns").is_dir():
-        pytest.skip("tests/node/node_modules missing: run `npm install` in tests/node")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["BROKER_ENDPOINT"] = server.url
-    p = subprocess.run([node, str(NODE_DIR / "sns_smoke.mjs")], cwd=NODE_DIR, env=env, capture_output=True,
-                       text=True, timeout=120)
-    assert p.returncode == 0, p.stderr + p.stdout
-    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out = run_node("sns_smoke.mjs", without_aws_env(BROKER_ENDPOINT=server.url), "@aws-sdk/client-sns")
     std = out["standard"]
     env_ = std["envelope"]
     assert env_["Type"] == "Notification" and env_["MessageId"] == std["messageId"] and env_["Subject"] == "js"

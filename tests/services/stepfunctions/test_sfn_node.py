@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
-import pytest
-
-NODE_DIR = Path(__file__).resolve().parents[2] / "node"
+from tests.helpers.clients import run_node, without_aws_env
 
 
 def test_sfn_smoke_js_sdk_v3(server):
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed")
-    if not (NODE_DIR / "node_modules" / "@aws-sdk" / "client-sfn").is_dir():
-        pytest.skip("tests/node/node_modules missing: run `npm ci` in tests/node")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env["BROKER_ENDPOINT"] = server.url
-    p = subprocess.run([node, str(NODE_DIR / "sfn_smoke.mjs")], cwd=NODE_DIR, env=env, capture_output=True,
-                       text=True, timeout=90)
-    assert p.returncode == 0, p.stderr + p.stdout
-    out = json.loads(p.stdout.strip().splitlines()[-1])
+    out = run_node("sfn_smoke.mjs", without_aws_env(BROKER_ENDPOINT=server.url), "@aws-sdk/client-sfn", timeout=90)
     std = out["standard"]
     assert std["status"] == "SUCCEEDED" and std["output"] == {"got": 41} and std["startIsDate"]
     assert std["events"] == [[1, 0, "ExecutionStarted"], [2, 0, "PassStateEntered"], [3, 2, "PassStateExited"],
