@@ -184,6 +184,8 @@ def _worker(args) -> int:
 
 
 def _run_worker(role: str, index: int, run_path: str) -> int:
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C: the supervisor drains us in order
     from broker.runtime.runinfo import RunInfo
     from broker.runtime.worker import install_uvloop, setup_logging
     run = RunInfo.load(run_path)

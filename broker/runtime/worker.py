@@ -98,9 +98,11 @@ class ControlLink(ipc.Handler):
 
 
 def stop_event() -> asyncio.Event:
-    """An event set by SIGTERM/SIGINT (drain requests)."""
+    """An event set by SIGTERM: the supervisor's drain request, gateways first, then shards.
+    Workers ignore SIGINT (broker.cli._run_worker): Ctrl-C in a terminal reaches every
+    process of the group at once, and a shard stopping then would leave the gateways'
+    drain nothing to finish against; the supervisor gets it too and drains in order."""
     loop = asyncio.get_running_loop()
     ev = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, ev.set)
+    loop.add_signal_handler(signal.SIGTERM, ev.set)
     return ev
