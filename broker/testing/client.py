@@ -48,9 +48,9 @@ def fresh_account_id() -> str:
 
 
 def poll(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
-         what: str = "condition") -> Any:
-    """Call `predicate` until it returns something truthy (returned) or `timeout` passes;
-    exceptions count as "not yet" and the last one is quoted on timeout."""
+         what: str = "condition", error: type[Exception] = WaitTimeout) -> Any:
+    """Call `predicate` until it returns something truthy (returned) or `timeout` passes
+    (`error` raised); exceptions count as "not yet" and the last one is quoted on timeout."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     delay = interval
@@ -62,7 +62,7 @@ def poll(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 
         except Exception as exc:  # noqa: BLE001 - "not yet"
             last = exc
         if time.monotonic() >= deadline:
-            raise WaitTimeout(f"timed out after {timeout:g}s waiting for {what}"
+            raise error(f"timed out after {timeout:g}s waiting for {what}"
                               + (f" (last error: {last!r})" if last else ""))
         time.sleep(delay)
         delay = min(delay * 1.5, 0.25)

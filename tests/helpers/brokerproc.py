@@ -25,6 +25,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
+from broker.testing.client import poll
+
 DUMMY_KEY = "AKIDTESTTESTTESTTEST"
 DUMMY_SECRET = "test-secret-key-not-checked-in-dev-mode"
 REGION = "us-east-1"
@@ -42,26 +44,9 @@ class BrokerError(AssertionError):
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02,
              what: str = "condition") -> Any:
-    """Poll `predicate` until it returns a truthy value (returned) or the deadline passes.
-
-    Exceptions raised by `predicate` count as "not yet"; the last one is
-    quoted in the timeout error.
-    """
-    deadline = time.monotonic() + timeout
-    last_exc: BaseException | None = None
-    delay = interval
-    while True:
-        try:
-            value = predicate()
-            if value:
-                return value
-        except Exception as exc:  # noqa: BLE001 - "not yet"
-            last_exc = exc
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}"
-                               + (f" (last error: {last_exc!r})" if last_exc else ""))
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
+    """Poll `predicate` until it returns a truthy value (returned), or raise TimeoutError
+    once the deadline passes; exceptions raised by `predicate` count as "not yet"."""
+    return poll(predicate, timeout, interval, what, error=TimeoutError)
 
 
 def server_env(env: dict[str, str] | None = None) -> dict[str, str]:
