@@ -12,7 +12,9 @@ from broker.runtime.gateway import _on_first_connection
 # Modules only a client of that front-end or service needs (imported on its first use).
 LAZY = ["protocols.amqp.connection", "protocols.mqtt.connection", "protocols.smtp.server", "aiosmtpd.smtp",
         "amqtt.mqtt.packet", "services.sns.api", "services.stepfunctions.api", "services.ses.api",
-        "services.kms.api", "services.kms.cryptoops", "services.sts.api", "botocore.session", "botocore.client"]
+        "services.kms.api", "services.kms.cryptoops", "services.sts.api", "botocore.session", "botocore.client",
+        # AMQP's codec (the first AMQP dead letter), CBOR (a CBOR service's first request)
+        "pamqp", "services.mq.amqpmsg", "cbor2"]
 
 PROBE = """
 import json, sys

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import cbor2
 import msgspec
 
 from services.errors import ServiceError, ValidationError
@@ -131,6 +130,7 @@ class ErrorsMixin:
             type_name = shape_name
         body = {"__type": type_name, **body}
         if protocol == "smithy-rpc-v2-cbor":
+            import cbor2    # loaded by the first CBOR request, not at start
             headers += [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
             return HttpResponse(error.status, headers, cbor2.dumps(body, datetime_as_timestamp=True, timezone=UTC))
         headers.append(("Content-Type", f"application/x-amz-json-{self.json_version}"))
@@ -155,6 +155,7 @@ def encode_protocol_error(protocol: str, error: ServiceError, request_id: str) -
         headers += [("x-amzn-ErrorType", error.code), ("Content-Type", "application/json")]
         return HttpResponse(error.status, headers, _json_encode({"message": error.message}))
     if protocol == "smithy-rpc-v2-cbor":
+        import cbor2
         headers += [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
         return HttpResponse(error.status, headers, cbor2.dumps(body))
     headers.append(("Content-Type", "application/x-amz-json-1.0"))

@@ -1,7 +1,6 @@
 """Per-operation compilers for the RPC protocols: json 1.0/1.1, smithy-rpc-v2-cbor, query."""
 from __future__ import annotations
 
-import cbor2
 import msgspec
 
 from ._request import query_params_of
@@ -45,6 +44,7 @@ class RpcMixin:
         return decode, encode
 
     def _compile_cbor(self, om, ins, outs, validate):
+        import cbor2    # here, not at start: only a CBOR service's first operation needs it
         dec = compile_json_decoder(ins, self._cache("cbor-d"), True) if ins is not None else None
         enc = compile_json_encoder(outs, self._cache("cbor-e"), True, "unixtimestamp") if outs is not None else None
         headers = [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
