@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.config import Config
 
+from tests.helpers.queues import queue_factory
 from tests.services.events._helpers import uid
 
 ACCOUNT = "000000000000"
@@ -28,24 +29,7 @@ def sqs(server):
 @pytest.fixture
 def queue(sqs):
     """Factory: queue(fifo=False, **attrs) -> (url, arn); deleted afterwards."""
-    made = []
-
-    def make(fifo: bool = False, **attrs):
-        name = uid("evq") + (".fifo" if fifo else "")
-        attrs = {k: str(v) for k, v in attrs.items()}
-        if fifo:
-            attrs.setdefault("FifoQueue", "true")
-        url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
-        made.append(url)
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return url, arn
-
-    yield make
-    for url in made:
-        try:
-            sqs.delete_queue(QueueUrl=url)
-        except Exception:
-            pass
+    yield from queue_factory(sqs, "evq")
 
 
 @pytest.fixture

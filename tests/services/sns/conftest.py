@@ -9,6 +9,8 @@ import uuid
 import pytest
 from botocore.config import Config
 
+from tests.helpers.queues import queue_factory
+
 
 def _config(validate: bool = True) -> Config:
     return Config(retries={"total_max_attempts": 1}, connect_timeout=5, read_timeout=40,
@@ -59,24 +61,7 @@ def make_topic(sns):
 @pytest.fixture
 def make_queue(sqs):
     """Create a queue; returns (url, arn)."""
-    made = []
-
-    def make(fifo: bool = False, name: str | None = None, **attrs) -> tuple[str, str]:
-        name = name or uid("q") + (".fifo" if fifo else "")
-        attrs = {k: str(v) for k, v in attrs.items()}
-        if fifo:
-            attrs.setdefault("FifoQueue", "true")
-        url = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
-        made.append(url)
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return url, arn
-
-    yield make
-    for url in made:
-        try:
-            sqs.delete_queue(QueueUrl=url)
-        except Exception:
-            pass
+    yield from queue_factory(sqs)
 
 
 @pytest.fixture
