@@ -175,8 +175,21 @@ class PagedReady(SeqReady):
                 f.append(m)
                 n -= 1
 
+    def ahead_due(self) -> bool:
+        """A chunk waits on disk and the window is down to a chunk: time to read ahead."""
+        return bool(self.chunks) and len(self.fresh) <= self.chunk
+
+    def read_ahead(self) -> bool:
+        """Read the oldest chunk back before the window runs dry (``ahead_due``), so a
+        consumer does not wait for it at a ``pop``; -> read one?"""
+        if not self.ahead_due():
+            return False
+        self.page_in()
+        return True
+
     def page_in(self) -> None:
-        """The oldest chunk back into memory, after the window."""
+        """The oldest chunk back into memory, after the window (its seqs follow the
+        window's: the window holds the oldest fresh messages)."""
         c = self.chunks.popleft()
         self.spilled -= c.n
         self.pager.paged_in(c)

@@ -138,6 +138,17 @@ class Queue(PushMixin, QueueState):
         """Leaves its ready backlog beyond a window in the store (``_backlog``)."""
         return self._paged is not None
 
+    def ahead_due(self) -> bool:
+        """Its window is low and a spilled chunk waits: call ``read_ahead`` soon."""
+        p = self._paged
+        return p is not None and p.ahead_due()
+
+    def read_ahead(self) -> bool:
+        """Read the next spilled chunk back while the window still holds a chunk's worth
+        (a push consumer's next dispatch then finds it in memory); -> read one?"""
+        p = self._paged
+        return p is not None and p.read_ahead()
+
     @property
     def spilled(self) -> int:
         """READY messages left only in the store (see ``_backlog``)."""

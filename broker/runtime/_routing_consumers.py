@@ -31,6 +31,8 @@ def _in_use(name: str) -> OpError:
 
 
 class ConsumersMixin:
+    _ahead: set = frozenset()       # queue keys with a read-ahead scheduled (a set once used)
+
     # -- registration -----------------------------------------------------------
     def _register(self, hq, tag, conn) -> None:
         ck = (hq.key, tag)
@@ -247,13 +249,23 @@ class ConsumersMixin:
             # consumer (edge.block) before the shard pushes it everything
             hq.redispatch = True
             self.shard.loop.call_soon(self._redispatch, hq)
+        if q.pages and q.ahead_due() and hq.key not in self._ahead:
+            # read the next spilled chunk back after this tick's pushes and commit, not
+            # at the dispatch that finds the window empty (a pause the consumer waits out)
+            if not self._ahead:
+                self._ahead = set()
+            self._ahead.add(hq.key)
+            loop = self.shard.loop
+            loop.call_soon(loop.call_soon, self._read_ahead, hq)
         if deliveries.dead:
             self._dead_letter(hq, deliveries.dead, "delivery_limit")
         if deliveries.expired:
             self._dead_letter(hq, deliveries.expired, "expired")
         if not deliveries:
             return
-        # one push frame per gateway connection and tick: [key, [[tag, seq, payload, redelivered, msg_id]...]]
+        # one push frame per gateway connection and tick: [key, [[tag, seq, payload, redelivered, msg_id]...]],
+        # not held for the group commit: a delivery acknowledges nothing (ipc.py), and the
+        # consumer's next acks (the credit for more) come back a commit sooner
         missing = [m.seq for _t, m in deliveries if m.payload is None]
         loaded = self._payloads(hq, missing) if missing else None
         batches: dict = {}
@@ -268,7 +280,15 @@ class ConsumersMixin:
                 batch = batches[conn] = []
             batch.append([tag, m.seq, payload, m.receive_count > 1, m.msg_id])
         for conn, batch in batches.items():
-            conn.push("core.deliver", [hq.key, batch])
+            conn.push("core.deliver", [hq.key, batch], now=True)
+
+    def _read_ahead(self, hq) -> None:
+        self._ahead.discard(hq.key)
+        if hq.dead or self.closed or self.queues.get(hq.key) is not hq:
+            return
+        with self.store.relaxed():      # the chunk record's removal needs no fsync of its own
+            if hq.queue.read_ahead():
+                self.part.flush_soon()
 
     def _redispatch(self, hq) -> None:
         hq.redispatch = False

@@ -11,7 +11,10 @@ Frame: 4-byte big-endian length, then one msgpack array:
 Outgoing frames are buffered and written with one `transport.write` per loop
 tick (`call_soon` flush), so many concurrent calls cost one syscall. A
 connection in *hold* mode keeps its output until its owner releases it: the
-shard holds replies until the tick's group commit is durable.
+shard holds replies until the tick's group commit is durable. A push sent with
+``now`` skips the hold (still one write per tick): deliveries to consumers,
+which acknowledge nothing, as a broker hands messages to consumers before its
+disk write (RabbitMQ does); they may overtake held frames sent before them.
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ class Handler:
 
 class Connection(asyncio.Protocol):
     __slots__ = ("handler", "transport", "_buf", "_out", "_flush_scheduled", "_ids",
-                 "_pending", "hold", "closed", "peer", "_loop", "_paused", "_drain", "lost_future", "last_rid")
+                 "_pending", "hold", "closed", "peer", "_loop", "_paused", "_drain", "lost_future", "last_rid",
+                 "_now", "_now_scheduled")
 
     def __init__(self, handler: Handler, *, hold: bool = False):
         self.handler = handler
@@ -86,6 +90,8 @@ class Connection(asyncio.Protocol):
         self._drain: asyncio.Future | None = None
         self.lost_future: asyncio.Future | None = None
         self.last_rid = 0          # id of the latest call_nowait (to cancel it)
+        self._now: list[bytes] = []      # frames that skip the hold (push(now=True))
+        self._now_scheduled = False
 
     # -- asyncio.Protocol -------------------------------------------------
     def connection_made(self, transport):
@@ -176,6 +182,23 @@ class Connection(asyncio.Protocol):
             self._flush_scheduled = True
             self._loop.call_soon(self.flush)
 
+    def _send_now(self, frame) -> None:
+        if self.closed:
+            return
+        body = _encode(frame)
+        self._now.append(_LEN.pack(len(body)))
+        self._now.append(body)
+        if not self._now_scheduled:
+            self._now_scheduled = True
+            self._loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._now_scheduled = False
+        if self._now and not self.closed:
+            out = self._now
+            self._now = []
+            self.transport.write(b"".join(out))
+
     def flush(self) -> None:
         self._flush_scheduled = False
         if self._out and not self.closed:
@@ -216,8 +239,12 @@ class Connection(asyncio.Protocol):
                     sender_fault: bool = True, fields: dict | None = None) -> None:
         self._send((ERROR, rid, (code, message, status, sender_fault, fields or {})))
 
-    def push(self, topic: str, payload) -> None:
-        self._send((PUSH, topic, payload))
+    def push(self, topic: str, payload, now: bool = False) -> None:
+        """One-way; ``now``: not held (see module doc)."""
+        if now and self.hold:
+            self._send_now((PUSH, topic, payload))
+        else:
+            self._send((PUSH, topic, payload))
 
     async def drain(self) -> None:
         if self._paused:
@@ -227,6 +254,7 @@ class Connection(asyncio.Protocol):
 
     def close(self) -> None:
         if self.transport is not None and not self.closed:
+            self._flush_now()
             self.flush()
             self.transport.close()
 

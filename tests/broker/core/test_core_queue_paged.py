@@ -138,6 +138,13 @@ class PagedQueueMachine(QueueMachine):
         assert r.next_deadline == self.model.next_deadline()
 
     @rule()
+    def read_ahead(self):
+        """A push consumer's shard reads the next chunk back early: nothing observable changes."""
+        self.journal.begin()
+        due = self.q.ahead_due()
+        assert self.q.read_ahead() == due
+
+    @rule()
     def restart(self):
         """A clean restart: everything committed, then rebuilt from the records in seq order."""
         if not self.model.msgs:

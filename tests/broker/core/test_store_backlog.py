@@ -183,3 +183,30 @@ def test_ordered_reads_the_backlog_only_as_far_as_consumed(tmp_path, small, monk
     assert len(read) <= 100 < q.spilled         # the chunks reached, not the whole backlog
     assert [m.msg_id for m in first + list(it)] == [f"m{i}" for i in range(400)]
     store.close()
+
+
+def test_read_ahead_brings_the_next_chunk_back_before_the_window_runs_dry(tmp_path, small):
+    """``read_ahead`` (a push consumer's shard calls it after a dispatch) reads the oldest
+    chunk back once the window is down to a chunk, after the window, in seq order; the
+    receives that follow find every message in memory and order and counts stay exact."""
+    key = AesGcmKey(os.urandom(32))
+    store, q = _open(tmp_path / "p.db", key)
+    _send(store, q, 200)
+    spilled = q.spilled
+    assert spilled >= 100 and not q.ahead_due() and not q.read_ahead()     # a full window
+    got = []
+    while not q.ahead_due():
+        res = q.receive(0, 10)
+        for m in res.messages:
+            got.append(m.payload)
+            q.delete(m.seq, m.lease)
+        store.commit()
+    assert q.spilled == spilled and q.read_ahead() and q.spilled == spilled - _backlog.CHUNK
+    store.commit()                      # the chunk's record goes in this tick's commit
+    got += _drain(store, q)
+    assert got == [b"body %d" % i for i in range(200)]
+    assert q.total == q.visible == q.bytes == q.spilled == 0
+    store.close()
+    store, q = _open(tmp_path / "p.db", key)          # nothing left behind on disk
+    assert q.total == 0 and list(store.scan(store_mod.KIND_BACKLOG)) == []
+    store.close()

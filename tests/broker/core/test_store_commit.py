@@ -218,3 +218,37 @@ def test_the_budget_is_shared_by_the_process_s_partitions(tmp_path, master, monk
     a.close()
     b.close()
     assert _hot(b) == (0, 0) and store_mod.HOT.bytes >= 0
+
+
+def test_runs_of_consecutive_updates_and_removals_touch_only_their_rows(tmp_path, master):
+    """Updates and removals of consecutive seqs are written by rid range (one statement
+    per run); rows between runs, other queues' rows and differing updates stay exact."""
+    store = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
+    for qid in (7, 8):
+        for i in range(1, 31):
+            store.msg_inserted(qid, _msg(i, b"m%d" % i))
+    store.commit()
+    msgs = {i: _msg(i, b"m%d" % i) for i in range(1, 31)}
+    for i in list(range(3, 13)) + [14, 20, 21]:          # a run of 10, a single, a run of 2
+        m = msgs[i]
+        m.state, m.receive_count, m.lease, m.first_receive_at = 2, 1, 1, 1000
+        if i == 8:
+            m.receive_count = 4                            # splits the run in two
+        store.msg_updated(7, m)
+    for i in list(range(22, 30)) + [1, 16, 17]:           # a run of 8, a single, a run of 2
+        store.msg_removed(7, msgs[i])
+    store.commit()
+    store.close()
+    again = SqlitePartitionStore(tmp_path / "p0.db", 0, master, "process")
+    got = {r.seq: (r.state, r.receive_count, r.lease, r.first_receive_at) for r in again.iter_messages(7)}
+    want = {}
+    for i in range(1, 31):
+        if i in (1, 16, 17) or 22 <= i <= 29:
+            continue
+        if 3 <= i <= 12 or i in (14, 20, 21):
+            want[i] = (2, 4 if i == 8 else 1, 1, 1000)
+        else:
+            want[i] = (1, 0, 0, None)
+    assert got == want
+    assert [r.seq for r in again.iter_messages(8)] == list(range(1, 31))
+    again.close()
