@@ -197,7 +197,9 @@ class PublishMixin:
     def _ack_run(self, last: int, n: int) -> None:
         self.conn.server.counts[2] += n
         if self.state == 1:
-            self.conn.send_method(self.id, C.Basic.Ack(delivery_tag=last, multiple=n > 1))
+            conn = self.conn
+            conn.out.append(_wire.ack(self.id, last, n > 1))
+            conn.flush_soon()
 
     async def settle_confirms_on_close(self) -> None:
         self.confirm_q.clear()

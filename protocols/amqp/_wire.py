@@ -73,6 +73,14 @@ def method(channel: int, m) -> bytes:
     return pframe.marshal(m, channel)
 
 
+_ACK_FRAME = struct.Struct(">BHIHHQB")
+
+
+def ack(channel: int, tag: int, multiple: bool) -> bytes:
+    """basic.ack (a publisher confirm) as pamqp marshals it, without building its object."""
+    return _ACK_FRAME.pack(1, channel, 13, 60, 80, tag, multiple) + _END
+
+
 def _shortstr(s: bytes) -> bytes:
     return bytes((len(s),)) + s
 

@@ -170,3 +170,9 @@ def test_mutated_streams_never_raise_anything_else():
                         pass
         except AmqpError:
             pass
+
+
+@given(st.integers(1, 65535), st.integers(1, 2 ** 64 - 1), st.booleans())
+def test_confirm_encoding_is_pamqp_s(channel, tag, multiple):
+    assert _wire.ack(channel, tag, multiple) == pframe.marshal(C.Basic.Ack(delivery_tag=tag, multiple=multiple),
+                                                               channel)
