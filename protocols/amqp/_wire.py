@@ -17,6 +17,7 @@ from pamqp import frame as pframe
 _HDR = struct.Struct(">BHI")
 _Q = struct.Struct(">Q")
 _CONTENT = struct.Struct(">HHQ")
+_HDR_CONTENT = struct.Struct(">BHIHHQ")      # a content header frame's head and its fixed fields
 _END = b"\xce"
 HEARTBEAT = b"\x08\x00\x00\x00\x00\x00\x00\xce"
 
@@ -121,6 +122,14 @@ def deliver(out: list, channel: int, ctag: bytes, dtag: int, redelivered: bool, 
             frame_max: int) -> None:
     """basic.deliver + content of a stored message (services/mq/amqpmsg.py format)."""
     keys_end, props_at, body_at = split_payload(payload)
+    size = len(payload) - body_at
+    if 0 < size <= frame_max - 8:       # the usual case: three frames in one piece
+        out.append(b"".join((
+            _HDR.pack(1, channel, 14 + len(ctag) + keys_end), _DELIVER, bytes((len(ctag),)), ctag,
+            _Q.pack(dtag), b"\x01" if redelivered else b"\x00", payload[:keys_end], _END,
+            _HDR_CONTENT.pack(2, channel, 12 + body_at - props_at, 60, 0, size), payload[props_at:body_at], _END,
+            _HDR.pack(3, channel, size), payload[body_at:], _END)))
+        return
     args = b"".join((_DELIVER, _shortstr(ctag), _Q.pack(dtag), b"\x01" if redelivered else b"\x00",
                      payload[:keys_end]))
     out.append(_HDR.pack(1, channel, len(args)))

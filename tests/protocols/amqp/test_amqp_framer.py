@@ -96,9 +96,10 @@ def test_stored_properties_are_the_client_bytes_and_read_props_reads_them():
     assert amqpmsg.decode_payload(payload) == ("ex", "rk", raw, b"hello")
 
 
-def test_deliver_encoding_round_trips_through_pamqp_and_splits_bodies():
+@pytest.mark.parametrize("size", [0, 1, 100, 4096 - 8, 4096 - 7, 25600])
+def test_deliver_encoding_round_trips_through_pamqp_and_splits_bodies(size):
     raw = PROPS.marshal()
-    body = bytes(range(256)) * 100
+    body = (bytes(range(256)) * 101)[:size]
     out = []
     _wire.deliver(out, 3, b"ctag", 42, True, amqpmsg.encode("ex", "rk", raw, body), 4096)
     data = b"".join(out)
