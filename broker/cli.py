@@ -29,6 +29,8 @@ SERVE_FLAGS = [
                                             "else ~/.local/share/broker)"),
     ("--workers", "server.workers", int, "gateway processes W (default: CPU count)"),
     ("--shards", "server.shards", int, "core shard processes K (default: CPU count)"),
+    ("--single-worker", "server.single_worker", str, "true: with --workers 1 --shards 1, one worker "
+                                                     "process runs both (default false)"),
     ("--host", "server.host", str, "address every listener binds to (default 127.0.0.1)"),
     ("--http-port", "listeners.http_port", int, "AWS gateway port, HTTP and TLS (default 4566)"),
     ("--https-port", "listeners.https_port", int, "optional HTTPS-only port (default 0: off)"),
@@ -98,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_parser(sub, SERVE_FLAGS)
     aws.add_parser(sub)
     w = sub.add_parser("_worker", help=argparse.SUPPRESS)
-    w.add_argument("role", choices=("shard", "gateway"))
+    w.add_argument("role", choices=("shard", "gateway", "worker"))
     w.add_argument("index", type=int)
     w.add_argument("run")
     return p
@@ -192,6 +194,10 @@ def _run_worker(role: str, index: int, run_path: str) -> int:
     setup_logging(run.config.get("server.log_level", "info"), f"{role}-{index}")
     install_uvloop()
     # composed before the fork (_preload) when forked: building it again writes to shared pages
+    if role == "worker":            # server.single_worker: the shard and the gateway in this process
+        from broker.runtime import single
+        return single.run(run, _COMPOSED.get(True) or plugins(shard=True),
+                          _COMPOSED.get(False) or plugins(shard=False))
     composed = _COMPOSED.get(role == "shard") or plugins(shard=role == "shard")
     if role == "shard":
         from broker.runtime import shard
@@ -221,7 +227,7 @@ def _preload(config=None) -> None:
     import importlib
 
     import uvloop  # noqa: F401
-    from broker.runtime import edge, gateway, routing, shard, sinks  # noqa: F401
+    from broker.runtime import edge, gateway, routing, shard, single, sinks  # noqa: F401
     _COMPOSED[True], _COMPOSED[False] = plugins(shard=True), plugins(shard=False)
     from services.registry import SERVICES, load_ref
     # The services nearly every user touches; every other service is imported

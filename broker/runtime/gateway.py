@@ -127,7 +127,7 @@ class Gateway:
     def config(self) -> dict:
         return self.run.config
 
-    async def main(self) -> int:
+    async def main(self, stop: asyncio.Event | None = None) -> int:
         loop = asyncio.get_running_loop()
         self.loop = loop
         t0 = time.monotonic()
@@ -176,7 +176,7 @@ class Gateway:
         from broker.runtime.zygote import late_imports
         log.info("event=gateway_ready index=%d seconds=%.3f %s late_imports=%d", self.index,
                  time.monotonic() - t0, " ".join(parts), late_imports())
-        stop = stop_event()
+        stop = stop or stop_event()
         await stop.wait()
         await self.drain(listeners)
         return 0

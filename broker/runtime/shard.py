@@ -146,9 +146,11 @@ class Shard:
         self._idle = None                   # set when nothing is in flight
         self._fs_fds: dict = {}             # store directory -> descriptor on its filesystem, for syncfs
         self.stopped = False
+        self.serving = asyncio.Event()     # set once gateways can connect (server.single_worker)
 
     # -- lifecycle --------------------------------------------------------
-    async def main(self) -> int:
+    async def main(self, stop: asyncio.Event | None = None) -> int:
+        """Recover, serve until `stop` (default: SIGTERM) is set, drain."""
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.timer = LoopTimer(loop, on_fired=self.flush_soon)
@@ -191,7 +193,8 @@ class Shard:
         server = await ipc.serve(self.run.shard_socket(self.index), lambda: _Conn(self), hold=True)
         # Track connections for flush: wrap the server's protocol factory.
         await control.ready()
-        stop = stop_event()
+        self.serving.set()
+        stop = stop or stop_event()
         await stop.wait()
         log.info("event=shard_draining index=%d", self.index)
         server.close()

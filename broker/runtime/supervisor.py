@@ -121,6 +121,7 @@ class Supervisor:
         self.worker_cmd = worker_cmd
         self.procs: list[Proc] = []
         self.stopping = False
+        self.single = False       # server.single_worker: shard 0 and gateway 0 share one process
         self.notifier = Notifier()
         self.started = time.time()
         self.ready = False
@@ -202,19 +203,25 @@ class Supervisor:
 
     # -- children ---------------------------------------------------------
     async def _spawn(self, p: Proc) -> None:
-        p.ready.clear()
-        p.state = "starting"
-        p.process = None
+        together = [p]
+        role = p.role
+        if self.single:               # the shard's process is the gateway's too
+            role = "worker"
+            together.append(self._proc("gateway", 0))
+        for q in together:
+            q.ready.clear()
+            q.state = "starting"
+            q.process = None
         if self.forker is not None:
             try:
-                p.process = await self.forker.spawn(p.role, p.index, self.run_path)
+                p.process = await self.forker.spawn(role, p.index, self.run_path)
             except OSError as exc:
-                log.warning("event=fork_failed role=%s index=%d error=%s action=exec", p.role, p.index, exc)
+                log.warning("event=fork_failed role=%s index=%d error=%s action=exec", role, p.index, exc)
         if p.process is None:
             p.process = await asyncio.create_subprocess_exec(
-                *self.worker_cmd, p.role, str(p.index), self.run_path, stdin=asyncio.subprocess.DEVNULL)
-        p.pid = p.process.pid
-        p.started_at = time.time()
+                *self.worker_cmd, role, str(p.index), self.run_path, stdin=asyncio.subprocess.DEVNULL)
+        for q in together:
+            q.process, q.pid, q.started_at = p.process, p.process.pid, time.time()
         asyncio.get_running_loop().create_task(self._watch(p, p.process))
 
     async def _watch(self, p: Proc, process) -> None:
@@ -222,8 +229,9 @@ class Supervisor:
         if self.stopping or process is not p.process:
             p.state = "stopped"
             return
-        p.state = "restarting"
-        p.restarts += 1
+        for q in [p, self._proc("gateway", 0)] if self.single else [p]:
+            q.state = "restarting"
+            q.restarts += 1
         lived = time.time() - p.started_at
         log.warning("event=worker_died role=%s index=%d pid=%s rc=%s lived=%.1fs action=restart",
                     p.role, p.index, p.pid, rc, lived)
@@ -258,6 +266,7 @@ class Supervisor:
         cpus = os.cpu_count() or 1
         shards = cfg["server.shards"] or cpus
         workers = cfg["server.workers"] or cpus
+        self.single = bool(cfg["server.single_worker"]) and shards == 1 and workers == 1
         host = cfg["server.host"]
         free = cfg["listeners.free_ports"]
         self._reserved: list[socket.socket] = []
@@ -300,8 +309,8 @@ class Supervisor:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         self.notifier.status(f"starting {shards} shards")
-        log.info("event=starting data_dir=%s shards=%d workers=%d partitions=%d durability=%s",
-                 dd.root, shards, workers, dd.partitions, self.run.durability)
+        log.info("event=starting data_dir=%s shards=%d workers=%d partitions=%d durability=%s single_worker=%s",
+                 dd.root, shards, workers, dd.partitions, self.run.durability, self.single)
         shard_procs = [Proc("shard", k) for k in range(shards)]
         gw_procs = [Proc("gateway", i) for i in range(workers)]
         self.procs = shard_procs + gw_procs
