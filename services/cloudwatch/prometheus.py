@@ -82,6 +82,7 @@ def _fmt(v: float) -> str:
 def snapshot(host=None) -> dict:
     """This process's metrics (telemetry, plus process and host counters)."""
     snap = telemetry.TELEMETRY.process_metrics()
+    snap["pid"] = os.getpid()
     ru = resource.getrusage(resource.RUSAGE_SELF)
     gauges = snap["gauges"]
     counters = snap["counters"]
@@ -163,6 +164,9 @@ def render(snapshots: list[tuple[str, dict]]) -> bytes:
     return fam.render()
 
 
+_SHARD_COUNTERS = ("broker_ipc_requests_total", "broker_commits_total")
+
+
 def _first_partition(shard: int, shards: int, partitions: int) -> int:
     return shard if shard < partitions else next(p for p in range(partitions) if p % shards == shard)
 
@@ -181,7 +185,10 @@ async def gather(gateway) -> list[tuple[str, dict]]:
             log.info("event=metrics_gather_failed error=%s", r)
             continue
         k, doc = r
-        out.append((f"shard-{k}", doc["self"]))
+        own = doc["self"]
+        if own.get("pid") == os.getpid():   # server.single_worker: this process is the shard too,
+            own = {"counters": [c for c in own["counters"] if c[0] in _SHARD_COUNTERS]}   # counted once
+        out.append((f"shard-{k}", own))
         for relayed in doc.get("relayed") or []:
             if relayed.get("index") != gateway.index and time.time() - relayed.get("at", 0) < 60:
                 out.append((f"gateway-{relayed['index']}", relayed["snapshot"]))

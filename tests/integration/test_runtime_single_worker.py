@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import urllib.request
 
 import pika
 import psutil
@@ -33,6 +34,10 @@ def test_one_worker_process_serves_restarts_and_drains(tmp_path):
         ch.confirm_delivery()
         ch.queue_declare("single-q", durable=True)
         ch.basic_publish("", "single-q", b"confirmed", pika.BasicProperties(delivery_mode=2))
+        metrics = urllib.request.urlopen(b.url + "/_broker/metrics", timeout=10).read().decode()
+        rss = [line for line in metrics.splitlines() if line.startswith("process_resident_memory_bytes{")]
+        assert len(rss) == 1 and 'process="gateway-0"' in rss[0]    # one process, counted once
+        assert 'broker_commits_total{process="shard-0"}' in metrics
         old, new = b.kill_worker("gateway", 0)              # kill -9 of the one worker
         assert old == shard and new != old
         assert b.pids("shard") == [new]                      # the shard came back in the same new process
