@@ -35,13 +35,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
 log = logging.getLogger(__name__)
+
+
+def _import_crypto() -> None:
+    """cryptography's X.509 and key code (68 modules, about 4 MB) for the functions below
+    ``ensure_tls_material``, imported by it: only the supervisor's short-lived TLS-check
+    child runs them, and this module is preloaded into every process (a listener's
+    context needs only ``ssl``)."""
+    global x509, InvalidSignature, UnsupportedAlgorithm, hashes, serialization, ec, rsa
+    global ExtendedKeyUsageOID, NameOID
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 TLS_DIR = "tls"
 CA_CERT = "ca.pem"
@@ -92,6 +100,7 @@ def ensure_tls_material(
     if cert_file is not None or key_file is not None:
         return _configured_material(cert_file, key_file)
 
+    _import_crypto()
     wanted = _parse_names([*DEFAULT_NAMES, *names])
     tls_dir = Path(data_dir) / TLS_DIR
     tls_dir.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -19,10 +19,8 @@ import os
 from collections import OrderedDict
 from pathlib import Path
 
-from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 BUNDLE = "signing.json"
 _AAD = b"sns-signing-key"
@@ -34,6 +32,9 @@ def bundle_path(data_dir) -> Path:
 
 
 def _generate(master) -> dict:
+    # X.509 code (about 4 MB) only where the key is created: this module is preloaded everywhere
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
     now = datetime.datetime.now(datetime.timezone.utc)

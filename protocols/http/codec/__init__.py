@@ -18,7 +18,7 @@ import functools
 import json as _stdjson
 import re
 
-from botocore.model import ServiceModel
+from ._shapemodel import ServiceModel
 
 from services.errors import ServiceError
 

@@ -3,21 +3,70 @@ from __future__ import annotations
 
 import copy
 import functools
+import gzip
+import json
 import os
 from pathlib import Path
 
-import botocore.loaders
+import botocore   # the bare package (its data directory); not botocore.loaders, which imports botocore.utils
 
 _OVERLAY_DIR = Path(__file__).parent / "overlays"
 _ALIASES = {"monitoring": "cloudwatch", "email": "ses", "states": "stepfunctions", "airflow": "mwaa"}
 
 
+class UnknownServiceError(LookupError):
+    pass
+
+
 @functools.cache
-def _loader():
-    # The loader a botocore session would use (same search path, AWS_DATA_PATH
-    # included), without importing the session's client machinery: that is
-    # about 4 MB and 35 ms every server process would share but never use.
-    return botocore.loaders.create_loader(os.environ.get("AWS_DATA_PATH"))
+def _search_paths() -> tuple[Path, ...]:
+    # botocore.loaders.create_loader's search path: AWS_DATA_PATH's entries first,
+    # then ~/.aws/models, then botocore's own data directory.
+    extra = os.environ.get("AWS_DATA_PATH")
+    paths = [os.path.expanduser(os.path.expandvars(p)) for p in extra.split(os.pathsep)] if extra is not None else []
+    paths += [os.path.join(os.path.expanduser("~"), ".aws", "models"), os.path.join(os.path.dirname(botocore.__file__), "data")]
+    return tuple(Path(p) for p in paths if os.path.isdir(p))
+
+
+def _read(base: Path):
+    """``<base>.json`` or ``<base>.json.gz`` (botocore ships most models gzipped), or None."""
+    for ext, opener in ((".json", open), (".json.gz", gzip.open)):
+        f = base.with_name(base.name + ext)
+        if f.is_file():
+            with opener(f, "rb") as fp:
+                return json.loads(fp.read().decode("utf-8"))
+    return None
+
+
+def _deep_merge(base: dict, extra: dict) -> None:
+    # botocore.utils.deep_merge: nested dicts merge, anything else replaces
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _deep_merge(base[k], v)
+        else:
+            base[k] = v
+
+
+@functools.cache
+def _load_service_model(name: str) -> dict:
+    """What ``botocore.loaders.Loader.load_service_model(name, "service-2")`` returns: the
+    latest API version found on any search path, read from the first path that has it,
+    with its ``service-2.sdk-extras`` merged in."""
+    if not name or name.startswith(".") or "/" in name or os.sep in name:
+        raise UnknownServiceError(name)
+    versions = {v.name for p in _search_paths() if (p / name).is_dir() for v in (p / name).iterdir()
+                if v.is_dir() and any((v / f"service-2{e}").is_file() for e in (".json", ".json.gz"))}
+    if not versions:
+        raise UnknownServiceError(name)
+    rel = Path(name, max(versions))
+    model = next((m for p in _search_paths() if (m := _read(p / rel / "service-2")) is not None), None)
+    for p in _search_paths():
+        extras = _read(p / rel / "service-2.sdk-extras")
+        if extras is not None:
+            if "merge" in extras:
+                _deep_merge(model, extras["merge"])
+            break
+    return model
 
 
 # Services whose servers do not enforce the model's enums at the edge: the
@@ -64,8 +113,8 @@ MAP_VALUE_LABELS: dict[str, str] = {"sns": "member"}
 
 
 def _raw_model(name: str) -> dict:
-    raw = _loader().load_service_model(name, "service-2")
-    if name in SERVICE_VALIDATES_ENUMS:   # a copy: botocore's cached model stays intact
+    raw = _load_service_model(name)
+    if name in SERVICE_VALIDATES_ENUMS:   # a copy: the cached model stays intact
         raw = {**raw, "shapes": {k: {a: b for a, b in s.items() if a != "enum"} for k, s in raw["shapes"].items()}}
     elif name in SHAPES_VALIDATED_BY_SERVICE:
         own = SHAPES_VALIDATED_BY_SERVICE[name]
