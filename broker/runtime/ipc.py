@@ -172,23 +172,21 @@ class Connection(asyncio.Protocol):
         return self._paused
 
     # -- sending ----------------------------------------------------------
-    def _send(self, frame) -> None:
+    def _append(self, out: list, frame) -> bool:
         if self.closed:
-            return
+            return False
         body = _encode(frame)
-        self._out.append(_LEN.pack(len(body)))
-        self._out.append(body)
-        if not self.hold and not self._flush_scheduled:
+        out.append(_LEN.pack(len(body)))
+        out.append(body)
+        return True
+
+    def _send(self, frame) -> None:
+        if self._append(self._out, frame) and not self.hold and not self._flush_scheduled:
             self._flush_scheduled = True
             self._loop.call_soon(self.flush)
 
     def _send_now(self, frame) -> None:
-        if self.closed:
-            return
-        body = _encode(frame)
-        self._now.append(_LEN.pack(len(body)))
-        self._now.append(body)
-        if not self._now_scheduled:
+        if self._append(self._now, frame) and not self._now_scheduled:
             self._now_scheduled = True
             self._loop.call_soon(self._flush_now)
 
