@@ -18,7 +18,9 @@ LAZY = ["protocols.amqp.connection", "protocols.mqtt.connection", "protocols.smt
         # botocore's model classes and loader and what they import (the codec reads service-2.json
         # itself); cryptography's X.509 code (only the supervisor's forked TLS-check child runs it)
         "botocore.model", "botocore.loaders", "botocore.utils", "botocore.compat", "botocore.exceptions",
-        "botocore.auth", "urllib3", "dateutil", "cryptography.x509"]
+        "botocore.auth", "urllib3", "dateutil", "cryptography.x509",
+        # the HTTP client stack (xml.sax.saxutils imports urllib.request): no server process is a client
+        "urllib.request", "http.client"]
 
 PROBE = """
 import json, sys
