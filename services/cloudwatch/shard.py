@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 
-from services.cloudwatch import prometheus, queries, stats
+from services.cloudwatch import prometheus, stats
 from services.cloudwatch.alarms import HISTORY_DDL, Alarms, describe
 from services.cloudwatch.dashboards import Dashboards
 from services.cloudwatch.errors import invalid_next_token, resource_not_found
@@ -104,13 +104,18 @@ class CloudWatchShard:
         self.metrics.flush()
         return {}
 
+    # The query machinery (metric math's parser, SEARCH) loads at the first query: every
+    # shard holds this half from the start, since telemetry reaches it within a second.
     def get_metric_statistics(self, account, region, p, now):
+        from services.cloudwatch import queries
         return queries.get_metric_statistics(self.metrics, account, region, p, int(now))
 
     def get_metric_data(self, account, region, p, now):
+        from services.cloudwatch import queries
         return queries.get_metric_data(self.metrics, account, region, p, int(now))
 
     def list_metrics(self, account, region, p, now):
+        from services.cloudwatch import queries
         return queries.list_metrics(self.metrics, account, region, p, int(now))
 
     # -- alarms ----------------------------------------------------------------------------

@@ -20,7 +20,9 @@ LAZY = ["protocols.amqp.connection", "protocols.mqtt.connection", "protocols.smt
         "botocore.model", "botocore.loaders", "botocore.utils", "botocore.compat", "botocore.exceptions",
         "botocore.auth", "urllib3", "dateutil", "cryptography.x509",
         # the HTTP client stack (xml.sax.saxutils imports urllib.request): no server process is a client
-        "urllib.request", "http.client"]
+        "urllib.request", "http.client",
+        # CloudWatch's query machinery (metric math, SEARCH): at the first query or metric-math alarm
+        "services.cloudwatch.queries", "services.cloudwatch.mathexpr", "services.cloudwatch.search"]
 
 PROBE = """
 import json, sys
