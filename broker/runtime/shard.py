@@ -144,7 +144,7 @@ class Shard:
         self._syncing = None                # its future while in flight
         self._next = None                   # _Commit written while it runs, synced next
         self._idle = None                   # set when nothing is in flight
-        self._fs_fds: dict = {}             # store directory -> descriptor on its filesystem, for syncfs
+        self._fs_fds: dict = {}             # store path -> descriptor on its filesystem, for syncfs
         self.stopped = False
         self.serving = asyncio.Event()     # set once gateways can connect (server.single_worker)
 
@@ -427,7 +427,7 @@ class Shard:
 
     def _fs_fd(self, store) -> int:
         """A descriptor on the filesystem holding `store` (one per filesystem), for syncfs."""
-        fd = self._fs_fds.get(store.path.parent)
+        fd = self._fs_fds.get(store.path)      # the store's own path: its hash is cached, a parent's is not
         if fd is None:
             fd = os.open(store.path.parent, os.O_RDONLY)
             dev = os.fstat(fd).st_dev
@@ -436,7 +436,7 @@ class Shard:
                     os.close(fd)
                     fd = other
                     break
-            self._fs_fds[store.path.parent] = fd
+            self._fs_fds[store.path] = fd
         return fd
 
     def _write(self) -> _Commit:
