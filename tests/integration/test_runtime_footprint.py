@@ -22,7 +22,9 @@ LAZY = ["protocols.amqp.connection", "protocols.mqtt.connection", "protocols.smt
         # the HTTP client stack (xml.sax.saxutils imports urllib.request): no server process is a client
         "urllib.request", "http.client",
         # CloudWatch's query machinery (metric math, SEARCH): at the first query or metric-math alarm
-        "services.cloudwatch.queries", "services.cloudwatch.mathexpr", "services.cloudwatch.search"]
+        "services.cloudwatch.queries", "services.cloudwatch.mathexpr", "services.cloudwatch.search",
+        # XML parsing (rest-xml request bodies)
+        "xml.etree.ElementTree", "pyexpat"]
 
 PROBE = """
 import json, sys

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from urllib.parse import unquote
-from xml.etree import ElementTree
 
 import msgspec
 
@@ -165,6 +164,7 @@ class RestMixin:
                         raise SerializationError("Could not parse request body as JSON") from None
                     val = body_dec(data, "")
                 else:
+                    from xml.etree import ElementTree    # rest-xml bodies only: no preloaded service has one
                     try:
                         root = ElementTree.fromstring(body)
                     except ElementTree.ParseError:
