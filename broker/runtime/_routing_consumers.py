@@ -263,24 +263,39 @@ class ConsumersMixin:
             self._dead_letter(hq, deliveries.expired, "expired")
         if not deliveries:
             return
-        # one push frame per gateway connection and tick: [key, [[tag, seq, payload, redelivered, msg_id]...]],
-        # not held for the group commit: a delivery acknowledges nothing (ipc.py), and the
-        # consumer's next acks (the credit for more) come back a commit sooner
+        # one push frame per gateway connection and tick: [key, [[tag, [[seq, payload, redelivered
+        # (, msg_id)]...]]...]]: the consumer tag once per run, msg_id only when there is one (AMQP's
+        # and MQTT's are empty); not held for the group commit: a delivery acknowledges nothing
+        # (ipc.py), and the consumer's next acks (the credit for more) come back a commit sooner
         missing = [m.seq for _t, m in deliveries if m.payload is None]
         loaded = self._payloads(hq, missing) if missing else None
-        batches: dict = {}
+        batches: dict = {}          # conn -> {tag: [entry...]}
+        consumers = self.consumers
+        key = hq.key
+        last = entries = None
         for tag, m in deliveries:
-            conn = self.consumers.get((hq.key, tag))
-            if conn is None or conn.closed:
+            if tag != last:
+                last = tag
+                conn = consumers.get((key, tag))
+                if conn is None or conn.closed:
+                    entries = None
+                else:
+                    per = batches.get(conn)
+                    if per is None:
+                        per = batches[conn] = {}
+                    entries = per.get(tag)
+                    if entries is None:
+                        entries = per[tag] = []
+            if entries is None:
                 q.nack(m.seq, True)
                 continue
             payload = m.payload if m.payload is not None else loaded.get(m.seq)
-            batch = batches.get(conn)
-            if batch is None:
-                batch = batches[conn] = []
-            batch.append([tag, m.seq, payload, m.receive_count > 1, m.msg_id])
-        for conn, batch in batches.items():
-            conn.push("core.deliver", [hq.key, batch], now=True)
+            if m.msg_id:
+                entries.append((m.seq, payload, m.receive_count > 1, m.msg_id))
+            else:
+                entries.append((m.seq, payload, m.receive_count > 1))
+        for conn, per in batches.items():
+            conn.push("core.deliver", [key, list(per.items())], now=True)
 
     def _read_ahead(self, hq) -> None:
         self._ahead.discard(hq.key)

@@ -237,14 +237,16 @@ class EdgeRouter:
         await self.cluster.call(c.key, "core.Block", {"k": c.key, "tag": c.core_tag, "blocked": blocked})
 
     def _deliver(self, conn, topic, payload) -> None:
-        key, batch = payload
+        key, runs = payload        # [[consumer tag, [[seq, body, redelivered(, msg_id)]...]]...]
         consumers = self.consumers
-        for tag, seq, body, redelivered, msg_id in batch:
+        for tag, entries in runs:
             c = consumers.get((key, tag))
-            if c is not None:
-                c.on_delivery(key, seq, body, redelivered, msg_id)
-            else:       # cancelled while this was on its way: back to the queue, in place
-                self.settle(key, seq, True)
+            if c is None:        # cancelled while these were on their way: back to the queue, in place
+                self.settle_many(key, [e[0] for e in entries], True)
+                continue
+            deliver = c.on_delivery
+            for e in entries:
+                deliver(key, e[0], e[1], e[2], e[3] if len(e) > 3 else "")
 
     def _cancelled(self, conn, topic, payload) -> None:
         c = self.consumers.get((payload[0], payload[1]))
@@ -300,6 +302,31 @@ class EdgeRouter:
         inner.add_done_callback(done)
         return out
 
+    def call_cb(self, key: str, op: str, args: dict, cb: Callable) -> None:
+        """call_soon's order and retries, with the outcome handed to ``cb(result, exc)``
+        as the reply is read (no futures, no loop turns: the per-tick batches)."""
+        p = partition_of(key, self.cluster.partitions)
+        args["p"] = p
+        link = self.cluster.links[p % self.cluster.shards]
+        conn = link.conn
+
+        def retry():
+            asyncio.ensure_future(link._call_retrying(op, args)).add_done_callback(lambda f: _answer(f, cb))
+
+        if conn is None or conn.closed:
+            retry()
+            return
+
+        def done(result, exc):
+            if exc is None:
+                cb(result, None)
+            elif isinstance(exc, ipc.ConnectionLost) or (isinstance(exc, ipc.RemoteError)
+                                                         and exc.code in RETRYABLE):
+                retry()
+            else:
+                cb(None, exc)
+        conn.call_cb(op, args, done)
+
     def enqueue(self, key: str, entry: list, callback: Callable) -> None:
         """Queue one [payload, size, msg_id, opts] for `key`; sent with the others of
         this tick in one core.Enqueue. callback(result): "ok", "rejected",
@@ -325,6 +352,17 @@ class EdgeRouter:
             seqs.append(seq)
         self._schedule()
 
+    def settle_many(self, key: str, seqs: list, requeue: bool | None = None, relaxed: bool = False) -> None:
+        """settle() for several deliveries of one queue (a `multiple` ack): the list
+        joins this tick's batch for the queue whole, not one delivery at a time."""
+        k = (key, requeue, relaxed)
+        have = self._settle.get(k)
+        if have is None:
+            self._settle[k] = seqs
+        else:
+            have.extend(seqs)
+        self._schedule()
+
     def _schedule(self) -> None:
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -338,8 +376,8 @@ class EdgeRouter:
             enq, cbs = self._enq, self._enq_cbs
             self._enq, self._enq_cbs = {}, {}
             for key, entries in enq.items():
-                self.call_soon(key, "core.Enqueue", {"k": key, "m": entries}).add_done_callback(
-                    lambda f, c=cbs[key]: _enqueued(f, c))
+                self.call_cb(key, "core.Enqueue", {"k": key, "m": entries},
+                             lambda r, exc, c=cbs[key]: _enqueued(r, exc, c))
         if self._settle:
             settle, self._settle = self._settle, {}
             for (key, requeue, relaxed), seqs in settle.items():
@@ -351,20 +389,24 @@ class EdgeRouter:
                     op = "core.Nack"
                 if relaxed:
                     args["relaxed"] = True
-                fut = self.call_soon(key, op, args)
-                fut.add_done_callback(_log_failure)
+                self.call_cb(key, op, args, _log_failure)
 
 
-def _enqueued(fut, callbacks) -> None:
+def _answer(fut, cb) -> None:
     if fut.cancelled():
-        results = ["error"] * len(callbacks)
+        cb(None, asyncio.CancelledError())
     elif fut.exception() is not None:
-        exc = fut.exception()
-        if getattr(exc, "code", None) != "NotFound":
-            log.warning("event=enqueue_failed error=%s", exc)
-        results = ["gone" if getattr(exc, "code", None) == "NotFound" else "error"] * len(callbacks)
+        cb(None, fut.exception())
     else:
-        results = fut.result()
+        cb(fut.result(), None)
+
+
+def _enqueued(results, exc, callbacks) -> None:
+    if exc is not None:
+        code = getattr(exc, "code", None)
+        if code != "NotFound":
+            log.warning("event=enqueue_failed error=%s", exc)
+        results = ["gone" if code == "NotFound" else "error"] * len(callbacks)
     for cb, r in zip(callbacks, results):
         try:
             cb(r)
@@ -372,8 +414,6 @@ def _enqueued(fut, callbacks) -> None:
             log.exception("event=enqueue_callback_failed")
 
 
-def _log_failure(fut) -> None:
-    if not fut.cancelled() and fut.exception() is not None:
-        exc = fut.exception()
-        if getattr(exc, "code", None) != "NotFound":
-            log.warning("event=settle_failed error=%s", exc)
+def _log_failure(_result, exc) -> None:
+    if exc is not None and getattr(exc, "code", None) != "NotFound":
+        log.warning("event=settle_failed error=%s", exc)

@@ -69,6 +69,30 @@ class Handler:
         """The peer is not reading fast enough (True) / caught up again (False)."""
 
 
+class _Answer:
+    """A pending call answered by a plain callback ``cb(result, exc)``, run as the reply
+    is read: no future, no loop turn per callback (the edge's batched traffic)."""
+    __slots__ = ("cb",)
+
+    def __init__(self, cb):
+        self.cb = cb
+
+    def done(self) -> bool:
+        return False
+
+    def set_result(self, result) -> None:
+        self._run(result, None)
+
+    def set_exception(self, exc) -> None:
+        self._run(None, exc)
+
+    def _run(self, result, exc) -> None:
+        try:
+            self.cb(result, exc)
+        except Exception:       # never into the frame loop: it would close the link
+            log.exception("event=ipc_callback_failed")
+
+
 class Connection(asyncio.Protocol):
     __slots__ = ("handler", "transport", "_buf", "_out", "_flush_scheduled", "_ids",
                  "_pending", "hold", "closed", "peer", "_loop", "_paused", "_drain", "lost_future", "last_rid",
@@ -81,7 +105,7 @@ class Connection(asyncio.Protocol):
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self._ids = itertools.count(1)
-        self._pending: dict[int, asyncio.Future] = {}
+        self._pending: dict[int, asyncio.Future | _Answer] = {}
         self.hold = hold
         self.closed = False
         self.peer = None          # set by the owner: who is on the other side
@@ -221,6 +245,15 @@ class Connection(asyncio.Protocol):
         self._pending[rid] = fut
         self._send((REQUEST, rid, op, args))
         return fut
+
+    def call_cb(self, op: str, args, cb) -> None:
+        """Like call_nowait, but the reply (or error, or ConnectionLost) goes to
+        ``cb(result, exc)`` as soon as it is read."""
+        if self.closed:
+            raise ConnectionLost(f"IPC peer {self.peer} lost")
+        rid = self.last_rid = next(self._ids)
+        self._pending[rid] = _Answer(cb)
+        self._send((REQUEST, rid, op, args))
 
     def cancel(self, rid: int) -> None:
         """Tell the peer we no longer wait for `rid` (it may stop the work)."""

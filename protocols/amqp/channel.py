@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from collections import deque
+from functools import partial
 
 from pamqp import commands as C
 
@@ -238,7 +239,7 @@ class Channel(DeclareMixin, PublishMixin):
         self.consumers[tag] = c
         try:
             c.edge = await conn.edge.consume(
-                conn.ns, queue, tag, FLOW_CREDIT if c.flow else credit, lambda *d, c=c: self.delivered(c, *d),
+                conn.ns, queue, tag, FLOW_CREDIT if c.flow else credit, partial(self.delivered, c),
                 conn_id=conn.conn_id, on_cancel=lambda c=c: self.server_cancelled(c), autoack=bool(m.no_ack),
                 exclusive=bool(m.exclusive), owner=conn.owner, window=not c.flow)
         except BaseException as exc:
@@ -391,12 +392,13 @@ class Channel(DeclareMixin, PublishMixin):
                 return out
             if tag not in un and (not un or tag < next(iter(un))):
                 raise AmqpError(PRECONDITION_FAILED, f"unknown delivery tag {tag}")
-            out = []
-            for t in list(un):
+            tags = []
+            for t in un:            # from the front: only what the ack covers is walked
                 if t > tag:
                     break
-                out.append(un.pop(t))
-            return out
+                tags.append(t)
+            pop = un.pop
+            return [pop(t) for t in tags]
         v = un.pop(tag, None)
         if v is None:
             raise AmqpError(PRECONDITION_FAILED, f"unknown delivery tag {tag}")
@@ -407,13 +409,28 @@ class Channel(DeclareMixin, PublishMixin):
             self.tx_acks.append((m.delivery_tag, m.multiple, None))
             self._take_check(m.delivery_tag, m.multiple)
             return
-        edge = self.conn.edge
         taken = self._take(m.delivery_tag, m.multiple)
         self.conn.server.counts[1] += len(taken)
-        for key, seq, _c, _t in taken:
-            edge.settle(key, seq, relaxed=True)
+        self._settle(taken, None)
         if self.held:
             self._release_held()
+
+    def _settle(self, taken: list, requeue: bool | None) -> None:
+        """Settle taken deliveries a queue at a time (a `multiple` ack is one list per queue)."""
+        edge = self.conn.edge
+        if len(taken) == 1:
+            key, seq, _c, _t = taken[0]
+            edge.settle(key, seq, requeue, relaxed=True)
+            return
+        by_key: dict = {}
+        for key, seq, _c, _t in taken:
+            seqs = by_key.get(key)
+            if seqs is None:
+                by_key[key] = [seq]
+            else:
+                seqs.append(seq)
+        for key, seqs in by_key.items():
+            edge.settle_many(key, seqs, requeue, relaxed=True)
 
     def _take_check(self, tag, multiple) -> None:
         if tag and not multiple and tag not in self.unacked:
@@ -430,9 +447,7 @@ class Channel(DeclareMixin, PublishMixin):
             self.tx_acks.append((tag, multiple, bool(requeue)))
             self._take_check(tag, multiple)
             return
-        edge = self.conn.edge
-        for key, seq, _c, _t in self._take(tag, multiple):
-            edge.settle(key, seq, bool(requeue), relaxed=True)
+        self._settle(self._take(tag, multiple), bool(requeue))
         if self.held:
             self._release_held()
 
