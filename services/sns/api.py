@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 
-import botocore.session
 from botocore import xform_name
 
 from services.errors import NotImplementedOperation
@@ -48,14 +47,18 @@ def check_tags(tags: list) -> dict:
 class SnsApi(MobileApi):
     def __init__(self, gateway):
         self.gateway = gateway
-        model = botocore.session.get_session().get_service_model("sns")
-        self._ops = {op: getattr(self, xform_name(op)) for op in model.operation_names
-                     if hasattr(self, xform_name(op))}
+        # operation -> its method, resolved at its first call: operations reach here only
+        # once the codec matched them to SNS's model (botocore's session and its client
+        # machinery, about 4 MB, are not loaded for this)
+        self._ops: dict = {}
 
     async def handle(self, ctx, operation: str, params: dict) -> dict:
         fn = self._ops.get(operation)
         if fn is None:
-            raise NotImplementedOperation(f"SNS {operation} is not implemented.")
+            fn = getattr(self, xform_name(operation), None) if operation[:1].isupper() else None
+            if not callable(fn):
+                raise NotImplementedOperation(f"SNS {operation} is not implemented.")
+            self._ops[operation] = fn
         return await fn(ctx, params)
 
     @staticmethod
