@@ -152,8 +152,7 @@ class AmqpConnection(asyncio.Protocol):
         owed, self.owed = self.owed, set()
         for c in owed:
             if c.owed and c.edge is not None and not self.closed:
-                fut = self.edge.call_soon(c.key, "core.Credit", {"k": c.key, "tag": c.edge.core_tag, "n": c.owed})
-                fut.add_done_callback(_ignore)
+                self.edge.call_cb(c.key, "core.Credit", {"k": c.key, "tag": c.edge.core_tag, "n": c.owed}, _ignore)
             c.owed = 0
 
     def _block_consumers(self, blocked: bool) -> None:
@@ -542,9 +541,8 @@ class AmqpConnection(asyncio.Protocol):
         return True
 
 
-def _ignore(fut) -> None:
-    if not fut.cancelled():
-        fut.exception()      # consumer or queue gone meanwhile: nothing to hand credit to
+def _ignore(_result, _exc) -> None:
+    """A credit grant's outcome: a consumer or queue gone meanwhile has nothing to hand credit to."""
 
 
 _ = (UNEXPECTED_FRAME,)
