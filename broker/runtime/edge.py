@@ -15,7 +15,7 @@ import asyncio
 import itertools
 import logging
 import os
-from typing import Any, Callable
+from typing import Callable
 
 from broker.core.errors import OpError
 from broker.core.exchange import QUEUE, ExchangeTable
@@ -270,41 +270,23 @@ class EdgeRouter:
         """Send `op` to the owner of `key` now (in order with every call made before
         it on this process's link), without a task per call; a call cut by a shard
         restart is retried (at-least-once)."""
-        p = partition_of(key, self.cluster.partitions)
-        args["p"] = p
-        link = self.cluster.links[p % self.cluster.shards]
-        conn = link.conn
-        if conn is None or conn.closed:
-            return asyncio.ensure_future(link.call(op, args))
-        inner = conn.call_nowait(op, args)
         out = asyncio.get_running_loop().create_future()
 
-        def chain(src):
+        def settle(result, exc):
             if out.done():
                 return
-            if src.cancelled():
-                out.cancel()
-            elif src.exception() is not None:
-                out.set_exception(src.exception())
-            else:
-                out.set_result(src.result())
-
-        def done(f):
-            exc = f.exception()
             if exc is None:
-                if not out.done():
-                    out.set_result(f.result())
-            elif isinstance(exc, ipc.ConnectionLost) or (isinstance(exc, ipc.RemoteError)
-                                                         and exc.code in RETRYABLE):
-                asyncio.ensure_future(link._call_retrying(op, args)).add_done_callback(chain)
-            elif not out.done():
+                out.set_result(result)
+            elif isinstance(exc, asyncio.CancelledError):
+                out.cancel()
+            else:
                 out.set_exception(exc)
-        inner.add_done_callback(done)
+        self.call_cb(key, op, args, settle)
         return out
 
     def call_cb(self, key: str, op: str, args: dict, cb: Callable) -> None:
-        """call_soon's order and retries, with the outcome handed to ``cb(result, exc)``
-        as the reply is read (no futures, no loop turns: the per-tick batches)."""
+        """call_soon with the outcome handed to ``cb(result, exc)`` as the reply is
+        read: no future, no loop turns (the per-tick batches)."""
         p = partition_of(key, self.cluster.partitions)
         args["p"] = p
         link = self.cluster.links[p % self.cluster.shards]
