@@ -170,6 +170,7 @@ class DeclareMixin:
             if m.passive:
                 res = await self._queue_call(name, "core.QueueDeclare", {"ns": conn.ns, "name": name,
                                                                          "passive": True})
+                await self._default_binding(name, bool(res["config"].get("transient")))
             else:
                 res = await self.declare_queue_core(name, durable=m.durable, exclusive=m.exclusive,
                                                     auto_delete=m.auto_delete, args=_args(m.arguments))
@@ -200,7 +201,17 @@ class DeclareMixin:
                 raise AmqpError(exc.code, exc.text) from None
             if bool((res["config"].get("meta") or {}).get("exclusive")) != bool(exclusive):
                 raise locked(name, vhost)
+            await self._default_binding(name, not durable)
         return res
+
+    async def _default_binding(self, name: str, transient: bool) -> None:
+        """Declare-ok promises that the default exchange routes to the queue. A declare
+        that found the queue just created by another client may come before the
+        creator's binding reached this gateway's read copy: bind it (idempotent) then,
+        or a publish right after would be dropped as unroutable, and confirmed."""
+        t = self.conn.edge.tables.get(self.conn.ns)
+        if t is None or "" not in t or (QUEUE, name) not in t.route("", name):
+            await self._bind("", name, (QUEUE, name), transient)
 
     def _queue_error(self, exc, name) -> Exception:
         code = getattr(exc, "code", None)

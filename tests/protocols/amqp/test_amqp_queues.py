@@ -359,3 +359,31 @@ def test_default_amqps_listener(server, unique_name):
     ch.basic_publish("", q, b"over tls" * 20000)          # several frames through TLS
     assert _get(ch, q)[2] == b"over tls" * 20000
     conn.close()
+
+
+def test_a_queue_declared_by_several_clients_at_once_routes_at_every_declare_ok(server, channel, unique_name):
+    """Declare-ok means the default exchange routes to the queue, also for the client
+    whose declare found the queue just created by another one (its default binding may
+    still be on its way): a confirmed publish right after it is never dropped unroutable."""
+    import asyncio
+
+    import aio_pika
+    from tests.protocols.amqp.conftest import amqp_port
+    url = f"amqp://guest:guest@127.0.0.1:{amqp_port(server)}/"
+    names = [f"{unique_name}-{i}" for i in range(20)]
+
+    async def client(k: int) -> None:
+        conn = await aio_pika.connect(url)
+        ch = await conn.channel(publisher_confirms=True)
+        for q in names:
+            await ch.declare_queue(q, durable=True)
+            await ch.default_exchange.publish(aio_pika.Message(b"%d" % k), routing_key=q)
+        await conn.close()
+
+    async def main():
+        await asyncio.gather(*(client(k) for k in range(4)))
+    asyncio.run(main())
+    for q in names:
+        got = sorted(m[2] for m in (channel.basic_get(q, auto_ack=True) for _ in range(5)) if m[0] is not None)
+        assert got == [b"0", b"1", b"2", b"3"], q
+        channel.queue_delete(q)
