@@ -33,6 +33,16 @@ def _shard_of(proc, queue: str) -> int:
     return partition_of(queue_key(namespace("default", "/"), queue), run.partitions) % run.shards
 
 
+def _drain(ch, queue: str) -> list[bytes]:
+    """Every body left in the queue (basic.get until empty, acknowledged)."""
+    out = []
+    while True:
+        m = ch.basic_get(queue, auto_ack=True)
+        if m[0] is None:
+            return out
+        out.append(m[2])
+
+
 def _in_distinct_partitions(run, prefix: str, n: int) -> list[str]:
     """n queue names `<prefix><i>`, each in its own partition."""
     names, parts = [], set()
@@ -159,13 +169,7 @@ def test_fsync_confirms_from_queues_in_several_partitions_survive_kill9(tmp_path
         conn = _conn(proc)
         ch = conn.channel()
         for q in names:
-            seen = set()
-            while True:
-                m = ch.basic_get(q, auto_ack=True)
-                if m[0] is None:
-                    break
-                seen.add(int(m[2]))
-            assert set(done[q]) <= seen, q
+            assert set(done[q]) <= {int(b) for b in _drain(ch, q)}, q
         conn.close()
 
 
@@ -394,11 +398,5 @@ def test_fsync_confirms_of_commits_synced_in_the_thread_survive_kill9(tmp_path):
         ch = conn.channel()
         want = {b"%d:%d" % (k, r) for k in range(3) for r in range(rounds)}
         for q in names:
-            seen = set()
-            while True:
-                m = ch.basic_get(q, auto_ack=True)
-                if m[0] is None:
-                    break
-                seen.add(m[2])
-            assert seen == want, q
+            assert set(_drain(ch, q)) == want, q
         conn.close()
