@@ -26,6 +26,10 @@ def free_port() -> int:
 
 class Broker:
     def __init__(self, *args: str, env: dict | None = None):
+        if "--single-worker" not in args:
+            # throughput rows are quoted for separate gateway and shard processes; at
+            # --workers 1 --shards 1 the server would otherwise run both in one
+            args = (*args, "--single-worker", "false")
         self.dir = Path(tempfile.mkdtemp(prefix="bench-broker-"))
         self.log = open(self.dir / "server.log", "wb")
         self.proc = subprocess.Popen([PY, "-m", "broker", "serve", "--data-dir", str(self.dir / "data"),

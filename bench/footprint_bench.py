@@ -9,9 +9,9 @@ when idle, and again after an SQS load: 2 boto3 client processes each doing
 1,000 send + receive + delete, then wrk SendMessage for --wrk-seconds; for the
 broker, again after a restart holding that backlog (ready, the first receive, PSS).
 Servers: broker at its defaults (workers = shards = CPUs), broker's small
-profile (--workers 1 --shards 1 --single-worker true: one worker process, what `broker run`
+profile (--workers 1 --shards 1: one worker process by default, what `broker run`
 and the pytest plugin start, recommended for test suites), the same two roles in two worker
-processes (--workers 1 --shards 1), and moto
+processes (--workers 1 --shards 1 --single-worker false), and moto
 server as the baseline, measured in the same run. Prints JSON.
 """
 
@@ -150,9 +150,9 @@ def main() -> int:
     try:
         doc["broker_defaults"] = measure(Server("broker", [], tmp / "d1"), args.wrk_seconds, args.messages)
         # the small profile, as `broker run` and the pytest plugin start it: one worker process
-        doc["broker_small"] = measure(Server("broker", ["--workers", "1", "--shards", "1", "--single-worker", "true"],
+        doc["broker_small"] = measure(Server("broker", ["--workers", "1", "--shards", "1"],
                                              tmp / "d2"), args.wrk_seconds, args.messages)
-        doc["broker_1_1_two_workers"] = measure(Server("broker", ["--workers", "1", "--shards", "1"], tmp / "d3"),
+        doc["broker_1_1_two_workers"] = measure(Server("broker", ["--workers", "1", "--shards", "1", "--single-worker", "false"], tmp / "d3"),
                                                 args.wrk_seconds, args.messages)
         if not args.skip_moto:
             doc["moto"] = measure(Server("moto", []), args.wrk_seconds, args.messages)

@@ -198,7 +198,7 @@ class Broker:
         self.log = open(self.data_dir / "broker.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "broker", "serve", "--data-dir", str(self.data_dir), "--free-ports",
-             "--workers", str(workers), "--shards", str(shards), "--durability", "memory"],
+             "--workers", str(workers), "--shards", str(shards), "--single-worker", "false", "--durability", "memory"],
             cwd=ROOT, env=env, stdout=self.log, stderr=self.log, start_new_session=True)
         path = self.data_dir / "endpoints.json"
         deadline = time.monotonic() + 60

@@ -59,8 +59,8 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BROKER_") and k != "NOTIFY_SOCKET"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "broker", "serve", "--data-dir", str(self.data_dir), "--free-ports",
-             "--workers", str(workers), "--shards", str(shards), "--durability", durability,
-             "--log-level", "warning"],
+             "--workers", str(workers), "--shards", str(shards), "--single-worker", "false",
+             "--durability", durability, "--log-level", "warning"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, env=env, start_new_session=True)
         deadline = time.monotonic() + 60
         ep = self.data_dir / "endpoints.json"

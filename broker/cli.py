@@ -29,8 +29,8 @@ SERVE_FLAGS = [
                                             "else ~/.local/share/broker)"),
     ("--workers", "server.workers", int, "gateway processes W (default: CPU count)"),
     ("--shards", "server.shards", int, "core shard processes K (default: CPU count)"),
-    ("--single-worker", "server.single_worker", str, "true: with --workers 1 --shards 1, one worker "
-                                                     "process runs both (default false)"),
+    ("--single-worker", "server.single_worker", str, "with --workers 1 --shards 1, one worker process "
+                                                     "runs both (default true; false: two processes)"),
     ("--host", "server.host", str, "address every listener binds to (default 127.0.0.1)"),
     ("--http-port", "listeners.http_port", int, "AWS gateway port, HTTP and TLS (default 4566)"),
     ("--https-port", "listeners.https_port", int, "optional HTTPS-only port (default 0: off)"),

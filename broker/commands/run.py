@@ -31,7 +31,7 @@ from broker.commands import env as envcmd
 
 STARTUP_TIMEOUT = 90.0
 # one gateway and one shard, in one worker process: the smallest server (README, footprint)
-SMALL_PROFILE = {"server.workers": 1, "server.shards": 1, "server.single_worker": True}
+SMALL_PROFILE = {"server.workers": 1, "server.shards": 1}   # one worker process (server.single_worker)
 PORT_FLAGS = ("listeners.http_port", "listeners.https_port")
 
 
@@ -259,7 +259,7 @@ def add_parser(sub, serve_flags) -> None:
         "run", help="run a command against a fresh server: broker run [serve flags] -- CMD ARGS...",
         description="Start a server on free ports in a temporary data directory (or --data-dir), wait until it "
                     "is ready, run CMD with the `broker env` environment, stop the server when CMD exits and "
-                    "exit with CMD's code. Defaults to 1 gateway and 1 shard in one worker process (--single-worker); a "
+                    "exit with CMD's code. Defaults to 1 gateway and 1 shard in one worker process; a "
                     "port flag turns free ports off.",
         usage="broker run [serve flags] [--keep] [--tls] -- CMD ARGS...")
     p.add_argument("--config", metavar="FILE", help="TOML configuration file")

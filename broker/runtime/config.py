@@ -45,9 +45,10 @@ SCHEMA: tuple[Key, ...] = (
         "$STATE_DIRECTORY under systemd, else $XDG_DATA_HOME/broker or ~/.local/share/broker."),
     Key("server", "workers", int, 0, "Gateway processes W (0: number of CPUs)."),
     Key("server", "shards", int, 0, "Core shard processes K (0: number of CPUs)."),
-    Key("server", "single_worker", bool, False,
+    Key("server", "single_worker", bool, True,
         "With one gateway and one shard (workers = shards = 1): run both in one worker process, "
-        "on one event loop (the smallest server, for test suites; a crash of either restarts both)."),
+        "on one event loop (the smallest server, for test suites; a crash of either restarts both). "
+        "false keeps them two processes."),
     Key("server", "host", str, "127.0.0.1", "Address every listener binds to."),
     Key("server", "drain_timeout", float, 8.0,
         "Seconds SIGTERM/SIGINT waits for in-flight work before exiting."),

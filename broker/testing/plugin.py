@@ -2,7 +2,7 @@
 
 Fixtures:
 
-- ``broker`` (session): a server on free ports (``--workers 1 --shards 1 --single-worker true``),
+- ``broker`` (session): a server on free ports (``--workers 1 --shards 1``: one worker process),
   started on first use, or the one at ``--broker-url``. It has
   ``endpoints``, ``url``, ``client(service)``, ``resource(service)``,
   ``env`` (for subprocesses), ``pika_connection()``, ``mqtt_client()``,

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from broker.commands.run import STARTUP_TIMEOUT, Server, diagnose, health_of
 
-DEFAULT_ARGS = ("--workers", "1", "--shards", "1", "--single-worker", "true")   # the small profile
+DEFAULT_ARGS = ("--workers", "1", "--shards", "1")   # the small profile: one worker process
 STATE = "server.json"
 
 

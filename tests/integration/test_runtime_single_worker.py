@@ -1,5 +1,5 @@
-"""`server.single_worker`: one gateway and one shard in one worker process (the small
-profile `broker run` and the pytest plugin start). Clients see the same server; a
+"""`server.single_worker` (default true): one gateway and one shard in one worker process
+(the small profile, `--workers 1 --shards 1`). Clients see the same server; a
 kill -9 of that process loses nothing acknowledged and both come back; a drain
 stops the gateway, then the shard."""
 
@@ -11,6 +11,7 @@ import urllib.request
 
 import pika
 import psutil
+import pytest
 
 from tests.helpers.brokerproc import BrokerProcess, wait_for
 
@@ -21,7 +22,7 @@ def _amqp_params(b: BrokerProcess) -> pika.ConnectionParameters:
 
 
 def test_one_worker_process_serves_restarts_and_drains(tmp_path):
-    b = BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--single-worker", "true")
+    b = BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1")     # one process by default
     try:
         (shard,), (gateway,) = b.pids("shard"), b.pids("gateway")
         assert shard == gateway                              # one process holds both roles
@@ -56,7 +57,9 @@ def test_one_worker_process_serves_restarts_and_drains(tmp_path):
         b.close()
 
 
-def test_single_worker_needs_one_gateway_and_one_shard(tmp_path):
-    with BrokerProcess(tmp_path / "d", "--workers", "2", "--shards", "1", "--single-worker", "true") as b:
-        assert len(set(b.pids("gateway")) | set(b.pids("shard"))) == 3   # separate processes as ever
+@pytest.mark.parametrize("workers, single", [("2", "true"), ("1", "false")])
+def test_separate_processes_with_more_gateways_or_when_turned_off(tmp_path, workers, single):
+    with BrokerProcess(tmp_path / "d", "--workers", workers, "--shards", "1", "--single-worker", single) as b:
+        assert len(set(b.pids("gateway")) | set(b.pids("shard"))) == int(workers) + 1
+        assert len(psutil.Process(b.pid).children()) == int(workers) + 1
         assert "single_worker=False" in b.log_text()

@@ -126,7 +126,8 @@ def test_fsync_confirms_from_queues_in_several_partitions_survive_kill9(tmp_path
     """At "fsync" a tick touching several partitions commits them and syncs once
     (syncfs; on the event loop for a commit this small); confirms wait for that sync, and every confirmed
     message is there after kill -9 of the shard and of everything."""
-    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--durability", "fsync") as proc:
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--single-worker", "false",
+                       "--durability", "fsync") as proc:   # the shard is killed alone
         run = RunInfo.load(Path(proc.data_dir) / "run" / "run.json")
         names = _in_distinct_partitions(run, "fs-", 4)
         confirmed = {q: [] for q in names}
@@ -217,7 +218,7 @@ def test_publishers_are_blocked_over_the_memory_watermark_and_unblocked_below_it
     from pamqp import body as pbody
     from pamqp import commands as C
     from pamqp import header as pheader
-    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1") as proc:
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--single-worker", "false") as proc:
         resting = _rss(proc.pids("gateway")[0])
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         proc.restart(env={"BROKER_AMQP_MEMORY_HIGH_WATERMARK": repr((resting + (32 << 20)) / total)})
@@ -343,7 +344,7 @@ def test_sigterm_closes_amqp_clients_with_connection_forced(tmp_path):
 
 
 def test_gateway_kill_requeues_unacked_deliveries_as_redelivered(tmp_path):
-    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1") as proc:
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--single-worker", "false") as proc:
         conn = _conn(proc)
         ch = conn.channel()
         ch.queue_declare("held", durable=True)

@@ -65,7 +65,7 @@ def _cut(proc, role: str, call, state: str):
 
 
 def test_steps_finish_after_the_gateway_that_took_the_call_is_killed(tmp_path):
-    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1") as proc:
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--single-worker", "false") as proc:
         bid, mq = _cut(proc, "gateway", lambda mq: _create(mq, "created-while-its-gateway-dies"),
                        "CREATION_IN_PROGRESS")
         d = _running(mq, bid)
@@ -98,7 +98,7 @@ def test_steps_finish_after_the_gateway_that_took_the_call_is_killed(tmp_path):
 
 
 def test_a_step_cut_by_a_shard_kill_runs_again_after_its_restart(tmp_path):
-    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1") as proc:
+    with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--single-worker", "false") as proc:
         bid, mq = _cut(proc, "shard", lambda mq: _create(mq, "created-while-its-shard-dies"), "CREATION_IN_PROGRESS")
         d = _running(mq, bid)
         _amqp(d["BrokerInstances"][0]["Endpoints"]).close()

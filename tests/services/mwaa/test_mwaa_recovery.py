@@ -23,7 +23,7 @@ def _components(b: BrokerProcess, name: str) -> list[dict]:
 
 
 def test_environment_survives_kill_9_of_its_shard(tmp_path):
-    with BrokerProcess(tmp_path / "data", "--workers", "1", "--shards", "1") as b:
+    with BrokerProcess(tmp_path / "data", "--workers", "1", "--shards", "1", "--single-worker", "false") as b:
         mwaa = b.client("mwaa", config=Config(inject_host_prefix=False, retries={"total_max_attempts": 1},
                                               read_timeout=120))
         name, bucket = f"k9-{uuid.uuid4().hex[:8]}", f"k9-{uuid.uuid4().hex[:8]}"
