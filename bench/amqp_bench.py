@@ -16,7 +16,8 @@ RabbitMQ, the order alternating between rounds); the best round of each is kept,
 shared machine moves single rounds a lot.
 
 Run: python bench/amqp_bench.py [--count 50000] [--confirmed 5000] [--rounds 3]
-                                [--workers 1 --shards 1] [--durability fsync,process]
+                                [--workers 1 --shards 1] [--single-worker true|false]
+                                [--durability fsync,process]
                                 [--only persistent_consume,confirmed_publish_8_publishers_8_queues]
 Needs: rabbitmq-server (apt-get install rabbitmq-server); pika (pip install -e '.[test]').
 """
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import pika
 
-from _common import Broker, emit, free_port
+from _common import ROOT, Broker, emit, free_port
 
 BODY = b"x" * 100
 
@@ -243,6 +244,14 @@ def run(port: int, count: int, confirmed: int, only: set[str]) -> dict:
             for name, (_needs, measure) in SCENARIOS.items() if name in wanted}
 
 
+def _single_worker_default() -> str:
+    """The server's own default for server.single_worker (the tree under test)."""
+    import sys
+    sys.path.insert(0, str(ROOT))
+    from broker.runtime.config import KEYS
+    return "true" if KEYS["server.single_worker"].default else "false"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--count", type=int, default=50000)
@@ -250,6 +259,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="servers measured in turn, best round kept")
     ap.add_argument("--workers", default="1")
     ap.add_argument("--shards", default="1")
+    ap.add_argument("--single-worker", choices=("true", "false"), default=None,
+                    help="with 1 worker and 1 shard, the gateway and the shard in one process "
+                         "(default: the server's default, server.single_worker)")
     ap.add_argument("--durability", default="fsync,process",
                     help="ours, comma-separated: fsync (survives power loss, as RabbitMQ's confirms), process, "
                          "memory")
@@ -260,10 +272,12 @@ def main() -> None:
     if only - set(SCENARIOS):
         ap.error(f"unknown scenario(s): {', '.join(sorted(only - set(SCENARIOS)))}")
     levels = [d for d in args.durability.split(",") if d]
+    single = args.single_worker or _single_worker_default()
     servers: dict[str, tuple[int, object]] = {}
     try:
         for d in levels:
-            b = Broker("--workers", args.workers, "--shards", args.shards, "--durability", d)
+            b = Broker("--workers", args.workers, "--shards", args.shards, "--single-worker", single,
+                       "--durability", d)
             servers[f"broker_{d}"] = (int(b.endpoints["amqp"].rsplit(":", 1)[1]), b)
         if shutil.which("rabbitmq-server") is not None:
             rabbit = RabbitMQ()
@@ -286,7 +300,7 @@ def main() -> None:
     else:
         doc["ratio"] = {name: {k: round(res[k] / theirs[k], 2) for k in res}
                         for name, res in best.items() if name != "rabbitmq"}
-    doc["setup"] = {"workers": args.workers, "shards": args.shards, "durability": levels, "rounds": args.rounds,
+    doc["setup"] = {"workers": args.workers, "shards": args.shards, "single_worker": single, "durability": levels, "rounds": args.rounds,
                     "count": args.count, "confirmed": args.confirmed, "body_bytes": len(BODY),
                     "client": f"pika {pika.__version__}", "unit": "messages per second, best round"}
     emit(doc)

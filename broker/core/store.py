@@ -21,10 +21,11 @@ not synced, so it survives kill -9 but may be lost to a power cut; the next
 synced commit covers it (the WAL is written in order).
 
 At "fsync" the shard may split a commit in two: ``commit(fsync=False)``
-writes, and the sync step, run before any reply (on the event loop, or in a
-thread while the loop goes on), makes it durable: `sync_log()` (fdatasync of
-the WAL) or, for several partitions, one syncfs(2) of their filesystem
-(`SYNCFS`): one journal commit instead of a fsync per log.
+writes, and the sync step, run before any reply, makes it durable: `sync_log()`
+(fdatasync of the WAL, on the event loop) or, for several partitions or a big
+commit, the fdatasyncs of their logs (`wal_fd()`) run side by side by the kernel
+(broker.core.aiosync) while the loop goes on; where Linux AIO is missing, one
+syncfs(2) of their filesystem (`SYNCFS`) or a thread.
 
 The database is opened in exclusive locking mode (one connection in one
 process owns it): a transaction takes no file locks and the WAL index lives
@@ -594,6 +595,10 @@ class SqlitePartitionStore(PartitionStore):
     def sync_log(self) -> None:
         """fdatasync the write-ahead log: makes a ``commit(fsync=False)`` durable (FULL's step).
         Thread-safe: touches no SQLite state."""
+        os.fdatasync(self.wal_fd())
+
+    def wal_fd(self) -> int:
+        """A descriptor of the write-ahead log, to fdatasync it (after a commit: the log exists)."""
         fd = self._wal_fd
         if fd is None:
             fd = os.open(f"{self.path}-wal", os.O_RDONLY)
@@ -603,7 +608,7 @@ class SqlitePartitionStore(PartitionStore):
             finally:
                 os.close(dfd)
             self._wal_fd = fd
-        os.fdatasync(fd)
+        return fd
 
     def _keep_hot(self) -> None:
         """Committed: payloads live on disk now. The newest stay in memory too, within

@@ -123,9 +123,10 @@ def test_confirmed_publishes_survive_shard_kill_and_full_restart(tmp_path):
 
 
 def test_fsync_confirms_from_queues_in_several_partitions_survive_kill9(tmp_path):
-    """At "fsync" a tick touching several partitions commits them and syncs once
-    (syncfs; on the event loop for a commit this small); confirms wait for that sync, and every confirmed
-    message is there after kill -9 of the shard and of everything."""
+    """At "fsync" a tick touching several partitions commits them and syncs their logs
+    together (fdatasyncs run by the kernel, Linux AIO, while the loop goes on; syncfs
+    where AIO is missing); confirms wait for that sync, and every confirmed message is
+    there after kill -9 of the shard and of everything."""
     with BrokerProcess(tmp_path / "d", "--workers", "1", "--shards", "1", "--single-worker", "false",
                        "--durability", "fsync") as proc:   # the shard is killed alone
         run = RunInfo.load(Path(proc.data_dir) / "run" / "run.json")
@@ -363,8 +364,9 @@ def test_gateway_kill_requeues_unacked_deliveries_as_redelivered(tmp_path):
 
 
 def test_fsync_confirms_of_commits_synced_in_the_thread_survive_kill9(tmp_path):
-    """A commit of more than 8 requests is synced in a worker thread while the
-    loop writes the next requests, whose sync follows (broker/runtime/shard.py):
+    """A commit of more than 8 requests is synced off the event loop (Linux AIO, or a
+    worker thread where it is missing) while the loop writes the next requests,
+    whose sync follows (broker/runtime/shard.py):
     three publishers each send to 12 queues (12 partitions) at once and wait for
     the 12 confirms; after the last confirm, kill -9 of everything loses none."""
     import asyncio
