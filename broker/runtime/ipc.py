@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import struct
 
 import msgspec
@@ -290,19 +291,119 @@ class Connection(asyncio.Protocol):
             self.transport.close()
 
 
+class _LocalTransport(asyncio.Transport):
+    """One end of an IPC link inside one process (server.single_worker: the gateway and
+    the shard on one loop). What is written reaches the peer's ``data_received`` on the
+    next loop turn, in order, as a socket's bytes would, without its syscalls and
+    wake-ups. Closing either end delivers what was written, then ends both."""
+
+    def __init__(self, loop, protocol):
+        super().__init__()
+        self._loop, self._protocol = loop, protocol
+        self.peer: _LocalTransport | None = None
+        self._inbox: list[bytes] = []
+        self._scheduled = False
+        self._closing = False
+        self._lost = False
+
+    def write(self, data) -> None:
+        peer = self.peer
+        if self._closing or peer is None or peer._lost:
+            return
+        peer._inbox.append(data if type(data) is bytes else bytes(data))
+        if not peer._scheduled:
+            peer._scheduled = True
+            self._loop.call_soon(peer._deliver)
+
+    def writelines(self, chunks) -> None:
+        self.write(b"".join(chunks))
+
+    def _deliver(self) -> None:
+        self._scheduled = False
+        inbox = self._inbox
+        if self._lost or not inbox:
+            return
+        self._inbox = []
+        self._protocol.data_received(inbox[0] if len(inbox) == 1 else b"".join(inbox))
+
+    def close(self) -> None:
+        for end in (self, self.peer):
+            if end is not None and not end._closing:
+                end._closing = True
+                self._loop.call_soon(end._shutdown)     # after the deliveries already due
+
+    abort = close
+
+    def _shutdown(self) -> None:
+        if not self._lost:
+            self._deliver()
+            self._lost = True
+            self._protocol.connection_lost(None)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def get_extra_info(self, name, default=None):
+        return default
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def set_write_buffer_limits(self, high=None, low=None) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def can_write_eof(self) -> bool:
+        return False
+
+
+_LOCAL: dict[str, tuple] = {}     # path -> (pid, loop, protocol factory) of a server in this process
+
+
+class _Served:
+    """ipc.serve's server: closing it also stops in-process connects to its path."""
+
+    def __init__(self, server, path: str, entry: tuple):
+        self._server, self._path, self._entry = server, path, entry
+
+    def close(self) -> None:
+        if _LOCAL.get(self._path) is self._entry:
+            del _LOCAL[self._path]
+        self._server.close()
+
+    def __getattr__(self, name):
+        return getattr(self._server, name)
+
+
 async def connect(path: str, handler: Handler, **kw) -> Connection:
     loop = asyncio.get_running_loop()
+    local = _LOCAL.get(path)
+    if local is not None and local[0] == os.getpid() and local[1] is loop:
+        server_side, conn = local[2](), Connection(handler, **kw)
+        a, b = _LocalTransport(loop, server_side), _LocalTransport(loop, conn)
+        a.peer, b.peer = b, a
+        server_side.connection_made(a)
+        conn.connection_made(b)
+        return conn
     _, conn = await loop.create_unix_connection(lambda: Connection(handler, **kw), path)
     return conn
 
 
-async def serve(path: str, handler_factory, **kw) -> asyncio.AbstractServer:
+async def serve(path: str, handler_factory, **kw):
     loop = asyncio.get_running_loop()
-    import os
     try:
         os.unlink(path)
     except FileNotFoundError:
         pass
-    server = await loop.create_unix_server(lambda: Connection(handler_factory(), **kw), path)
+
+    def factory():
+        return Connection(handler_factory(), **kw)
+    server = await loop.create_unix_server(factory, path)
     os.chmod(path, 0o600)
-    return server
+    entry = _LOCAL[path] = (os.getpid(), loop, factory)
+    return _Served(server, path, entry)
