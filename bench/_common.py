@@ -140,13 +140,20 @@ def group_pids(pgid: int) -> list[int]:
     return out
 
 
-def pss_mb(pgid: int) -> float:
-    total = 0
+def pss_by_process(pgid: int) -> dict[str, float]:
+    """PSS in MB of each process of the group, by its title (broker-shard-0, ...) or pid."""
+    out: dict[str, float] = {}
     for pid in group_pids(pgid):
         try:
-            for line in open(f"/proc/{pid}/smaps_rollup"):
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
+            kb = sum(int(line.split()[1]) for line in open(f"/proc/{pid}/smaps_rollup") if line.startswith("Pss:"))
+            name = open(f"/proc/{pid}/comm").read().strip() or str(pid)
         except OSError:
-            pass
-    return round(total / 1024, 1)
+            continue
+        if name in out:
+            name = f"{name}[{pid}]"
+        out[name] = round(kb / 1024, 1)
+    return out
+
+
+def pss_mb(pgid: int) -> float:
+    return round(sum(pss_by_process(pgid).values()), 1)

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Broker, Moto, boto_client, emit, pss_mb  # noqa: E402
+from _common import Broker, Moto, boto_client, emit, pss_by_process, pss_mb  # noqa: E402
 
 
 def _traffic(url: str, tag: int, until: float) -> None:
@@ -81,9 +81,12 @@ def soak(server, minutes: float, interval: float, clients: int, warmup: float) -
     for p in procs:
         p.start()
     curve = [(0.0, pss_mb(pgid))]
+    at_warmup = None            # where the growth after warm-up is: each process's PSS then and at the end
     while any(p.is_alive() for p in procs):
         time.sleep(min(interval, max(0.5, until - time.time() + 1)))
         curve.append((round(time.time() - start, 1), pss_mb(pgid)))
+        if at_warmup is None and curve[-1][0] >= warmup * 60:
+            at_warmup = pss_by_process(pgid)
     for p in procs:
         p.join()
     time.sleep(2)
@@ -91,6 +94,7 @@ def soak(server, minutes: float, interval: float, clients: int, warmup: float) -
     warm = [mb for t, mb in curve if t >= warmup * 60] or [curve[-1][1]]
     after_warmup, end = warm[0], curve[-1][1]
     return {"curve_s_mb": curve, "after_warmup_mb": after_warmup, "end_mb": end,
+            "by_process_after_warmup_mb": at_warmup, "by_process_end_mb": pss_by_process(pgid),
             "max_after_warmup_mb": max(warm), "growth_after_warmup_mb": round(end - after_warmup, 1),
             "growth_ratio": round(end / after_warmup, 3)}
 
