@@ -22,7 +22,10 @@ from services.cloudwatch.sidestore import SideStore
 
 TIERS = ((1, 3 * 3600), (60, 15 * 86400), (300, 63 * 86400), (3600, 455 * 86400))
 RETENTION = dict(TIERS)
-CACHE_MAX = 20_000
+# the cache is for the buckets being written now (a series writes one slot per tier);
+# past ones are rarely written again. 20,000 held 8-10 MB a shard once full, and took
+# half an hour of an SQS soak's queue metrics to fill
+CACHE_MAX = 4_096
 
 POINTS_DDL = """
 CREATE TABLE IF NOT EXISTS points (sid INTEGER, tier INTEGER, ts INTEGER, unit TEXT, v BLOB,
