@@ -51,12 +51,16 @@ def _fresh():
     _Echo.conns, _Echo.lost = [], []
 
 
+async def _linked(tmp_path):
+    """An echo server and an in-process client of it: (server, client's handler, client)."""
+    server = await ipc.serve(str(tmp_path / "s.sock"), _Echo)
+    rec = _Client()
+    return server, rec, await ipc.connect(str(tmp_path / "s.sock"), rec)
+
+
 def test_in_process_connect_is_local_and_keeps_order_errors_and_pushes(tmp_path):
     async def main():
-        path = str(tmp_path / "s.sock")
-        server = await ipc.serve(path, _Echo)
-        rec = _Client()
-        client = await ipc.connect(path, rec)
+        server, rec, client = await _linked(tmp_path)
         assert isinstance(client.transport, ipc._LocalTransport)
         calls = [client.call_nowait("op", i) for i in range(200)]
         assert await asyncio.gather(*calls) == [["op", i] for i in range(200)]
@@ -74,10 +78,7 @@ def test_in_process_connect_is_local_and_keeps_order_errors_and_pushes(tmp_path)
 
 def test_closing_one_end_delivers_what_was_sent_then_ends_both(tmp_path):
     async def main():
-        path = str(tmp_path / "s.sock")
-        server = await ipc.serve(path, _Echo)
-        rec = _Client()
-        client = await ipc.connect(path, rec)
+        server, rec, client = await _linked(tmp_path)
         await client.call("op", 0)
         pending = client.call_nowait("op", 1)
         _Echo.conns[0].push("last", 9)
