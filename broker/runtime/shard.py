@@ -485,7 +485,7 @@ class Shard:
         if self._aio is not None:
             try:
                 self._aio.submit([store.wal_fd() for store in c.stores])
-            except OSError:
+            except (OSError, ValueError):      # refused, or more logs than the context's depth
                 log.warning("event=aio_sync_failed action=sync_inline", exc_info=True)
                 self._close_aio()
                 self._sync_inline(c)
