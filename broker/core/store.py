@@ -20,12 +20,18 @@ consumer's ack, which no client waits on): a commit holding nothing else is
 not synced, so it survives kill -9 but may be lost to a power cut; the next
 synced commit covers it (the WAL is written in order).
 
-At "fsync" the shard may split a commit in two: ``commit(fsync=False)``
-writes, and the sync step, run before any reply, makes it durable: `sync_log()`
-(fdatasync of the WAL, on the event loop) or, for several partitions or a big
-commit, the fdatasyncs of their logs (`wal_fd()`) run side by side by the kernel
-(broker.core.aiosync) while the loop goes on; where Linux AIO is missing, one
-syncfs(2) of their filesystem (`SYNCFS`) or a thread.
+At "fsync" the shard does not sync each partition's log: it commits with
+``commit(fsync=False, log=True)``, which writes the transaction and returns its
+row operations (broker.core._store_ops), and appends those of every partition
+of the tick to its one redo log (broker.core.redo), whose single fdatasync
+makes the tick durable. The partitions' own logs (synchronous=NORMAL: after a
+power cut each holds a prefix of its transactions) are synced when the redo
+log is reset; each transaction records its redo sequence number, so at start
+a store replays the logged commits it lacks (``replay``). Writes made outside
+a logged commit (the store's creation, `wipe`) are fdatasynced on the spot.
+Without a redo log, ``commit(fsync=False)`` leaves the sync step to the caller:
+`sync_log()` (fdatasync of the WAL) or the fdatasyncs of several logs
+(`wal_fd()`, broker.core.aiosync), or `SYNCFS`.
 
 The database is opened in exclusive locking mode (one connection in one
 process owns it): a transaction takes no file locks and the WAL index lives
@@ -51,6 +57,8 @@ from typing import Any, Iterator
 
 import msgspec
 
+from broker.core import _store_ops as _ops
+from broker.core._store_ops import SEQ_BITS
 from broker.core.crypto import AesGcmKey, KeyRing
 
 log = logging.getLogger("broker.store")
@@ -115,7 +123,6 @@ def _libc_syncfs():
 
 
 SYNCFS = _libc_syncfs()   # None where the C library has no syncfs(2)
-SEQ_BITS = 40            # rid = qid << SEQ_BITS | seq
 KIND_BACKLOG = "core.backlog"   # a queue's spilled chunk (broker.core._backlog): "<qid>:<lo seq>"
 ENTITY_SCOPE = 0         # data-key scope of entity records
 
@@ -170,6 +177,7 @@ class _Keys:
     def __init__(self, master: AesGcmKey, partition: int, load_meta, save_meta, db):
         self._cache: dict[int, KeyRing] = {}
         self._db = db
+        self.keyops: list = []        # key rows written since the last commit, for the redo log
         aad = b"partition-kms-key:%d" % partition
         wrapped = load_meta("kms_key")
         if wrapped is None:
@@ -196,31 +204,34 @@ class _Keys:
             for gen, wrapped, created, reserved in db.execute(
                     "SELECT gen, wrapped, created, reserved FROM datakeys2 WHERE scope=?", (scope,)):
                 gens[gen] = (kms.unwrap(wrapped, b"data-key:%d:%d" % (scope, gen)), created, reserved)
-            ring = self._cache[scope] = KeyRing(gens, _RingStore(db, kms, scope))
+            ring = self._cache[scope] = KeyRing(gens, _RingStore(db, kms, scope, self.keyops))
         return ring
 
     def forget(self, scope: int) -> None:
+        """Nothing sealed under the scope's keys is left: a DROP op deletes their rows."""
         self._cache.pop(scope, None)
-        self._db.execute("DELETE FROM datakeys WHERE scope=?", (scope,))
-        self._db.execute("DELETE FROM datakeys2 WHERE scope=?", (scope,))
 
 
 class _RingStore:
-    """Persists one scope's key generations (rows join the open transaction, if any)."""
-    __slots__ = ("db", "kms", "scope")
+    """Persists one scope's key generations (rows join the open transaction, if any, and
+    are logged with the next commit: a replayed row sealed under a new key needs it)."""
+    __slots__ = ("db", "kms", "scope", "keyops")
 
-    def __init__(self, db, kms: AesGcmKey, scope: int):
-        self.db, self.kms, self.scope = db, kms, scope
+    def __init__(self, db, kms: AesGcmKey, scope: int, keyops: list):
+        self.db, self.kms, self.scope, self.keyops = db, kms, scope, keyops
 
     def new(self, gen: int) -> tuple[bytes, float]:
         import time as _time
         raw, created = os.urandom(32), _time.time()
-        self.db.execute("INSERT OR REPLACE INTO datakeys2 VALUES (?,?,?,?,?)",
-                        (self.scope, gen, self.kms.wrap(raw, b"data-key:%d:%d" % (self.scope, gen)), created, 0))
+        row = (self.scope, gen, self.kms.wrap(raw, b"data-key:%d:%d" % (self.scope, gen)), created, 0)
+        self.db.execute(_ops.KEY_SQL[0], row)
+        self.keyops.append((0, row))
         return raw, created
 
     def reserve(self, gen: int, upto: int) -> None:
-        self.db.execute("UPDATE datakeys2 SET reserved=? WHERE scope=? AND gen=?", (upto, self.scope, gen))
+        row = (upto, self.scope, gen)
+        self.db.execute(_ops.KEY_SQL[1], row)
+        self.keyops.append((1, row))
 
 
 class PartitionStore:
@@ -266,7 +277,7 @@ class PartitionStore:
     def needs_fsync(self) -> bool:
         """The next commit must reach stable storage before replies."""
         return False
-    def commit(self, fsync: bool = True) -> None: pass
+    def commit(self, fsync: bool = True, log: bool = False): return None
     def close(self) -> None: pass
     def wipe(self) -> None: raise NotImplementedError
 
@@ -340,11 +351,14 @@ class SqlitePartitionStore(PartitionStore):
     durable = True
     queue_window = 0      # ready messages a standard queue keeps in memory (0: _backlog.WINDOW)
 
-    def __init__(self, path: Path, partition: int, master: AesGcmKey, durability: str = "process"):
+    def __init__(self, path: Path, partition: int, master: AesGcmKey, durability: str = "process",
+                 replay=()):
         self.partition = partition
         self.path = Path(path)
         self._master, self._durability = master, durability
+        self._wal_fd: int | None = None   # for sync_log
         self._connect()
+        self.replayed = self._replay(replay) if replay else 0
         # staged changes, applied by commit()
         self._ins: dict[int, tuple] = {}      # rid -> (qid, message)
         self._upd: dict[int, Any] = {}        # rid -> message
@@ -357,7 +371,6 @@ class SqlitePartitionStore(PartitionStore):
         self._dirty = False
         self._strict = False     # something staged outside relaxed(): fsync before replies
         self._hot_id = id(self)      # this store's keys in HOT
-        self._wal_fd: int | None = None   # for sync_log
         self._gone: list = []        # (rid, message) committed, removed this tick (their payload is let go)
         # memory mirror of entities (reads never hit disk after start)
         self._entities: dict[str, dict[str, Any]] = {}
@@ -389,6 +402,10 @@ class SqlitePartitionStore(PartitionStore):
             raise StoreError(f"{path}: store schema version {int(version)}, this broker uses {SCHEMA_VERSION}")
         self._keys = _Keys(master, partition, self._meta_get, self._meta_put_now, db)
         self._ekey = self._keys.data_key(ENTITY_SCOPE)
+        # commits logged to the shard's redo log (broker.core.redo) so far
+        self.redo_seq = int(self._meta_get("redo") or 0)
+        if version is None and self._fsync:
+            self.sync_log()      # its keys: what a replayed row is sealed under must outlive a power cut
 
     def park(self) -> bool:
         """Close the connection of a store that holds nothing (a partition nobody has
@@ -574,14 +591,19 @@ class SqlitePartitionStore(PartitionStore):
     def needs_fsync(self) -> bool:
         return self._fsync and self._strict
 
-    def commit(self, fsync: bool = True) -> None:
+    def commit(self, fsync: bool = True, log: bool = False):
         """Apply the staged writes in one transaction. ``fsync=False``: the caller
-        makes it durable (`sync_log`, or `SYNCFS` of its filesystem) before any reply."""
+        makes it durable (`sync_log`, or `SYNCFS` of its filesystem) before any reply.
+        ``log``: returns ``(redo_seq, packed ops)`` for the shard's redo log, which the
+        caller syncs instead of this store's log (None if nothing was staged)."""
         if not self._dirty:
-            return
-        self._write(self.db, self._keys)
-        if fsync and self._fsync and self._strict:
+            return None
+        seq = self.redo_seq + 1 if log else 0
+        packed = self._write(self.db, self._keys, seq)
+        if fsync and self._fsync and self._strict and not log:
             self.sync_log()
+        if log:
+            self.redo_seq = seq
         self._keep_hot()
         self._ins.clear()
         self._upd.clear()
@@ -591,6 +613,36 @@ class SqlitePartitionStore(PartitionStore):
         self._drops.clear()
         self._ctr_dirty.clear()
         self._dirty = self._strict = False
+        return (seq, packed) if log else None
+
+    def _replay(self, entries) -> int:
+        """Apply the logged commits this store's transactions lack (a power cut took its
+        log's tail), in order: ``entries`` are (redo_seq, packed ops). Returns how many."""
+        done = 0
+        db = self.db
+        for seq, packed in entries:
+            if seq <= self.redo_seq:
+                continue
+            if seq != self.redo_seq + 1:
+                log.warning("event=redo_gap partition=%d have=%d next=%d", self.partition, self.redo_seq, seq)
+                break
+            db.execute("BEGIN")
+            try:
+                _ops.apply(db, _unpack(packed))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self.redo_seq = seq
+            done += 1
+        if done:
+            # key rows may have been replayed: read them again (what the rings made before
+            # the replay and kept in the database is made durable just below)
+            self._keys = _Keys(self._master, self.partition, self._meta_get, self._meta_put_now, db)
+            self._ekey = self._keys.data_key(ENTITY_SCOPE)
+            self.sync_log()
+            log.info("event=redo_replayed partition=%d commits=%d", self.partition, done)
+        return done
 
     def sync_log(self) -> None:
         """fdatasync the write-ahead log: makes a ``commit(fsync=False)`` durable (FULL's step).
@@ -630,47 +682,67 @@ class SqlitePartitionStore(PartitionStore):
                 HOT.trim()
         self._gone.clear()
 
-    def _write(self, db, keys) -> None:
+    def _write(self, db, keys, seq: int = 0) -> bytes | None:
+        """One transaction of the staged writes; with `seq` (a logged commit) the ops packed."""
         db.execute("BEGIN")
         try:
-            for qid in self._drops:
-                lo, hi = qid << SEQ_BITS, ((qid + 1) << SEQ_BITS) - 1
-                db.execute("DELETE FROM messages WHERE rid BETWEEN ? AND ?", (lo, hi))
-                db.execute("DELETE FROM dedup WHERE qid=?", (qid,))
-                keys.forget(qid)       # nothing sealed under its keys is left
-            if self._ins:  # dedup ids are message identity: sealed like the rest
-                rows = []
-                for rid, (qid, m) in self._ins.items():
-                    key = keys.data_key(qid)
-                    rows.append((rid, m.visible_at, m.receive_count, m.first_receive_at, m.lease, m.state,
-                                 key.seal(_pack(_ident(m)), b"i%d" % rid),
-                                 key.seal(m.payload, b"p%d" % rid)))
-                db.executemany("INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?)", rows)
-            if self._upd:
-                _write_updates(db, self._upd)
-            if self._del:
-                _write_deletes(db, self._del)
-            for (kind, key), value in self._ent.items():
-                if value is _DELETED:
-                    db.execute("DELETE FROM entities WHERE kind=? AND key=?", (kind, key))
-                else:
-                    db.execute("INSERT OR REPLACE INTO entities VALUES (?,?,?)",
-                               (kind, key, self._ekey.seal(_pack(value), f"{kind}\0{key}".encode())))
-            for (qid, k), value in self._dd.items():
-                if value is _DELETED:
-                    db.execute("DELETE FROM dedup WHERE qid=? AND k=?", (qid, k))
-                else:
-                    db.execute("INSERT OR REPLACE INTO dedup VALUES (?,?,?,?)",
-                               (qid, k, value[0], keys.data_key(qid).seal(_pack(value[1]),
-                                                                          b"d%d:" % qid + k.encode())))
-            if self._ctr_dirty:
-                ctr = self._counters
-                db.executemany("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)",
-                               [("ctr:" + name, str(ctr[name]).encode()) for name in self._ctr_dirty])
+            ops = self._ops(keys, seq)
+            _ops.apply(db, ops)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        return _pack(ops) if seq else None
+
+    def _ops(self, keys, seq: int) -> list:
+        ops: list = []
+        for qid in self._drops:
+            ops.append((_ops.DROP, qid))
+            keys.forget(qid)
+        if self._ins:  # dedup ids are message identity: sealed like the rest
+            rows = []
+            for rid, (qid, m) in self._ins.items():
+                key = keys.data_key(qid)
+                rows.append((rid, m.visible_at, m.receive_count, m.first_receive_at, m.lease, m.state,
+                             key.seal(_pack(_ident(m)), b"i%d" % rid),
+                             key.seal(m.payload, b"p%d" % rid)))
+            ops.append((_ops.INS, rows))
+        if self._upd:
+            _ops.updates(self._upd, ops)
+        if self._del:
+            _ops.deletes(self._del, ops)
+        if self._ent:
+            puts, dels, seal = [], [], self._ekey.seal
+            for (kind, key), value in self._ent.items():
+                if value is _DELETED:
+                    dels.append((kind, key))
+                else:
+                    puts.append((kind, key, seal(_pack(value), f"{kind}\0{key}".encode())))
+            if dels:
+                ops.append((_ops.ENT_DEL, dels))
+            if puts:
+                ops.append((_ops.ENT_PUT, puts))
+        if self._dd:
+            puts, dels = [], []
+            for (qid, k), value in self._dd.items():
+                if value is _DELETED:
+                    dels.append((qid, k))
+                else:
+                    puts.append((qid, k, value[0], keys.data_key(qid).seal(_pack(value[1]),
+                                                                          b"d%d:" % qid + k.encode())))
+            if dels:
+                ops.append((_ops.DD_DEL, dels))
+            if puts:
+                ops.append((_ops.DD_PUT, puts))
+        meta = [("ctr:" + name, str(self._counters[name]).encode()) for name in self._ctr_dirty]
+        if seq:
+            meta.append(("redo", str(seq).encode()))
+        if meta:
+            ops.append((_ops.META, meta))
+        if keys.keyops:         # key rows written since the last commit (already in the database)
+            ops.insert(0, (_ops.KEYS, keys.keyops[:]))
+            keys.keyops.clear()
+        return ops
 
     def close(self) -> None:
         try:
@@ -695,6 +767,8 @@ class SqlitePartitionStore(PartitionStore):
         db.execute("DELETE FROM messages")
         db.execute("DELETE FROM dedup")
         db.execute("COMMIT")
+        if self._fsync:
+            self.sync_log()      # not logged: a replay of later commits must find it done
         self._dirty = self._strict = False
 
 
@@ -771,56 +845,6 @@ class _QueuePager:
         store.delete(KIND_BACKLOG, self._key(chunk))
 
 
-RUN = 4     # consecutive rids written by one range statement from this many on
-
-
-def _write_updates(db, upd: dict) -> None:
-    """UPDATE the staged messages' state. A run of consecutive rids with the same new
-    values (a push consumer's deliveries of one dispatch) is one statement by rid range:
-    every rid of the range is staged, so the range touches no other row; SQLite's cost
-    per row drops about 4x against a statement per row."""
-    singles = []
-    run: list = []              # [lo, hi, values]
-    runs = []
-    for rid in sorted(upd):
-        m = upd[rid]
-        v = (m.visible_at, m.receive_count, m.first_receive_at, m.lease, m.state)
-        if run and rid == run[1] + 1 and v == run[2]:
-            run[1] = rid
-            continue
-        if run:
-            runs.append(run)
-        run = [rid, rid, v]
-    runs.append(run)
-    for lo, hi, v in runs:
-        if hi - lo + 1 >= RUN:
-            db.execute("UPDATE messages SET vis=?, rc=?, fr=?, lease=?, st=? WHERE rid BETWEEN ? AND ?",
-                       (*v, lo, hi))
-        else:
-            singles.extend((*v, rid) for rid in range(lo, hi + 1))
-    if singles:
-        db.executemany("UPDATE messages SET vis=?, rc=?, fr=?, lease=?, st=? WHERE rid=?", singles)
-
-
-def _write_deletes(db, rids: set) -> None:
-    """DELETE the staged removals; a run of consecutive rids (acks of consecutive
-    deliveries) is one statement by rid range, touching no other row (all are staged)."""
-    singles = []
-    order = sorted(rids)
-    i, n = 0, len(order)
-    while i < n:
-        j = i
-        while j + 1 < n and order[j + 1] == order[j] + 1:
-            j += 1
-        if j - i + 1 >= RUN:
-            db.execute("DELETE FROM messages WHERE rid BETWEEN ? AND ?", (order[i], order[j]))
-        else:
-            singles.extend((r,) for r in order[i:j + 1])
-        i = j + 1
-    if singles:
-        db.executemany("DELETE FROM messages WHERE rid=?", singles)
-
-
 def _message(r: MessageRecord):
     from broker.core.message import Message
     msg_id, group, dedup, prio, enq, exp, size = r.ident
@@ -838,10 +862,12 @@ class _Deleted:
 _DELETED = _Deleted()
 
 
-def open_store(path: Path | None, partition: int, master: AesGcmKey, durability: str) -> PartitionStore:
+def open_store(path: Path | None, partition: int, master: AesGcmKey, durability: str,
+               replay=()) -> PartitionStore:
+    """``replay``: the (redo_seq, packed ops) a redo log holds for this partition."""
     if durability == "memory":
         return MemoryPartitionStore(partition)
-    return SqlitePartitionStore(path, partition, master, durability)
+    return SqlitePartitionStore(path, partition, master, durability, replay)
 
 
 def open_queue(store: PartitionStore, qid: int, config, now: int, *, restore: bool):

@@ -147,6 +147,7 @@ class Shard:
         self._idle = None                   # set when nothing is in flight
         self._fs_fds: dict = {}             # store path -> descriptor on its filesystem, for syncfs
         self._aio = None                    # FdSync: a commit's fdatasyncs run by the kernel, off the loop
+        self._redo = None                   # broker.core.redo.RedoLog at "fsync"
         self.stopped = False
         self.serving = asyncio.Event()     # set once gateways can connect (server.single_worker)
 
@@ -172,12 +173,19 @@ class Shard:
         self.cluster.start()
         t0 = time.monotonic()
         window = max(1024, int(self.run.config.get("store.queue_memory_window", 16384)))   # >= a chunk
+        redo = None
+        if self.run.durability == "fsync":
+            from broker.core.redo import RedoLog, log_path
+            redo = RedoLog(log_path(dd.partitions_dir, self.index, self.run.shards))
         for p in range(self.run.partitions):
             if p % self.run.shards != self.index:
                 continue
-            store = open_store(dd.partition_path(p), p, dd.master, self.run.durability)
+            store = open_store(dd.partition_path(p), p, dd.master, self.run.durability,
+                               replay=redo.entries.get(p, ()) if redo is not None else ())
             store.queue_window = window
             self.partitions[p] = Partition(self, p, store)
+        if redo is not None:
+            self._open_redo(redo)
         for part in self.partitions.values():
             self._build_services(part)
         self._commit_all()
@@ -213,8 +221,12 @@ class Shard:
         self._flush(blocking=True)      # what the halves wrote while closing
         self.stopped = True     # tasks cancelled on the way out must not commit into closed stores
         self._close_aio()
+        if self._redo is not None:
+            self._redo.reset()     # the partitions' own logs synced: the next start replays nothing
         for part in self.partitions.values():
             part.store.close()
+        if self._redo is not None:
+            self._redo.close()
         self.cluster.close()
         log.info("event=shard_stopped index=%d", self.index)
         return 0
@@ -406,6 +418,21 @@ class Shard:
             for store in dirty:
                 store.commit()
             return []
+        redo = self._redo
+        if redo is not None:         # one record, one sync, for every partition of the tick
+            strict = False
+            parts = []
+            for store in dirty:
+                strict = strict or store.needs_fsync
+                parts.append((store, *store.commit(fsync=False, log=True)))
+            if parts:
+                redo.append(parts)
+            if not strict:
+                return []
+            if defer:
+                return [redo]
+            redo.sync_log()
+            return []
         strict = [store for store in dirty if store.needs_fsync]
         for store in dirty:
             store.commit(fsync=False)
@@ -507,6 +534,21 @@ class Shard:
         except Exception:
             _commit_failed()
         self._released(c)
+
+    def _open_redo(self, redo) -> None:
+        """After the stores replayed what they lacked: make every partition's log durable
+        (a transaction whose record a crash left unwritten would leave a gap before the
+        next logged commits), then start the redo log over."""
+        for part in self.partitions.values():
+            try:
+                part.store.sync_log()
+            except FileNotFoundError:       # no log: all of it is in the database file
+                pass
+        if redo.records:
+            log.info("event=redo_read index=%d records=%d replayed=%d", self.index, redo.records,
+                     sum(getattr(part.store, "replayed", 0) for part in self.partitions.values()))
+        redo.reset()
+        self._redo = redo
 
     def _open_aio(self) -> None:
         from broker.core.aiosync import FdSync

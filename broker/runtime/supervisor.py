@@ -267,6 +267,7 @@ class Supervisor:
         shards = cfg["server.shards"] or cpus
         workers = cfg["server.workers"] or cpus
         self.single = bool(cfg["server.single_worker"]) and shards == 1 and workers == 1
+        _replay_stale_redo(dd, shards, cfg["store.durability"])
         host = cfg["server.host"]
         free = cfg["listeners.free_ports"]
         self._reserved: list[socket.socket] = []
@@ -412,6 +413,19 @@ class Supervisor:
 
 class _Stopped(Exception):
     pass
+
+
+def _replay_stale_redo(dd, shards: int, durability: str) -> None:
+    """Redo logs of another shard count or durability (broker.core.redo) are replayed
+    here, before any shard opens its partitions; the store is loaded only if one exists."""
+    if not any(dd.partitions_dir.glob("redo-*-of-*.log")):
+        return
+    from broker.core.redo import replay_stale
+    from broker.core.store import SqlitePartitionStore
+
+    def open_partition(p: int, entries):
+        return SqlitePartitionStore(dd.partition_path(p), p, dd.master, "fsync", entries)
+    replay_stale(dd.partitions_dir, shards, durability, open_partition)
 
 
 def run(config: Config, listeners: list[ListenerSpec], worker_cmd: list[str], forker=None) -> int:

@@ -122,3 +122,32 @@ def test_kill_gateway_is_restarted_and_serves(tmp_path, unique_name):
         check_entities(b, entities)
         assert b.health()["status"] == "ok"
         assert b.stop()[0] == 0
+
+
+def test_redo_logs_follow_a_change_of_shard_count_and_durability(tmp_path, unique_name):
+    """At "fsync" each shard keeps one redo log (broker.core.redo) named for the layout;
+    a start with another shard count or durability replays the old layout's logs first
+    (the supervisor) and removes them, so nothing acknowledged is lost across the change."""
+    data = tmp_path / "d"
+    with BrokerProcess(data, "--workers", "1", "--shards", "2", "--durability", "fsync") as b:
+        entities = create_entities(b, unique_name, n=3)
+        assert sorted(p.name for p in (data / "partitions").glob("redo-*")) == [
+            "redo-0-of-2.log", "redo-1-of-2.log"]
+        with Writer(b, f"{unique_name}-a") as w:
+            wait_for(lambda: len(w.acked) >= 20, 20, what="writes before the crash")
+            b.kill_all()
+        b.restart("--workers", "1", "--shards", "1", "--durability", "fsync")
+        b.wait_healthy()
+        assert sorted(p.name for p in (data / "partitions").glob("redo-*")) == ["redo-0-of-1.log"]
+        assert_acked_present(b, w.acked)
+        check_entities(b, entities)
+        with Writer(b, f"{unique_name}-b") as w2:
+            wait_for(lambda: len(w2.acked) >= 20, 20, what="writes before the second crash")
+            b.kill_all()
+        b.restart("--workers", "1", "--shards", "2", "--durability", "process")
+        b.wait_healthy()
+        assert not list((data / "partitions").glob("redo-*"))
+        assert_acked_present(b, w.acked)
+        assert_acked_present(b, w2.acked)
+        check_entities(b, entities)
+        assert b.stop()[0] == 0, b.log_text()
