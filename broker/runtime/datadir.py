@@ -6,6 +6,7 @@ Layout (everything the server writes lives here):
                        a check blob sealed with the master key
     master.key         generated master key (0600) unless supplied elsewhere
     partitions/p-NNNN.db   one SQLite store per partition (WAL mode)
+    partitions/redo-K-of-N.log   shard K's redo log at durability "fsync" (broker.core.redo)
     tls/               local CA and server certificate
     endpoints.json     one URL per listener, written when the server is ready
 """

@@ -32,6 +32,9 @@ log = logging.getLogger("broker.shard")
 # 0.6x for a lone confirming publisher); several logs, or more requests, are synced
 # by the kernel (Linux AIO fdatasyncs, broker.core.aiosync) while the loop goes on.
 INLINE_SYNC_REQUESTS = 8
+# Loop turns a commit waits after deliveries were pushed over an in-process link
+# (server.single_worker) so the gateway writes them to the consumers first.
+LOCAL_PUSH_TURNS = 2
 
 
 class _Halves(dict):
@@ -148,6 +151,8 @@ class Shard:
         self._fs_fds: dict = {}             # store path -> descriptor on its filesystem, for syncfs
         self._aio = None                    # FdSync: a commit's fdatasyncs run by the kernel, off the loop
         self._redo = None                   # broker.core.redo.RedoLog at "fsync"
+        self._pushes_seen = 0               # ipc.LOCAL_PUSHES at the last commit
+        self._deferred = 0                  # loop turns this commit waited for them
         self.stopped = False
         self.serving = asyncio.Event()     # set once gateways can connect (server.single_worker)
 
@@ -493,6 +498,15 @@ class Shard:
         self._flush_scheduled = False
         if self.stopped:
             return
+        if ipc.LOCAL_PUSHES[0] != self._pushes_seen and self._deferred < LOCAL_PUSH_TURNS and not blocking:
+            # deliveries just pushed to a gateway on this loop: let it write them to its
+            # clients first (its read, then its socket write: two loop turns); the commit
+            # releases only replies, and consumers are kept waiting for nothing
+            self._deferred += 1
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush)
+            return
+        self._deferred, self._pushes_seen = 0, ipc.LOCAL_PUSHES[0]
         if self._syncing is not None:
             if self._next is None:
                 self._next = self._write()     # its sync follows the one in flight
