@@ -83,6 +83,16 @@ def _power_cut(rig: Rig, synced: dict) -> None:
                 path.unlink()
 
 
+def _copy(root, name: str, redo: bool = True):
+    """The data files as they are now, in a new directory under `root`."""
+    to = root / name
+    to.mkdir()
+    for f in root.iterdir():
+        if f.is_file() and (redo or not f.name.startswith("redo-")):
+            shutil.copy(f, to / f.name)
+    return to
+
+
 def _state(root, master) -> dict:
     """Everything the partitions hold, read back (replaying the redo log as the shard does)."""
     rig = Rig(root, master)
@@ -119,18 +129,9 @@ def test_a_power_cut_loses_nothing_a_synced_redo_record_holds(tmp_path, master):
     _work(rig, range(0, 3))
     synced = rig.files()           # say the partitions' logs were last synced here
     _work(rig, range(3, 9))
-    intact = tmp_path / "intact"
-    intact.mkdir()
-    for f in tmp_path.iterdir():
-        if f.is_file():
-            shutil.copy(f, intact / f.name)
-    expected = _state(intact, master)
+    expected = _state(_copy(tmp_path, "intact"), master)
     _power_cut(rig, synced)
-    without = tmp_path / "without-redo"
-    without.mkdir()
-    for f in tmp_path.iterdir():
-        if f.is_file() and not f.name.startswith("redo-"):
-            shutil.copy(f, without / f.name)
+    without = _copy(tmp_path, "without-redo", redo=False)
     assert _state(without, master) != expected        # the cut did lose the partitions' tails
     after = Rig(tmp_path, master)
     assert after.replayed == PARTS * 6
@@ -147,12 +148,7 @@ def test_replay_stops_at_a_torn_record(tmp_path, master):
     _work(rig, range(0, 2))
     synced = rig.files()
     _work(rig, range(2, 4))
-    before_last = tmp_path / "before-last"
-    before_last.mkdir()
-    for f in tmp_path.iterdir():
-        if f.is_file():
-            shutil.copy(f, before_last / f.name)
-    expected = _state(before_last, master)     # state after tick 3, written by ticks 0-3
+    expected = _state(_copy(tmp_path, "before-last"), master)     # state after tick 3, written by ticks 0-3
     end = rig.redo.offset
     _work(rig, range(4, 5))
     torn_at = end + (rig.redo.offset - end) // 2
