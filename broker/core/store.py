@@ -29,9 +29,8 @@ power cut each holds a prefix of its transactions) are synced when the redo
 log is reset; each transaction records its redo sequence number, so at start
 a store replays the logged commits it lacks (``replay``). Writes made outside
 a logged commit (the store's creation, `wipe`) are fdatasynced on the spot.
-Without a redo log, ``commit(fsync=False)`` leaves the sync step to the caller:
-`sync_log()` (fdatasync of the WAL) or the fdatasyncs of several logs
-(`wal_fd()`, broker.core.aiosync), or `SYNCFS`.
+Without a redo log, ``commit()`` fdatasyncs the store's own log after a strict
+commit, or ``commit(fsync=False)`` leaves that to the caller (`sync_log()`).
 
 The database is opened in exclusive locking mode (one connection in one
 process owns it): a transaction takes no file locks and the WAL index lives
@@ -106,23 +105,6 @@ class _HotPayloads:
 HOT = _HotPayloads()
 
 
-def _libc_syncfs():
-    """syncfs(2) (Linux): flush every dirty page of one filesystem, one journal commit."""
-    try:
-        import ctypes
-        fn = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = (ctypes.c_int,)
-
-    def syncfs(fd: int) -> None:
-        if fn(fd) != 0:      # writeback errors are reported since Linux 5.8
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err))
-    return syncfs
-
-
-SYNCFS = _libc_syncfs()   # None where the C library has no syncfs(2)
 KIND_BACKLOG = "core.backlog"   # a queue's spilled chunk (broker.core._backlog): "<qid>:<lo seq>"
 
 _pack = msgspec.msgpack.Encoder().encode
@@ -525,7 +507,7 @@ class SqlitePartitionStore(PartitionStore):
 
     def commit(self, fsync: bool = True, log: bool = False):
         """Apply the staged writes in one transaction. ``fsync=False``: the caller
-        makes it durable (`sync_log`, or `SYNCFS` of its filesystem) before any reply.
+        makes it durable (`sync_log`) before any reply.
         ``log``: returns ``(redo_seq, packed ops)`` for the shard's redo log, which the
         caller syncs instead of this store's log (None if nothing was staged)."""
         if not self._dirty:

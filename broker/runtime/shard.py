@@ -16,7 +16,7 @@ import os
 import time
 
 from broker.core.errors import OpError
-from broker.core.store import SYNCFS, open_store
+from broker.core.store import open_store
 from broker.core.timers import LoopTimer, now_ms
 from broker.runtime import ipc, telemetry
 from broker.runtime.cluster import Cluster
@@ -27,10 +27,10 @@ from broker.runtime.worker import ControlLink, malloc_trim, stop_event
 
 log = logging.getLogger("broker.shard")
 
-# At "fsync", a commit of one log and at most this many requests is synced on the
-# event loop (nothing to overlap it with: a hand-off costs two wake-ups, measured
-# 0.6x for a lone confirming publisher); several logs, or more requests, are synced
-# by the kernel (Linux AIO fdatasyncs, broker.core.aiosync) while the loop goes on.
+# At "fsync", a commit of at most this many requests is synced on the event loop
+# (nothing to overlap it with: a hand-off costs two wake-ups, measured 0.6x for a
+# lone confirming publisher); a bigger one by the kernel (a Linux AIO fdatasync,
+# broker.core.aiosync; a thread where it is missing) while the loop goes on.
 INLINE_SYNC_REQUESTS = 8
 # Loop turns a commit waits after deliveries were pushed over an in-process link
 # (server.single_worker) so the gateway writes them to the consumers first.
@@ -143,12 +143,10 @@ class Shard:
         self.replicas: set[ipc.Connection] = set()        # gateways holding binding read copies
         self._after_commit: list = []
         self._committed_requests = 0        # requests handled up to the last commit (batch sizes)
-        self._commit_pool = None
         self._sync_thread = None            # runs a commit's sync step ("fsync")
         self._syncing = None                # its future while in flight
         self._next = None                   # _Commit written while it runs, synced next
         self._idle = None                   # set when nothing is in flight
-        self._fs_fds: dict = {}             # store path -> descriptor on its filesystem, for syncfs
         self._aio = None                    # FdSync: a commit's fdatasyncs run by the kernel, off the loop
         self._redo = None                   # broker.core.redo.RedoLog at "fsync"
         self._pushes_seen = 0               # ipc.LOCAL_PUSHES at the last commit
@@ -414,67 +412,29 @@ class Shard:
             self.loop.call_soon(self._flush)
 
     def _commit_all(self, defer: bool = False):
-        """Commit every dirty partition. At "fsync" the writes are made here and the
-        sync step after them runs here too, or with `defer` the stores still to be
-        made durable are returned (see `_sync_step`)."""
+        """Commit every dirty partition. At "fsync" their changes go to the redo log as one
+        record, whose sync makes them durable: here, or with `defer` by the caller (the
+        returned list then holds the redo log)."""
         dirty = [part.store for part in self.partitions.values() if part.store.dirty]
         self.commits += len(dirty)
-        if self.run.durability != "fsync":
+        redo = self._redo
+        if redo is None:             # "process" or "memory" (at "fsync" a store syncs its own log)
             for store in dirty:
                 store.commit()
             return []
-        redo = self._redo
-        if redo is not None:         # one record, one sync, for every partition of the tick
-            strict = False
-            parts = []
-            for store in dirty:
-                strict = strict or store.needs_fsync
-                parts.append((store, *store.commit(fsync=False, log=True)))
-            if parts:
-                redo.append(parts)
-            if not strict:
-                return []
-            if defer:
-                return [redo]
-            redo.sync_log()
-            return []
-        strict = [store for store in dirty if store.needs_fsync]
+        strict = False
+        parts = []
         for store in dirty:
-            store.commit(fsync=False)
-        if strict and not defer:
-            self._sync_step(strict)()
+            strict = strict or store.needs_fsync
+            parts.append((store, *store.commit(fsync=False, log=True)))
+        if parts:
+            redo.append(parts)
+        if not strict:
             return []
-        return strict
-
-    def _sync_step(self, stores):
-        """What makes the writes of `stores` durable on the loop or in a thread (shutdown,
-        or no Linux AIO): fdatasync of one log, or one syncfs per filesystem for several
-        (fdatasyncs of several files in a row cost this disk 2-4x one)."""
-        if len(stores) == 1:
-            return next(iter(stores)).sync_log
-        if SYNCFS is not None:
-            fds = {self._fs_fd(store) for store in stores}
-            return lambda: [SYNCFS(fd) for fd in fds]     # noqa: E731
-        pool = self._commit_pool
-        if pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-            pool = self._commit_pool = ThreadPoolExecutor(
-                max_workers=min(8, len(self.partitions)), thread_name_prefix="commit")
-        return lambda: list(pool.map(lambda store: store.sync_log(), stores))     # noqa: E731
-
-    def _fs_fd(self, store) -> int:
-        """A descriptor on the filesystem holding `store` (one per filesystem), for syncfs."""
-        fd = self._fs_fds.get(store.path)      # the store's own path: its hash is cached, a parent's is not
-        if fd is None:
-            fd = os.open(store.path.parent, os.O_RDONLY)
-            dev = os.fstat(fd).st_dev
-            for other in self._fs_fds.values():
-                if os.fstat(other).st_dev == dev:
-                    os.close(fd)
-                    fd = other
-                    break
-            self._fs_fds[store.path] = fd
-        return fd
+        if defer:
+            return [redo]
+        redo.sync_log()
+        return []
 
     def _write(self) -> _Commit:
         """Write what is dirty (at "fsync" not yet durable) and take what it holds."""
@@ -520,13 +480,13 @@ class Shard:
         # a small commit of one log has little to overlap its sync with: sync inline,
         # saving the hand-off (two wake-ups, each a scheduling delay on a busy machine)
         small = c.requests - self._committed_requests <= INLINE_SYNC_REQUESTS
-        if blocking or (small and (len(c.stores) == 1 or self._aio is None)):
+        if blocking or small:
             self._sync_inline(c)
             return
         if self._aio is not None:
             try:
                 self._aio.submit([store.wal_fd() for store in c.stores])
-            except (OSError, ValueError):      # refused, or more logs than the context's depth
+            except (OSError, ValueError):      # refused, or more than the context's depth
                 log.warning("event=aio_sync_failed action=sync_inline", exc_info=True)
                 self._close_aio()
                 self._sync_inline(c)
@@ -539,12 +499,12 @@ class Shard:
             self._sync_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync")
             self._idle = asyncio.Event()
         self._idle.clear()
-        fut = self._syncing = self._sync_thread.submit(self._sync_step(c.stores))
+        fut = self._syncing = self._sync_thread.submit(_sync_all, c.stores)
         fut.add_done_callback(lambda f: self.loop.call_soon_threadsafe(self._synced, f, c))
 
     def _sync_inline(self, c: _Commit) -> None:
         try:
-            self._sync_step(c.stores)()
+            _sync_all(c.stores)
         except Exception:
             _commit_failed()
         self._released(c)
@@ -566,9 +526,9 @@ class Shard:
 
     def _open_aio(self) -> None:
         from broker.core.aiosync import FdSync
-        aio = FdSync.open(max(1, len(self.partitions)))     # a commit may touch every partition
+        aio = FdSync.open(1)            # a commit has one log to sync: the redo log
         if aio is None:
-            log.info("event=aio_sync_unavailable sync=syncfs")
+            log.info("event=aio_sync_unavailable sync=thread")
             return
         self._aio = aio
         self._idle = asyncio.Event()
@@ -620,6 +580,11 @@ class Shard:
         """Wait for a commit's sync in flight (before a blocking flush)."""
         while self._syncing is not None:
             await self._idle.wait()
+
+
+def _sync_all(stores) -> None:
+    for store in stores:
+        store.sync_log()
 
 
 def _commit_failed(exc: BaseException | bool = True):
