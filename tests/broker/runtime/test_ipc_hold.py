@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from broker.runtime import ipc
+from tests.helpers.aio import until
 
 
 class _Recorder(ipc.Handler):
@@ -35,13 +36,6 @@ def test_a_push_sent_now_skips_the_hold_and_the_rest_waits_for_release(tmp_path)
         rec = _Recorder()
         client = await ipc.connect(path, rec)
         call = client.call_nowait("op", "x")
-
-        async def until(cond):
-            for _ in range(400):
-                if cond():
-                    return
-                await asyncio.sleep(0.005)
-            raise AssertionError("timed out")
         await until(lambda: len(rec.pushes) == 2)
         assert rec.pushes == [("deliver", 2), ("deliver", 3)] and not call.done()
         conn = _Server.conn

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from broker.runtime import ipc
+from tests.helpers.aio import until
 
 
 class _Echo(ipc.Handler):
@@ -38,14 +39,6 @@ class _Client(ipc.Handler):
         self.lost.append(exc)
 
 
-async def _until(cond):
-    for _ in range(400):
-        if cond():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("timed out")
-
-
 @pytest.fixture(autouse=True)
 def _fresh():
     _Echo.conns, _Echo.lost = [], []
@@ -64,7 +57,7 @@ def test_in_process_connect_is_local_and_keeps_order_errors_and_pushes(tmp_path)
         assert isinstance(client.transport, ipc._LocalTransport)
         calls = [client.call_nowait("op", i) for i in range(200)]
         assert await asyncio.gather(*calls) == [["op", i] for i in range(200)]
-        await _until(lambda: len(rec.pushes) == 200)
+        await until(lambda: len(rec.pushes) == 200)
         assert rec.pushes == [("after", i) for i in range(200)]      # in the order sent
         with pytest.raises(ipc.RemoteError) as err:
             await client.call("fail", None)
@@ -83,7 +76,7 @@ def test_closing_one_end_delivers_what_was_sent_then_ends_both(tmp_path):
         pending = client.call_nowait("op", 1)
         _Echo.conns[0].push("last", 9)
         _Echo.conns[0].close()          # the server end goes away with a call outstanding
-        await _until(lambda: rec.lost and _Echo.lost)
+        await until(lambda: rec.lost and _Echo.lost)
         assert ("last", 9) in rec.pushes
         with pytest.raises(ipc.ConnectionLost):
             await pending
